@@ -1,0 +1,35 @@
+"""Helpers shared by the command modules: the default URLs, error reporting."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..exceptions import EventfluxError
+
+T = TypeVar("T")
+
+DEFAULT_STORE_URL = "sqlite:///eventflux.db"
+console = Console()
+err_console = Console(stderr=True)
+
+
+def store_url(url: str | None) -> str:
+    """The store URL: the option, else $EVENTFLUX_STORE, else the embedded default."""
+    return url or os.environ.get("EVENTFLUX_STORE") or DEFAULT_STORE_URL
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn eventflux errors into a message and exit code 1."""
+    try:
+        return asyncio.run(coro)
+    except EventfluxError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

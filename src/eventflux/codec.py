@@ -1,0 +1,286 @@
+"""Serialization of event data and metadata, the event-type registry, upcasters.
+
+Data is stored as JSON. Plain mappings round-trip as dicts; instances of a
+registered class (dataclass, ``msgspec.Struct`` or pydantic model) are encoded
+from and decoded back into that class. Each registered type has a schema
+version; upcasters turn older stored shapes into the current one, step by
+step, when they are read.
+
+Example::
+
+    codec = Codec()
+
+    @codec.register("Deposited", version=2)
+    @dataclass
+    class Deposited:
+        amount: int
+        currency: str
+
+    @codec.upcaster("Deposited", from_version=1)
+    def add_currency(old: dict) -> dict:
+        return {**old, "currency": "EUR"}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+import msgspec
+import orjson
+
+from .exceptions import DeserializationError, SerializationError
+
+__all__ = ["Codec", "EventClass", "default_codec", "dumps", "loads", "register_event"]
+
+T = TypeVar("T")
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+_DUMP_OPTIONS: Final = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+_EMPTY: Final = b""
+
+
+def _default(obj: Any) -> Any:
+    # Subclasses of the JSON builtins are accepted as their base value.
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, bool):
+        return bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    if isinstance(obj, list | tuple):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-compatible")
+
+
+def _check_finite(value: Any, path: str = "$") -> None:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SerializationError(f"{path} is {value!r}: NaN and infinities are not JSON")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_finite(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{path}[{i}]")
+
+
+def dumps(value: Any, *, what: str = "data") -> bytes:
+    """Encode a JSON-compatible value strictly: str keys only, no NaN or infinity.
+
+    Raises :class:`SerializationError` (a ``TypeError``) naming what failed.
+    """
+    try:
+        out = orjson.dumps(value, default=_default, option=_DUMP_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError) as e:
+        raise SerializationError(f"{what} is not JSON-compatible: {e}") from e
+    # orjson writes NaN and infinities as null; only then is a full walk needed.
+    if b"null" in out:
+        _check_finite(value, what)
+    return out
+
+
+def loads(raw: bytes | str) -> Any:
+    """Decode JSON bytes produced by :func:`dumps`."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise DeserializationError(f"stored JSON cannot be decoded: {e}") from e
+
+
+class EventClass:
+    """How one registered class is encoded and decoded."""
+
+    __slots__ = ("_from_dict", "cls", "decode", "encode", "name", "to_dict", "version")
+
+    def __init__(self, cls: type[Any], name: str, version: int) -> None:
+        self.cls = cls
+        self.name = name
+        self.version = version
+        if hasattr(cls, "model_validate") and hasattr(cls, "model_dump"):  # pydantic v2
+            self.to_dict: Callable[[Any], Any] = lambda o: o.model_dump(mode="json")
+            self.encode: Callable[[Any], bytes] = lambda o: dumps(
+                o.model_dump(mode="json"), what=name
+            )
+            self.decode: Callable[[bytes], Any] = cls.model_validate_json
+            self._from_dict: Callable[[Any], Any] = cls.model_validate
+        elif dataclasses.is_dataclass(cls) or issubclass(cls, msgspec.Struct):
+            decoder = msgspec.json.Decoder(cls)
+            self.to_dict = msgspec.to_builtins
+            self.encode = lambda o: dumps(msgspec.to_builtins(o), what=name)
+            self.decode = decoder.decode
+            self._from_dict = lambda d: msgspec.convert(d, cls)
+        else:
+            raise TypeError(
+                f"cannot register {cls!r}: event classes must be dataclasses, "
+                "msgspec Structs or pydantic models"
+            )
+
+    def from_dict(self, data: Any) -> Any:
+        return self._from_dict(data)
+
+
+class Codec:
+    """Encodes event data and metadata; maps type names to registered classes.
+
+    Each store has a codec (by default :data:`default_codec`, shared by the
+    process). Reading an event whose type is registered returns an instance of
+    its class, upcast from the stored schema version first; other events come
+    back as dicts.
+    """
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, EventClass] = {}
+        self._by_cls: dict[type[Any], EventClass] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    # -- registry ---------------------------------------------------------------
+    def register(
+        self, name: str | None = None, *, version: int = 1
+    ) -> Callable[[type[T]], type[T]]:
+        """Register a class as the shape of the event type ``name`` (default: the
+        class name) at schema ``version``. Use as a decorator."""
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError("schema version must be an int >= 1")
+
+        def deco(cls: type[T]) -> type[T]:
+            type_name = name or cls.__name__
+            ec = EventClass(cls, type_name, version)
+            old = self._by_name.get(type_name)
+            if old is not None and old.cls is not cls and old.cls.__qualname__ != cls.__qualname__:
+                raise ValueError(f"event type {type_name!r} is already registered to {old.cls!r}")
+            self._by_name[type_name] = ec
+            self._by_cls[cls] = ec
+            return cls
+
+        return deco
+
+    def upcaster(self, type_name: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function turning the stored dict of ``type_name`` at
+        ``from_version`` into its shape at ``from_version + 1``."""
+
+        def deco(fn: Upcaster) -> Upcaster:
+            self._upcasters[(type_name, from_version)] = fn
+            return fn
+
+        return deco
+
+    def type_name_of(self, obj: Any) -> str | None:
+        """The registered type name of an event object, or None."""
+        ec = self._by_cls.get(type(obj))
+        return None if ec is None else ec.name
+
+    def class_for(self, type_name: str) -> type[Any] | None:
+        ec = self._by_name.get(type_name)
+        return None if ec is None else ec.cls
+
+    def schema_version(self, type_name: str) -> int:
+        ec = self._by_name.get(type_name)
+        return 1 if ec is None else ec.version
+
+    # -- encoding -----------------------------------------------------------------
+    def encode_data(self, type_name: str, data: Any) -> tuple[bytes, int]:
+        """Encode event data; returns the bytes and the schema version to store."""
+        if type(data) is dict or isinstance(data, Mapping):
+            for k in data:
+                if type(k) is not str and not isinstance(k, str):
+                    raise SerializationError(
+                        f"event data keys must be str, got {type(k).__name__} key {k!r}"
+                    )
+            return dumps(data, what="data"), self.schema_version(type_name)
+        ec = self._by_cls.get(type(data))
+        if ec is None:
+            raise SerializationError(
+                f"event data must be a mapping with str keys or a registered event class "
+                f"instance, not {type(data).__name__}"
+            )
+        return ec.encode(data), ec.version
+
+    def encode_metadata(self, metadata: Mapping[str, Any] | None) -> bytes:
+        if not metadata:
+            if metadata is None or isinstance(metadata, Mapping):
+                return _EMPTY
+        if not isinstance(metadata, Mapping):
+            raise SerializationError(f"metadata must be a mapping, not {type(metadata).__name__}")
+        for k in metadata:
+            if not isinstance(k, str):
+                raise SerializationError(f"metadata keys must be str, got {k!r}")
+        return dumps(metadata, what="metadata")
+
+    def decode_data(self, type_name: str, raw: bytes, schema_version: int = 1) -> Any:
+        ec = self._by_name.get(type_name)
+        try:
+            if ec is None:
+                return orjson.loads(raw)
+            if schema_version >= ec.version:
+                return ec.decode(raw)
+            return ec.from_dict(self.upcast(type_name, orjson.loads(raw), schema_version))
+        except DeserializationError:
+            raise
+        except Exception as e:
+            raise DeserializationError(
+                f"cannot decode stored {type_name!r} event (schema {schema_version}): {e}"
+            ) from e
+
+    def upcast(self, type_name: str, data: dict[str, Any], from_version: int) -> dict[str, Any]:
+        """Apply the upcasters of ``type_name`` from ``from_version`` to the current one."""
+        target = self.schema_version(type_name)
+        v = from_version
+        while v < target:
+            fn = self._upcasters.get((type_name, v))
+            if fn is None:
+                raise DeserializationError(
+                    f"no upcaster for {type_name!r} from schema version {v} to {v + 1}"
+                )
+            data = fn(data)
+            v += 1
+        return data
+
+    @staticmethod
+    def decode_metadata(raw: bytes | str | None) -> dict[str, Any]:
+        if not raw:
+            return {}
+        result = orjson.loads(raw)
+        assert isinstance(result, dict)
+        return result
+
+
+#: The process-wide codec that stores use unless given another.
+default_codec: Final = Codec()
+
+
+def register_event(
+    name: str | None = None, *, version: int = 1
+) -> Callable[[type[T]], type[T]]:
+    """Register an event class with :data:`default_codec` (decorator).
+
+    Example::
+
+        @register_event("Deposited")
+        @dataclass
+        class Deposited:
+            amount: int
+    """
+    return default_codec.register(name, version=version)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """A :class:`~eventflux.NewEvent` after validation and encoding (backend input)."""
+
+    id: Any  # uuid.UUID
+    type: str
+    data: bytes
+    metadata: bytes
+    schema_version: int

@@ -1,0 +1,160 @@
+"""Event envelopes: what callers append (``NewEvent``) and what stores return.
+
+Ids are time-ordered UUIDv7 values, so they sort roughly by creation time and
+index well. Metadata is a plain JSON mapping; ``correlation_id`` and
+``causation_id`` are the two keys eventflux itself understands.
+
+Example::
+
+    e = NewEvent("Deposited", {"amount": 100}, metadata={"user": "ann"})
+    follow_up = NewEvent("Audited", {}, metadata=caused_by(recorded))
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+import msgspec
+
+__all__ = [
+    "CAUSATION_ID",
+    "CORRELATION_ID",
+    "AppendResult",
+    "NewEvent",
+    "RecordedEvent",
+    "caused_by",
+    "uuid7",
+]
+
+CORRELATION_ID: Final = "correlation_id"
+CAUSATION_ID: Final = "causation_id"
+
+_uuid7_lock = threading.Lock()
+_uuid7_last_ms = 0
+_uuid7_counter = 0
+
+
+def uuid7() -> UUID:
+    """Return a new RFC 9562 version 7 UUID (millisecond time, then random bits).
+
+    Ids made in one process are strictly increasing: within one millisecond a
+    42-bit counter, seeded at random, orders them.
+    """
+    global _uuid7_last_ms, _uuid7_counter
+    with _uuid7_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms > _uuid7_last_ms:
+            _uuid7_last_ms = ms
+            _uuid7_counter = int.from_bytes(os.urandom(6)) >> 7  # 41 bits: room to count
+        else:
+            ms = _uuid7_last_ms
+            _uuid7_counter += 1
+            if _uuid7_counter >= 1 << 42:  # counter overflow: borrow the next millisecond
+                _uuid7_last_ms = ms = ms + 1
+                _uuid7_counter = 0
+        counter = _uuid7_counter
+    rand = int.from_bytes(os.urandom(4)) & 0xFFFFFFFF
+    # 48 bits time | 4 bits version | 12 bits counter(high) | 2 bits variant | 30 bits
+    # counter(low) | 32 bits random
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76
+    value |= ((counter >> 30) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= (counter & 0x3FFF_FFFF) << 32
+    value |= rand
+    return UUID(int=value)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: a type name, its data, optional metadata and id.
+
+    ``data`` is a JSON-compatible mapping with str keys, or an instance of an
+    event class registered with the store's codec. ``id`` defaults to a fresh
+    :func:`uuid7`; pass your own id to make a retry of the append idempotent.
+
+    Example::
+
+        NewEvent("Deposited", {"amount": 100}, metadata={"correlation_id": "req-1"})
+    """
+
+    type: str
+    data: Any
+    metadata: Mapping[str, Any] | None = None
+    id: UUID = field(default_factory=uuid7)
+
+    def __post_init__(self) -> None:
+        if self.id is None:  # explicit id=None means "generate one"
+            object.__setattr__(self, "id", uuid7())
+        elif not isinstance(self.id, UUID):
+            raise TypeError(f"NewEvent.id must be a uuid.UUID, not {type(self.id).__name__}")
+        if not isinstance(self.type, str) or not self.type:
+            raise ValueError("NewEvent.type must be a non-empty str")
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The correlation id carried in the metadata, if any."""
+        return None if self.metadata is None else self.metadata.get(CORRELATION_ID)
+
+    @property
+    def causation_id(self) -> str | None:
+        """The causation id carried in the metadata, if any."""
+        return None if self.metadata is None else self.metadata.get(CAUSATION_ID)
+
+
+class RecordedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event as the store holds it.
+
+    ``version`` is the event's 1-based place in its stream; ``position`` its
+    place in the store's global order (strictly increasing in the order readers
+    see events, possibly with holes); ``recorded_at`` the aware UTC time of the
+    commit. ``data`` is a dict, or an instance of the registered event class.
+    """
+
+    id: UUID
+    stream: str
+    version: int
+    position: int
+    type: str
+    data: Any
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The correlation id of this event (its own id when none was given)."""
+        value = self.metadata.get(CORRELATION_ID)
+        return str(self.id) if value is None else str(value)
+
+    @property
+    def causation_id(self) -> str | None:
+        """The id of the event or message that caused this one, if recorded."""
+        value = self.metadata.get(CAUSATION_ID)
+        return None if value is None else str(value)
+
+
+def caused_by(event: RecordedEvent, **extra: Any) -> dict[str, Any]:
+    """Metadata for an event caused by ``event``: same correlation, causation = its id.
+
+    Example::
+
+        NewEvent("Receipted", {...}, metadata=caused_by(deposited, user="ann"))
+    """
+    return {CORRELATION_ID: event.correlation_id, CAUSATION_ID: str(event.id), **extra}
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """The outcome of an append: versions of the first and last event, and the
+    global position of the last one."""
+
+    first_version: int
+    last_version: int
+    position: int
