@@ -48,8 +48,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
-    "NO_STREAM",
-    "STREAM_EXISTS",
     "AppendResult",
     "BusClosedError",
     "BusError",
@@ -69,10 +67,12 @@ __all__ = [
     "InvalidSubject",
     "MaxListenersExceededWarning",
     "MissingExtraError",
+    "NO_STREAM",
     "NewEvent",
     "NotAnEventStoreError",
     "RecordedEvent",
     "Reject",
+    "STREAM_EXISTS",
     "SerializationError",
     "Snapshot",
     "StoreBusyError",

@@ -208,9 +208,8 @@ class Codec:
         return ec.encode(data), ec.version
 
     def encode_metadata(self, metadata: Mapping[str, Any] | None) -> bytes:
-        if not metadata:
-            if metadata is None or isinstance(metadata, Mapping):
-                return _EMPTY
+        if metadata is None or (not metadata and isinstance(metadata, Mapping)):
+            return _EMPTY
         if not isinstance(metadata, Mapping):
             raise SerializationError(f"metadata must be a mapping, not {type(metadata).__name__}")
         for k in metadata:
@@ -260,9 +259,7 @@ class Codec:
 default_codec: Final = Codec()
 
 
-def register_event(
-    name: str | None = None, *, version: int = 1
-) -> Callable[[type[T]], type[T]]:
+def register_event(name: str | None = None, *, version: int = 1) -> Callable[[type[T]], type[T]]:
     """Register an event class with :data:`default_codec` (decorator).
 
     Example::

@@ -18,15 +18,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 from uuid import UUID
 
 import msgspec
 
 __all__ = [
+    "AppendResult",
     "CAUSATION_ID",
     "CORRELATION_ID",
-    "AppendResult",
     "NewEvent",
     "RecordedEvent",
     "caused_by",
@@ -91,7 +91,7 @@ class NewEvent:
     id: UUID = field(default_factory=uuid7)
 
     def __post_init__(self) -> None:
-        if self.id is None:  # explicit id=None means "generate one"
+        if cast(object, self.id) is None:  # explicit id=None means "generate one"
             object.__setattr__(self, "id", uuid7())
         elif not isinstance(self.id, UUID):
             raise TypeError(f"NewEvent.id must be a uuid.UUID, not {type(self.id).__name__}")

@@ -26,10 +26,10 @@ from .base import (
 
 __all__ = [
     "ANY",
-    "NO_STREAM",
-    "STREAM_EXISTS",
     "EventStore",
     "ExpectedVersion",
+    "NO_STREAM",
+    "STREAM_EXISTS",
     "Snapshot",
     "StreamLimits",
     "open_store",

@@ -37,12 +37,12 @@ from ..exceptions import (
 
 __all__ = [
     "ANY",
-    "DEFAULT_MAX_EVENT_BYTES",
-    "NO_STREAM",
-    "STREAM_EXISTS",
     "AppendBatch",
+    "DEFAULT_MAX_EVENT_BYTES",
     "EventStore",
     "ExpectedVersion",
+    "NO_STREAM",
+    "STREAM_EXISTS",
     "Snapshot",
     "StreamLimits",
     "validate_event_type",
@@ -111,7 +111,7 @@ def validate_stream_name(stream: object) -> str:
 def validate_event_type(type_name: object) -> str:
     """Event type names follow the stream-name rules (raises InvalidEventType)."""
     if type_name in _valid_types:  # hot path: the same few type names again and again
-        return type_name  # type: ignore[return-value]
+        return type_name
     result = _validate_name(type_name, "event type", InvalidEventType)
     if len(_valid_types) < 10_000:
         _valid_types[result] = None
@@ -120,7 +120,7 @@ def validate_event_type(type_name: object) -> str:
 
 def check_expected_version(expected: object) -> ExpectedVersion:
     if expected is ANY or expected is STREAM_EXISTS:
-        return expected  # type: ignore[return-value]
+        return expected
     if isinstance(expected, bool) or not isinstance(expected, int):
         raise TypeError(
             "expected_version must be a non-negative int, NO_STREAM, ANY or STREAM_EXISTS, "
@@ -201,10 +201,7 @@ def check_idempotent_retry(
     for ev in batch.events:
         hit = stored.get(ev.id)
         if hit is None:
-            if prev is None:
-                culprit = next(e.id for e in batch.events if e.id in stored)
-            else:
-                culprit = first
+            culprit = next(e.id for e in batch.events if e.id in stored)
             raise DuplicateEventError(
                 culprit, "is already stored, but the rest of this batch is not: not a retry"
             )
@@ -228,7 +225,9 @@ class EventStore(abc.ABC):
     #: Events fetched per round trip by read_all and subscribe.
     page_size: int = 512
 
-    def __init__(self, *, codec: Codec | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES):
+    def __init__(
+        self, *, codec: Codec | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ):
         _check_count("max_event_bytes", max_event_bytes, allow_none=False, minimum=1)
         self.codec = codec if codec is not None else default_codec
         self.max_event_bytes = max_event_bytes
@@ -447,7 +446,12 @@ class EventStore(abc.ABC):
     ) -> AsyncIterator[RecordedEvent]:
         while not self._closed:
             generation = self._generation
-            events, mark = await self._read_all_page(after, self.page_size, types, prefix)
+            try:
+                events, mark = await self._read_all_page(after, self.page_size, types, prefix)
+            except StoreClosedError:
+                if self._closed:
+                    return  # closing the store ends its live subscriptions
+                raise
             for e in events:
                 yield e
             after = mark
@@ -624,9 +628,7 @@ class EventStore(abc.ABC):
     ) -> None: ...
 
     @abc.abstractmethod
-    async def _load_snapshot(
-        self, stream: str
-    ) -> tuple[int, str, bytes, int, datetime] | None: ...
+    async def _load_snapshot(self, stream: str) -> tuple[int, str, bytes, int, datetime] | None: ...
 
     @abc.abstractmethod
     async def _close(self) -> None: ...

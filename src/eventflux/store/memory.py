@@ -55,7 +55,9 @@ class _Stream:
 class MemoryEventStore(EventStore):
     """Event store held in this process's memory."""
 
-    def __init__(self, *, codec: Codec | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES):
+    def __init__(
+        self, *, codec: Codec | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    ):
         super().__init__(codec=codec, max_event_bytes=max_event_bytes)
         self._lock = threading.Lock()
         self._log: list[_Row] = []
@@ -106,8 +108,15 @@ class MemoryEventStore(EventStore):
                     pos = self._next_position
                     self._next_position += 1
                     row = _Row(
-                        e.id, b.stream, st.version, pos, e.type, e.data, e.metadata,
-                        e.schema_version, now,
+                        e.id,
+                        b.stream,
+                        st.version,
+                        pos,
+                        e.type,
+                        e.data,
+                        e.metadata,
+                        e.schema_version,
+                        now,
                     )
                     st.rows.append(row)
                     self._log.append(row)

@@ -5,8 +5,8 @@ Subclass :class:`EventStoreContract` in a test module and implement
 """
 
 from ._base import ContractBase
-from .append import AppendContract
 from .admin import AdminContract
+from .append import AppendContract
 from .inputs import InputContract
 from .read import ReadContract
 from .stateful import StatefulContract

@@ -38,7 +38,8 @@ class AppendContract(ContractBase):
         assert [e.version for e in events] == [1, 2, 3, 4]
         assert [e.data["n"] for e in events] == [0, 1, 2, 3]
         positions = [e.position for e in events]
-        assert positions == sorted(positions) and len(set(positions)) == 4
+        assert positions == sorted(set(positions))
+        assert len(positions) == 4
         assert r.position == positions[-1]
 
     @pytest.mark.asyncio

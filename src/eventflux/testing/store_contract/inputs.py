@@ -175,7 +175,8 @@ class InputContract(ContractBase):
         await store.append("acct", [NewEvent("Deposited", {"amount": 5})])
         store.codec = codec
         await store.append(
-            "acct", [NewEvent("Deposited", Deposited(7, "USD")), NewEvent("Withdrawn", Withdrawn(2))]
+            "acct",
+            [NewEvent("Deposited", Deposited(7, "USD")), NewEvent("Withdrawn", Withdrawn(2))],
         )
         got = await collect(store.read("acct"))
         assert got[0].data == Deposited(5, "EUR")

@@ -50,7 +50,7 @@ class ReadContract(ContractBase):
         with pytest.raises(ValueError):
             store.read("s", from_version=-2)
         with pytest.raises(TypeError, match="aware"):
-            store.read("s", as_of=datetime.now())  # noqa: DTZ005 - naive on purpose
+            store.read("s", as_of=datetime.now())
         with pytest.raises(ValueError):
             store.read_all(after=-1)
         with pytest.raises(TypeError):
@@ -90,7 +90,8 @@ class ReadContract(ContractBase):
         everything = await collect(store.read_all())
         assert len(everything) == 6
         positions = [e.position for e in everything]
-        assert positions == sorted(positions) and len(set(positions)) == 6
+        assert positions == sorted(set(positions))
+        assert len(positions) == 6
         assert all(p > 0 for p in positions)
         after = await collect(store.read_all(after=positions[2]))
         assert [e.position for e in after] == positions[3:]

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -32,13 +33,17 @@ json_data = st.dictionaries(
     st.text(max_size=6),
     st.recursive(
         json_scalars,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        ),
         max_leaves=6,
     ),
     max_size=4,
 )
 new_events = st.lists(
-    st.builds(lambda t, d: NewEvent(t, d), st.sampled_from(["Opened", "Moved", "Closed"]), json_data),
+    st.builds(
+        lambda t, d: NewEvent(t, d), st.sampled_from(["Opened", "Moved", "Closed"]), json_data
+    ),
     min_size=1,
     max_size=3,
 )
@@ -117,12 +122,9 @@ class StatefulContract(ContractBase):
                     self.model.apply(stream, events)
                     self.model.batches.append((stream, events, r))
                 else:
-                    try:
+                    with pytest.raises(ConcurrencyError) as info:
                         self.run(self.store.append(stream, events, expected_version=expected))
-                    except ConcurrencyError as e:
-                        assert e.actual == self.model.version(stream)
-                    else:
-                        raise AssertionError("append should have conflicted")
+                    assert info.value.actual == self.model.version(stream)
 
             @precondition(lambda self: bool(self.model.batches))
             @rule(data=st.data(), how=expectations)
@@ -140,12 +142,8 @@ class StatefulContract(ContractBase):
                 batch = data.draw(st.sampled_from([[old, fresh], [fresh, old], [old, old]]))
                 if batch == [old] and self.model.where[old.id] == stream:
                     return
-                try:
+                with pytest.raises(DuplicateEventError):
                     self.run(self.store.append(stream, batch))
-                except DuplicateEventError:
-                    pass
-                else:
-                    raise AssertionError("a reused id must raise DuplicateEventError")
 
             @rule(
                 s1=st.sampled_from(STREAMS),
@@ -202,7 +200,11 @@ class StatefulContract(ContractBase):
                     (v, m.id, m.type, m.data) for v, m in rows
                 ]
 
-            @rule(data=st.data(), limit=st.none() | st.integers(0, 6), prefix=st.sampled_from(["", "c-", "a"]))
+            @rule(
+                data=st.data(),
+                limit=st.none() | st.integers(0, 6),
+                prefix=st.sampled_from(["", "c-", "a"]),
+            )
             def read_all(self, data: st.DataObject, limit: int | None, prefix: str) -> None:
                 after_index = data.draw(st.integers(0, len(self.positions)))
                 after = 0 if after_index == 0 else self.positions[after_index - 1]
@@ -210,7 +212,9 @@ class StatefulContract(ContractBase):
                     collect(self.store.read_all(after=after, limit=limit, stream_prefix=prefix))
                 )
                 expected = [
-                    e for e in self.model.log[after_index:] if self.model.where[e.id].startswith(prefix)
+                    e
+                    for e in self.model.log[after_index:]
+                    if self.model.where[e.id].startswith(prefix)
                 ]
                 if limit is not None:
                     expected = expected[:limit]

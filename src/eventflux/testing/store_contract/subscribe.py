@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
 
@@ -13,16 +14,15 @@ from ...store.base import EventStore
 from ._base import ContractBase, ev
 
 
-async def _take(it: object, n: int, timeout: float = 10.0) -> list[RecordedEvent]:
+async def _take(
+    it: AsyncIterator[RecordedEvent], n: int, seconds: float = 10.0
+) -> list[RecordedEvent]:
     out: list[RecordedEvent] = []
-
-    async def run() -> None:
-        async for e in it:  # type: ignore[attr-defined]
+    async with asyncio.timeout(seconds):
+        async for e in it:
             out.append(e)
             if len(out) >= n:
-                return
-
-    await asyncio.wait_for(run(), timeout)
+                break
     return out
 
 
@@ -120,12 +120,13 @@ class SubscribeContract(ContractBase):
         with pytest.raises(asyncio.CancelledError):
             await task
         sub2 = store.subscribe()
+        assert isinstance(sub2, AsyncGenerator)
         await store.append("s", [ev()])
-        first = await sub2.__anext__()  # type: ignore[attr-defined]
+        first = await sub2.__anext__()
         assert first.stream == "s"
-        await sub2.aclose()  # type: ignore[attr-defined]
+        await sub2.aclose()
         with pytest.raises(StopAsyncIteration):
-            await sub2.__anext__()  # type: ignore[attr-defined]
+            await sub2.__anext__()
         # the store keeps working after subscribers went away
         await store.append("s", [ev()])
         assert await store.stream_version("s") == 2

@@ -1,0 +1,1 @@
+"""Runnable demos: each module exposes TITLE and run(workdir) -> list[str]."""
