@@ -6,6 +6,7 @@ The public API is re-exported here; see the README and docs/ for guides.
 from __future__ import annotations
 
 from .codec import Codec, default_codec, register_event
+from .emitter import ERROR_MONITOR, AsyncEventEmitter, EventEmitter, on, once
 from .events import AppendResult, NewEvent, RecordedEvent, caused_by, uuid7
 from .exceptions import (
     BusClosedError,
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ANY",
     "AppendResult",
+    "AsyncEventEmitter",
     "BusClosedError",
     "BusError",
     "Codec",
@@ -56,6 +58,8 @@ __all__ = [
     "ConfigurationError",
     "DeserializationError",
     "DuplicateEventError",
+    "ERROR_MONITOR",
+    "EventEmitter",
     "EventOverflowError",
     "EventStore",
     "EventTooLargeError",
@@ -84,6 +88,8 @@ __all__ = [
     "UnhandledErrorEvent",
     "caused_by",
     "default_codec",
+    "on",
+    "once",
     "open_store",
     "register_event",
     "uuid7",
