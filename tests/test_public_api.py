@@ -48,3 +48,16 @@ def test_sentinels() -> None:
     assert repr(eventflux.ANY) == "ANY"
     assert repr(eventflux.STREAM_EXISTS) == "STREAM_EXISTS"
     assert eventflux.ANY is not eventflux.STREAM_EXISTS
+
+
+def test_importing_eventflux_loads_no_driver() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eventflux; "
+        "print(sorted(m for m in ('sqlite3', 'psycopg', 'nats', 'starlette', 'typer') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -5,14 +5,19 @@ The public API is re-exported here; see the README and docs/ for guides.
 
 from __future__ import annotations
 
+from .bus import DeadLetter, Message, MessageBus, OutgoingMessage, open_bus
 from .codec import Codec, default_codec, register_event
 from .emitter import ERROR_MONITOR, AsyncEventEmitter, EventEmitter, on, once
 from .events import AppendResult, NewEvent, RecordedEvent, caused_by, uuid7
 from .exceptions import (
+    AlreadyHandled,
     BusClosedError,
     BusError,
+    BusUnavailableError,
+    CircuitOpenError,
     ConcurrencyError,
     ConfigurationError,
+    DeadLetterNotFound,
     DeserializationError,
     DuplicateEventError,
     EventfluxError,
@@ -34,6 +39,7 @@ from .exceptions import (
     StreamDeletedError,
     UnhandledErrorEvent,
 )
+from .resilience import CircuitBreaker, RetryPolicy
 from .store import (
     ANY,
     NO_STREAM,
@@ -49,13 +55,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "AlreadyHandled",
     "AppendResult",
     "AsyncEventEmitter",
     "BusClosedError",
     "BusError",
+    "BusUnavailableError",
+    "CircuitBreaker",
+    "CircuitOpenError",
     "Codec",
     "ConcurrencyError",
     "ConfigurationError",
+    "DeadLetter",
+    "DeadLetterNotFound",
     "DeserializationError",
     "DuplicateEventError",
     "ERROR_MONITOR",
@@ -70,12 +82,16 @@ __all__ = [
     "InvalidStreamName",
     "InvalidSubject",
     "MaxListenersExceededWarning",
+    "Message",
+    "MessageBus",
     "MissingExtraError",
     "NO_STREAM",
     "NewEvent",
     "NotAnEventStoreError",
+    "OutgoingMessage",
     "RecordedEvent",
     "Reject",
+    "RetryPolicy",
     "STREAM_EXISTS",
     "SerializationError",
     "Snapshot",
@@ -90,6 +106,7 @@ __all__ = [
     "default_codec",
     "on",
     "once",
+    "open_bus",
     "open_store",
     "register_event",
     "uuid7",

@@ -21,11 +21,15 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── StoreClosedError                   operation on a closed store
     │   └── StoreUnavailableError              database busy or unreachable
     │       └── StoreBusyError (TimeoutError)  lock not obtained within the busy timeout
-    └── BusError
-        ├── InvalidSubject (ValueError)
-        ├── InvalidGroupName (ValueError)
-        ├── BusClosedError
-        └── Reject                             raised by a handler: dead-letter now
+    ├── BusError
+    │   ├── InvalidSubject (ValueError)
+    │   ├── InvalidGroupName (ValueError)
+    │   ├── BusClosedError
+    │   ├── BusUnavailableError                bus storage busy or unreachable
+    │   ├── DeadLetterNotFound (LookupError)   no dead letter with that id
+    │   ├── AlreadyHandled                     the inbox saw this message before
+    │   └── Reject                             raised by a handler: dead-letter now
+    └── CircuitOpenError                       a circuit breaker refused the call
 
 Warnings: ``MaxListenersExceededWarning`` (a ``RuntimeWarning``).
 """
@@ -35,10 +39,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AlreadyHandled",
     "BusClosedError",
     "BusError",
+    "BusUnavailableError",
+    "CircuitOpenError",
     "ConcurrencyError",
     "ConfigurationError",
+    "DeadLetterNotFound",
     "DeserializationError",
     "DuplicateEventError",
     "EventOverflowError",
@@ -185,6 +193,47 @@ class InvalidGroupName(BusError, ValueError):
 
 class BusClosedError(BusError):
     """The bus was closed."""
+
+
+class BusUnavailableError(BusError):
+    """The bus's storage could not be reached or stayed locked too long."""
+
+
+class DeadLetterNotFound(BusError, LookupError):
+    """No dead letter has the given id (it was retried and handled, or purged)."""
+
+    def __init__(self, letter_id: str) -> None:
+        self.letter_id = letter_id
+        super().__init__(f"no dead letter with id {letter_id!r}; list them with bus.dlq.list()")
+
+
+class AlreadyHandled(BusError):
+    """The inbox recorded this message as handled by this group already.
+
+    Raised by ``Inbox.transaction``; a bus handler lets it propagate and the bus
+    acknowledges the message.
+    """
+
+    def __init__(self, group: str, msg_id: str) -> None:
+        self.group = group
+        self.msg_id = msg_id
+        super().__init__(f"message {msg_id!r} was already handled by group {group!r}")
+
+
+class CircuitOpenError(EventfluxError):
+    """A circuit breaker is open (or half-open and busy) and refused the call.
+
+    ``retry_after`` is the number of seconds until it lets a trial call through.
+    A bus handler raising it gets its message redelivered later without
+    spending a delivery attempt.
+    """
+
+    def __init__(self, name: str, retry_after: float) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        super().__init__(
+            f"circuit {name!r} is open; calls are refused for another {retry_after:.3g} s"
+        )
 
 
 class Reject(BusError):

@@ -14,7 +14,7 @@ from ..exceptions import MissingExtraError
 __all__ = ["main"]
 
 #: modules under eventflux.cli that each define ``register(app)``
-COMMAND_MODULES = ("demo", "store")
+COMMAND_MODULES = ("demo", "store", "bus")
 
 
 def build_app() -> object:

@@ -1,0 +1,377 @@
+"""The SQL of the SQLite bus. Every method runs in the writer thread, inside
+the write transaction of one group commit (see :mod:`._sqlite_writer`).
+
+One table, ``bus_queue``, holds one row per (group, message): publishing
+fans a message out to every group whose pattern matches. ``avail_at`` is the
+whole schedule of a row:
+
+* ``0``: ready, fetched oldest id first;
+* a time: leased until then, or waiting for a redelivery; once past, the
+  next fetch of its group makes it ready again (how a crashed member's
+  leases come back);
+* :data:`PARKED`: behind an older message of the same key in its group.
+  When that head is acked or dead-lettered, the oldest parked row of the key
+  becomes ready. So at most one message per key and group is ever in
+  flight, whatever the number of members or processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from ..codec import dumps
+from ..events import uuid7
+from .message import Envelope
+from .subjects import compile_pattern
+
+__all__ = ["PARKED", "SCHEMA", "SCHEMA_VERSION", "Ops"]
+
+SCHEMA_VERSION: Final = 1
+PARKED: Final = 1e18
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS bus_meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO bus_meta (key, value) VALUES ('schema_version', 1), ('groups_version', 0);
+CREATE TABLE IF NOT EXISTS bus_groups (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    UNIQUE (name, pattern)
+);
+CREATE TABLE IF NOT EXISTS bus_queue (
+    id INTEGER PRIMARY KEY,
+    grp INTEGER NOT NULL,
+    avail_at REAL NOT NULL,
+    deliveries INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    subject TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    key TEXT,
+    headers BLOB,
+    data BLOB NOT NULL,
+    published_at REAL NOT NULL,
+    letter_id TEXT
+);
+CREATE INDEX IF NOT EXISTS bus_queue_schedule ON bus_queue (grp, avail_at);
+CREATE INDEX IF NOT EXISTS bus_queue_keys ON bus_queue (grp, key) WHERE key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS bus_dedup (
+    msg_id TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bus_dedup_expiry ON bus_dedup (expires_at);
+CREATE TABLE IF NOT EXISTS bus_letters (
+    id TEXT PRIMARY KEY,
+    grp INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    key TEXT,
+    headers BLOB,
+    data BLOB NOT NULL,
+    published_at REAL NOT NULL,
+    error TEXT NOT NULL,
+    deliveries INTEGER NOT NULL,
+    dead_at REAL NOT NULL,
+    retrying INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bus_inbox (
+    grp TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    handled_at REAL NOT NULL,
+    PRIMARY KEY (grp, msg_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bus_inbox_age ON bus_inbox (handled_at);
+CREATE TABLE IF NOT EXISTS bus_checkpoints (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+_INSERT: Final = (
+    "INSERT INTO bus_queue (grp, avail_at, subject, msg_id, key, headers, data, published_at,"
+    " letter_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LEASE: Final = (
+    "UPDATE bus_queue SET avail_at = ?, owner = ?, deliveries = deliveries + 1"
+    " WHERE id IN (SELECT id FROM bus_queue WHERE grp = ? AND avail_at = 0 ORDER BY id LIMIT ?)"
+    " RETURNING id, subject, msg_id, key, headers, data, published_at, deliveries, letter_id"
+)
+#: A leased row: (id, subject, msg_id, key, headers, data, published_at, deliveries, letter_id)
+Row = tuple[int, str, str, str | None, bytes | None, bytes, float, int, str | None]
+
+
+class Ops:
+    """The bus's SQL, with a cache of the groups (refreshed when they change)."""
+
+    def __init__(self) -> None:
+        self._groups_version = -1
+        self._groups: list[tuple[int, Callable[[str], bool]]] = []
+        self._routes: dict[str, list[int]] = {}
+
+    # -- publishing --------------------------------------------------------------------
+    def _refresh_groups(self, conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute(
+            "SELECT value FROM bus_meta WHERE key = 'groups_version'"
+        ).fetchone()
+        if version != self._groups_version:
+            rows = conn.execute("SELECT id, pattern FROM bus_groups").fetchall()
+            self._groups = [(gid, compile_pattern(p)) for gid, p in rows]
+            self._routes.clear()
+            self._groups_version = version
+
+    def _route(self, subject: str) -> list[int]:
+        route = self._routes.get(subject)
+        if route is None:
+            route = [gid for gid, match in self._groups if match(subject)]
+            if len(self._routes) > 10_000:
+                self._routes.clear()
+            self._routes[subject] = route
+        return route
+
+    @staticmethod
+    def _key_busy(conn: sqlite3.Connection, gid: int, key: str) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM bus_queue WHERE grp = ? AND key = ? LIMIT 1", (gid, key)
+            ).fetchone()
+            is not None
+        )
+
+    def publish(self, conn: sqlite3.Connection, envs: list[Envelope], window: float) -> list[bool]:
+        self._refresh_groups(conn)
+        now = time.time()
+        results: list[bool] = []
+        rows: list[tuple[Any, ...]] = []
+        keys: set[tuple[int, str]] = set()
+        route_of = self._routes.get
+        for env in envs:
+            if env.explicit_id:
+                hit = conn.execute(
+                    "SELECT expires_at FROM bus_dedup WHERE msg_id = ?", (env.msg_id,)
+                ).fetchone()
+                if hit is not None and hit[0] > now:
+                    results.append(False)
+                    continue
+                conn.execute(
+                    "INSERT OR REPLACE INTO bus_dedup (msg_id, expires_at) VALUES (?, ?)",
+                    (env.msg_id, now + window),
+                )
+            results.append(True)
+            route = route_of(env.subject)
+            if route is None:
+                route = self._route(env.subject)
+            if not route:
+                continue
+            key = env.key
+            if key is None and not env.headers and len(route) == 1:  # the common case
+                rows.append(
+                    (route[0], 0.0, env.subject, env.msg_id, None, None, env.data,
+                     env.published_at, None)
+                )  # fmt: skip
+                continue
+            headers = dumps(dict(env.headers)) if env.headers else None
+            for gid in route:
+                avail = 0.0
+                if key is not None:
+                    if (gid, key) in keys or self._key_busy(conn, gid, key):
+                        avail = PARKED
+                    keys.add((gid, key))
+                rows.append(
+                    (gid, avail, env.subject, env.msg_id, key, headers, env.data,
+                     env.published_at, None)
+                )  # fmt: skip
+        if rows:
+            conn.executemany(_INSERT, rows)
+        return results
+
+    # -- consuming ---------------------------------------------------------------------
+    @staticmethod
+    def join(conn: sqlite3.Connection, name: str, pattern: str) -> int:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO bus_groups (name, pattern, created_at) VALUES (?, ?, ?)",
+            (name, pattern, time.time()),
+        )
+        if cur.rowcount:
+            conn.execute("UPDATE bus_meta SET value = value + 1 WHERE key = 'groups_version'")
+        (gid,) = conn.execute(
+            "SELECT id FROM bus_groups WHERE name = ? AND pattern = ?", (name, pattern)
+        ).fetchone()
+        return int(gid)
+
+    @staticmethod
+    def fetch(
+        conn: sqlite3.Connection, gid: int, owner: str, n: int, ack_wait: float
+    ) -> tuple[list[Row], float | None]:
+        """Lease up to n rows; when none is ready, also return when the next falls due."""
+        now = time.time()
+        conn.execute(
+            "UPDATE bus_queue SET avail_at = 0 WHERE grp = ? AND avail_at > 0 AND avail_at <= ?",
+            (gid, now),
+        )
+        rows: list[Row] = conn.execute(_LEASE, (now + ack_wait, owner, gid, n)).fetchall()
+        if rows:
+            rows.sort()
+            return rows, None
+        (due,) = conn.execute(
+            "SELECT min(avail_at) FROM bus_queue WHERE grp = ? AND avail_at > 0 AND avail_at < ?",
+            (gid, PARKED),
+        ).fetchone()
+        return [], due
+
+    @staticmethod
+    def _unpark(conn: sqlite3.Connection, gid: int, key: str) -> None:
+        conn.execute(
+            "UPDATE bus_queue SET avail_at = 0 WHERE id = "
+            "(SELECT min(id) FROM bus_queue WHERE grp = ? AND key = ?) AND avail_at = ?",
+            (gid, key, PARKED),
+        )
+
+    def ack(self, conn: sqlite3.Connection, refs: list[tuple[Any, ...]]) -> None:
+        plain: list[tuple[int]] = []
+        for row_id, _owner, _n, key, letter_id in refs:
+            if key is None and letter_id is None:
+                plain.append((row_id,))
+                continue
+            gone = conn.execute(
+                "DELETE FROM bus_queue WHERE id = ? RETURNING grp", (row_id,)
+            ).fetchone()
+            if gone is None:
+                continue
+            if key is not None:
+                self._unpark(conn, gone[0], key)
+            if letter_id is not None:
+                conn.execute("DELETE FROM bus_letters WHERE id = ?", (letter_id,))
+        if plain:
+            conn.executemany("DELETE FROM bus_queue WHERE id = ?", plain)
+
+    @staticmethod
+    def nak(conn: sqlite3.Connection, ref: tuple[Any, ...], delay: float, count: bool) -> None:
+        row_id, owner, n, _key, _letter = ref
+        avail = 0.0 if delay <= 0 else time.time() + delay
+        conn.execute(
+            "UPDATE bus_queue SET avail_at = ?, owner = NULL, deliveries = deliveries - ?"
+            " WHERE id = ? AND owner = ? AND deliveries = ?",
+            (avail, 0 if count else 1, row_id, owner, n),
+        )
+
+    @staticmethod
+    def extend(conn: sqlite3.Connection, refs: list[tuple[Any, ...]], ack_wait: float) -> None:
+        until = time.time() + ack_wait
+        conn.executemany(
+            "UPDATE bus_queue SET avail_at = ? WHERE id = ? AND owner = ? AND deliveries = ?",
+            [(until, r[0], r[1], r[2]) for r in refs],
+        )
+
+    def dead_letter(self, conn: sqlite3.Connection, ref: tuple[Any, ...], error: str) -> None:
+        row_id, owner, n, _key, _letter = ref
+        row = conn.execute(
+            "DELETE FROM bus_queue WHERE id = ? AND owner = ? AND deliveries = ? RETURNING"
+            " grp, subject, msg_id, key, headers, data, published_at, letter_id, deliveries",
+            (row_id, owner, n),
+        ).fetchone()
+        if row is None:
+            return
+        gid, _subject, _msg_id, key, _headers, _data, _at, letter_id, deliveries = row
+        now = time.time()
+        if letter_id is not None:
+            cur = conn.execute(
+                "UPDATE bus_letters SET error = ?, deliveries = ?, dead_at = ?, retrying = 0"
+                " WHERE id = ?",
+                (error, deliveries, now, letter_id),
+            )
+            if not cur.rowcount:  # purged while it was being retried
+                self._insert_letter(conn, letter_id, row, error, now)
+        else:
+            self._insert_letter(conn, str(uuid7()), row, error, now)
+        if key is not None:
+            self._unpark(conn, gid, key)
+
+    @staticmethod
+    def _insert_letter(
+        conn: sqlite3.Connection, letter_id: str, row: tuple[Any, ...], error: str, now: float
+    ) -> None:
+        gid, subject, msg_id, key, headers, data, published_at, _l, deliveries = row
+        conn.execute(
+            "INSERT INTO bus_letters (id, grp, subject, msg_id, key, headers, data, published_at,"
+            " error, deliveries, dead_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (letter_id, gid, subject, msg_id, key, headers, data, published_at, error,
+             deliveries, now),
+        )  # fmt: skip
+
+    # -- dead letters ------------------------------------------------------------------
+    @staticmethod
+    def dlq_list(conn: sqlite3.Connection, group: str | None) -> list[tuple[Any, ...]]:
+        sql = (
+            "SELECT l.id, g.name, l.subject, l.data, l.msg_id, l.key, l.error, l.deliveries,"
+            " l.dead_at FROM bus_letters l JOIN bus_groups g ON g.id = l.grp"
+        )
+        if group is None:
+            return conn.execute(sql + " ORDER BY l.dead_at, l.id").fetchall()
+        return conn.execute(sql + " WHERE g.name = ? ORDER BY l.dead_at, l.id", (group,)).fetchall()
+
+    def dlq_retry(self, conn: sqlite3.Connection, letter_id: str) -> bool:
+        row = conn.execute(
+            "SELECT grp, subject, msg_id, key, headers, data, published_at, retrying"
+            " FROM bus_letters WHERE id = ?",
+            (letter_id,),
+        ).fetchone()
+        if row is None:
+            return False
+        gid, subject, msg_id, key, headers, data, published_at, retrying = row
+        if retrying:
+            return True
+        conn.execute("UPDATE bus_letters SET retrying = 1 WHERE id = ?", (letter_id,))
+        avail = PARKED if key is not None and self._key_busy(conn, gid, key) else 0.0
+        conn.execute(
+            _INSERT, (gid, avail, subject, msg_id, key, headers, data, published_at, letter_id)
+        )
+        return True
+
+    @staticmethod
+    def dlq_purge(conn: sqlite3.Connection, group: str | None) -> int:
+        if group is None:
+            return conn.execute("DELETE FROM bus_letters").rowcount
+        return conn.execute(
+            "DELETE FROM bus_letters WHERE grp IN (SELECT id FROM bus_groups WHERE name = ?)",
+            (group,),
+        ).rowcount
+
+    # -- inbox, checkpoints, housekeeping ----------------------------------------------
+    @staticmethod
+    def inbox_seen(conn: sqlite3.Connection, group: str, msg_id: str) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM bus_inbox WHERE grp = ? AND msg_id = ?", (group, msg_id)
+            ).fetchone()
+            is not None
+        )
+
+    @staticmethod
+    def inbox_record(conn: sqlite3.Connection, group: str, msg_id: str) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO bus_inbox (grp, msg_id, handled_at) VALUES (?, ?, ?)",
+            (group, msg_id, time.time()),
+        )
+
+    @staticmethod
+    def load_checkpoint(conn: sqlite3.Connection, name: str) -> int | None:
+        row = conn.execute("SELECT value FROM bus_checkpoints WHERE name = ?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    @staticmethod
+    def save_checkpoint(conn: sqlite3.Connection, name: str, value: int) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO bus_checkpoints (name, value) VALUES (?, ?)", (name, value)
+        )
+
+    @staticmethod
+    def housekeeping(conn: sqlite3.Connection, inbox_retention: float) -> None:
+        now = time.time()
+        conn.execute("DELETE FROM bus_dedup WHERE expires_at < ?", (now,))
+        conn.execute("DELETE FROM bus_inbox WHERE handled_at < ?", (now - inbox_retention,))

@@ -1,0 +1,44 @@
+"""Resilience: a retry policy, an inbox for idempotent consumers, a circuit breaker.
+
+Example::
+
+    from eventflux.resilience import CircuitBreaker, RetryPolicy, SQLiteInbox
+
+    policy = RetryPolicy(max_deliver=5, backoff=(0.1, 30.0))
+    breaker = CircuitBreaker("payments", failure_threshold=5, reset_timeout=30.0)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+# The bus package first: the inbox and the breaker use its message and error
+# types, and the bus uses the retry policy and the inbox (no import cycle).
+from .. import bus as _bus  # noqa: F401
+from .breaker import CircuitBreaker, CircuitOpenError, CircuitState, StateChange
+from .inbox import Inbox, MemoryInbox
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .sqlite_inbox import SQLiteInbox
+
+
+def __getattr__(name: str) -> object:
+    # SQLiteInbox loads the sqlite3 driver only when it is asked for
+    if name == "SQLiteInbox":
+        from .sqlite_inbox import SQLiteInbox
+
+        return SQLiteInbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "Inbox",
+    "MemoryInbox",
+    "RetryPolicy",
+    "SQLiteInbox",
+    "StateChange",
+]

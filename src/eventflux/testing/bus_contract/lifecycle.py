@@ -1,0 +1,116 @@
+"""Contract: closing drains, ack_wait redelivery, lease extension, unsubscribe."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ...bus.base import MessageBus
+from ...bus.message import Message
+from ...exceptions import BusClosedError
+from ._base import FAST, BusContractBase, Recorder, eventually_letters, quiet
+
+
+class LifecycleContract(BusContractBase):
+    @pytest.mark.asyncio
+    async def test_close_lets_running_handlers_finish(self, bus: MessageBus) -> None:
+        started, finished = asyncio.Event(), []
+
+        async def slow(msg: Message) -> None:
+            started.set()
+            await asyncio.sleep(0.15)
+            finished.append(msg.data["n"])
+
+        bus.subscribe("s", slow, group="g")
+        await bus.publish("s", {"n": 1})
+        await asyncio.wait_for(started.wait(), 5)
+        await bus.close()
+        assert finished == [1]
+        assert bus.closed
+
+    @pytest.mark.asyncio
+    async def test_a_closed_bus_refuses_work_and_closing_twice_is_fine(
+        self, bus: MessageBus
+    ) -> None:
+        async with bus as same:
+            assert same is bus
+        await bus.close()
+        with pytest.raises(BusClosedError):
+            await bus.publish("x", {})
+        with pytest.raises(BusClosedError):
+            bus.subscribe("x", Recorder(), group="g")
+        with pytest.raises(BusClosedError):
+            await bus.dlq.list()
+
+    @pytest.mark.asyncio
+    async def test_handlers_may_publish_while_the_bus_drains(self, bus: MessageBus) -> None:
+        started = asyncio.Event()
+        out = Recorder()
+
+        async def relay(msg: Message) -> None:
+            started.set()
+            await asyncio.sleep(0.05)
+            await bus.publish("out", msg.data)
+
+        bus.subscribe("in", relay, group="relay")
+        bus.subscribe("out", out, group="sink")
+        await bus.publish("in", {"n": 1})
+        await asyncio.wait_for(started.wait(), 5)
+        await bus.close()
+
+    @pytest.mark.asyncio
+    async def test_a_lease_neither_acked_nor_extended_expires_and_is_redelivered(
+        self, bus: MessageBus
+    ) -> None:
+        # A member that fetched a message and died: simulated through the port's hooks.
+        handle = await bus._join("g", "lease")
+        await bus.publish("lease", {"n": 1})
+        (taken,) = await bus._fetch(handle, 1, 0.2, 1.0)
+        assert taken.attempt == 1
+        rec = Recorder()
+        bus.subscribe("lease", rec, group="g", ack_wait=5.0)
+        await asyncio.sleep(0.1)
+        assert rec.messages == []
+        await rec.wait(1, within=3)
+        assert rec.messages[0].attempt == 2
+        assert rec.messages[0].data == {"n": 1}
+
+    @pytest.mark.asyncio
+    async def test_running_handlers_are_extended_automatically(self, bus: MessageBus) -> None:
+        rec = Recorder(delay=0.6)
+        bus.subscribe("slow", rec, group="g", ack_wait=0.25)
+        bus.subscribe("slow", rec, group="g", ack_wait=0.25)
+        await bus.publish("slow", {"n": 1})
+        await rec.wait(1)
+        await asyncio.sleep(0.8)
+        assert len(rec.messages) == 1
+
+    @pytest.mark.asyncio
+    async def test_a_delivery_past_max_deliver_after_an_expired_lease_is_dead_lettered(
+        self, bus: MessageBus
+    ) -> None:
+        handle = await bus._join("g", "crash")
+        await bus.publish("crash", {"n": 1})
+        assert len(await bus._fetch(handle, 1, 0.05, 1.0)) == 1
+        rec = Recorder()
+        bus.subscribe("crash", rec, group="g", max_deliver=1, backoff=FAST)
+        await eventually_letters(bus, 1)
+        (letter,) = await bus.dlq.list()
+        assert letter.error.startswith("LeaseExpired")
+        assert rec.messages == []
+
+    @pytest.mark.asyncio
+    async def test_unsubscribe_stops_a_member(self, bus: MessageBus) -> None:
+        first, second = Recorder(), Recorder()
+        bus.subscribe("u", first, group="g")
+        await bus.publish("u", {"n": 1})
+        await first.wait(1)
+        assert await bus.unsubscribe(first) == 1
+        bus.subscribe("u", second, group="g")
+        await bus.publish("u", {"n": 2})
+        await second.wait(1)
+        await quiet()
+        assert [m.data["n"] for m in first.messages] == [1]
+        assert [m.data["n"] for m in second.messages] == [2]
+        assert len(bus.subscriptions) == 1

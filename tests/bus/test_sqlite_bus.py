@@ -1,0 +1,150 @@
+"""SQLite bus specifics: the file, the schema, other processes, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from eventflux import ConfigurationError
+from eventflux.bus import OutgoingMessage, open_bus
+from eventflux.bus._sqlite_ops import Ops
+from eventflux.bus.sqlite import SQLiteBus
+from eventflux.testing.bus_contract import Recorder, eventually
+
+
+@pytest.mark.asyncio
+async def test_bus_tables_live_beside_other_tables(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+    async with await open_bus(f"sqlite:///{path}") as bus:
+        await bus.publish("x", {})
+    with sqlite3.connect(path) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"accounts", "bus_queue", "bus_letters", "bus_groups"} <= names
+
+
+@pytest.mark.asyncio
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/bus.db"
+    async with await open_bus(url):
+        pass
+    with sqlite3.connect(tmp_path / "bus.db") as db:
+        db.execute("UPDATE bus_meta SET value = 99 WHERE key = 'schema_version'")
+    with pytest.raises(ConfigurationError, match="schema version 99"):
+        await open_bus(url)
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ConfigurationError):
+        await open_bus(f"sqlite:///{tmp_path}/junk.db")
+
+
+@pytest.mark.asyncio
+async def test_messages_from_another_process_wake_members(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/bus.db"
+    async with await open_bus(url) as bus:
+        rec = Recorder()
+        bus.subscribe("remote", rec, group="g")
+        await bus.ready()
+        script = textwrap.dedent(
+            f"""
+            import asyncio
+            from eventflux.bus import open_bus
+            async def main():
+                async with await open_bus({url!r}) as bus:
+                    await bus.publish_many([("remote", {{"n": i}}) for i in range(50)])
+            asyncio.run(main())
+            """
+        )
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        await rec.wait(50, within=10)
+        assert sorted(m.data["n"] for m in rec.messages) == list(range(50))
+
+
+@pytest.mark.asyncio
+async def test_concurrent_publishes_share_commits(tmp_path: Path) -> None:
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db") as bus:
+        rec = Recorder()
+        bus.subscribe("many", rec, group="g", concurrency=64)
+        await asyncio.gather(*(bus.publish("many", {"n": i}) for i in range(500)))
+        await rec.wait(500, within=20)
+        assert sorted(m.data["n"] for m in rec.messages) == list(range(500))
+
+
+@pytest.mark.asyncio
+async def test_the_dedup_table_is_trimmed(tmp_path: Path) -> None:
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db?dedup_window=0.05") as bus:
+        assert isinstance(bus, SQLiteBus)
+        await bus.publish_many([OutgoingMessage("d", {}, msg_id=f"m{i}") for i in range(20)])
+        await asyncio.sleep(0.1)
+        await bus._writer.submit(Ops.housekeeping, 1.0)
+        left = await bus._writer.submit(
+            lambda conn: conn.execute("SELECT count(*) FROM bus_dedup").fetchone()[0]
+        )
+        assert left == 0
+
+
+@pytest.mark.asyncio
+async def test_a_slow_consumer_leaves_the_backlog_on_disk(tmp_path: Path) -> None:
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db") as bus:
+        gate = asyncio.Event()
+        seen: list[int] = []
+
+        async def slow(msg: object) -> None:
+            seen.append(1)
+            await gate.wait()
+
+        bus.subscribe("slow", slow, group="g", concurrency=4)
+        await bus.publish_many([("slow", {"n": i}) for i in range(2000)])
+        await eventually(lambda: len(seen) == 4)
+        await asyncio.sleep(0.05)
+        member = bus._members[0]
+        assert member.held == 4
+        gate.set()
+        await eventually(lambda: len(seen) == 2000, 20)
+
+
+@pytest.mark.asyncio
+async def test_closing_a_handle_with_another_open_keeps_the_other_working(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/bus.db"
+    one, two = await open_bus(url), await open_bus(url)
+    rec = Recorder()
+    two.subscribe("x", rec, group="g")
+    await two.ready()
+    await one.close()
+    start = time.monotonic()
+    await two.publish("x", {})
+    await rec.wait(1)
+    assert time.monotonic() - start < 5
+    await two.close()
+
+
+@pytest.mark.asyncio
+async def test_operations_fail_cleanly_when_the_writer_is_gone(tmp_path: Path) -> None:
+    from eventflux.bus import BusUnavailableError
+
+    bus = await open_bus(f"sqlite:///{tmp_path}/bus.db")
+    assert isinstance(bus, SQLiteBus)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(BusUnavailableError, match="disk I/O error"):
+        await bus._writer.submit(broken)
+    await bus.publish("x", {})  # one failing operation does not break the others
+    await bus._writer.close()
+    with pytest.raises(BusUnavailableError, match="closed"):
+        await bus.publish("x", {})
+    await bus.close()

@@ -1,0 +1,105 @@
+"""Inboxes: in memory, in SQLite, and one transaction with a read model."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from eventflux.bus import AlreadyHandled, Message, open_bus
+from eventflux.resilience import MemoryInbox, SQLiteInbox
+from eventflux.resilience.inbox import sqlite_path
+from eventflux.testing.bus_contract import Recorder, eventually
+
+
+@pytest.mark.asyncio
+async def test_memory_inbox_remembers_for_its_retention() -> None:
+    inbox = MemoryInbox(retention=0.05)
+    await inbox.record("g", "m1")
+    assert await inbox.seen("g", "m1")
+    assert not await inbox.seen("other", "m1")
+    import asyncio
+
+    await asyncio.sleep(0.08)
+    assert not await inbox.seen("g", "m1")
+
+
+def test_sqlite_paths() -> None:
+    assert sqlite_path("sqlite:///rel.db") == "rel.db"
+    assert sqlite_path("sqlite:////abs/x.db?x=1") == "/abs/x.db"
+    assert sqlite_path(Path("/a/b.db")) == "/a/b.db"
+    with pytest.raises(ValueError):
+        sqlite_path("sqlite://host/x.db")
+
+
+@pytest.mark.asyncio
+async def test_a_transaction_commits_the_read_model_and_the_record_together(
+    tmp_path: Path,
+) -> None:
+    inbox = SQLiteInbox(tmp_path / "read.db")
+    inbox.connection.execute("CREATE TABLE totals (n INTEGER)")
+    msg = Message("orders.paid", {"amount": 5}, "m-1", group="stats")
+    async with inbox.transaction(msg) as db:
+        db.execute("INSERT INTO totals VALUES (?)", (msg.data["amount"],))
+    with pytest.raises(AlreadyHandled):
+        async with inbox.transaction(msg) as db:
+            raise AssertionError("the body must not run for a repeat")
+
+    async def failing() -> None:
+        async with inbox.transaction(Message("x", {}, "m-2", group="stats")) as db:
+            db.execute("INSERT INTO totals VALUES (100)")
+            raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError):
+        await failing()
+    assert not await inbox.seen("stats", "m-2")
+    assert await inbox.seen("stats", "m-1")
+    await inbox.record("stats", "m-3")
+    assert await inbox.seen("stats", "m-3")
+    inbox.close()
+    with sqlite3.connect(tmp_path / "read.db") as db:
+        assert db.execute("SELECT sum(n) FROM totals").fetchone()[0] == 5
+
+
+@pytest.mark.asyncio
+async def test_a_message_without_a_group_needs_one(tmp_path: Path) -> None:
+    inbox = SQLiteInbox(f"sqlite:///{tmp_path}/read.db", table="my_inbox")
+    with pytest.raises(ValueError, match="group"):
+        async with inbox.transaction(Message("x", {}, "m")):
+            pass
+    async with inbox.transaction(Message("x", {}, "m"), group="g"):
+        pass
+    assert await inbox.seen("g", "m")
+    inbox.close()
+    with pytest.raises(ValueError):
+        SQLiteInbox(tmp_path / "x.db", table="bad name; DROP")
+
+
+@pytest.mark.asyncio
+async def test_bus_handlers_use_the_inbox_for_exactly_once_effects(tmp_path: Path) -> None:
+    inbox = SQLiteInbox(tmp_path / "read.db")
+    inbox.connection.execute("CREATE TABLE effects (msg_id TEXT)")
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db?dedup_window=0.01") as bus:
+        calls = Recorder()
+
+        async def project(msg: Message) -> None:
+            await calls(msg)
+            async with inbox.transaction(msg) as db:
+                db.execute("INSERT INTO effects VALUES (?)", (msg.msg_id,))
+
+        bus.subscribe("e", project, group="proj")
+        await bus.publish("e", {}, msg_id="a")
+        await calls.wait(1)
+        import asyncio
+
+        await asyncio.sleep(0.05)  # past the dedup window: the same id is published again
+        await bus.publish("e", {}, msg_id="a")
+        await bus.publish("e", {}, msg_id="b")
+        await calls.wait(3)
+        await eventually(lambda: True)
+        await asyncio.sleep(0.05)
+        assert await bus.dlq.list() == []
+    rows = inbox.connection.execute("SELECT msg_id FROM effects ORDER BY msg_id").fetchall()
+    assert rows == [("a",), ("b",)]
+    inbox.close()
