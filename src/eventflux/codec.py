@@ -26,8 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import msgspec
 import orjson
@@ -272,9 +271,12 @@ def register_event(name: str | None = None, *, version: int = 1) -> Callable[[ty
     return default_codec.register(name, version=version)
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedEvent:
-    """A :class:`~eventflux.NewEvent` after validation and encoding (backend input)."""
+class EncodedEvent(NamedTuple):
+    """A :class:`~eventflux.NewEvent` after validation and encoding (backend input).
+
+    A named tuple (immutable, and several times cheaper to build than a frozen
+    dataclass: one is built per appended event).
+    """
 
     id: Any  # uuid.UUID
     type: str

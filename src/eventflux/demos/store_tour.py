@@ -19,8 +19,8 @@ async def run(workdir: Path) -> list[str]:
     """Run the tour against ``sqlite:///{workdir}/store-events.db``; return what happened."""
     lines: list[str] = []
     db = workdir / "store-events.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # a fresh file each run
+        await asyncio.to_thread(Path(f"{db}{suffix}").unlink, missing_ok=True)
     async with await open_store(f"sqlite:///{db}") as store:
         seen: list[str] = []
 

@@ -449,7 +449,7 @@ class EventStore(abc.ABC):
             try:
                 events, mark = await self._read_all_page(after, self.page_size, types, prefix)
             except StoreClosedError:
-                if self._closed:
+                if self.closed:  # a property: mypy must not narrow it across the await
                     return  # closing the store ends its live subscriptions
                 raise
             for e in events:

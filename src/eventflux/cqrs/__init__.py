@@ -1,0 +1,81 @@
+"""CQRS: commands change state through a command bus, queries read read models
+through a query bus, and projections keep the read models up to date from the
+event store (checkpointed in the same transaction, rebuildable beside the
+live model and swapped in atomically).
+
+Example::
+
+    from eventflux.cqrs import CommandBus, QueryBus, Projection, SQLiteReadModel
+
+    commands = CommandBus(middleware=[logging_middleware(), validation_middleware()])
+
+    @commands.handler(AddProduct)
+    async def add(command: AddProduct) -> None: ...
+
+    await commands.dispatch(AddProduct("mug", "Mug", 900), metadata={"user": "ann"})
+"""
+
+from __future__ import annotations
+
+from ._dispatch import Handler, MessageBus, Middleware, Next
+from .commands import CommandBus
+from .errors import (
+    CqrsError,
+    HandlerAlreadyRegistered,
+    NoHandlerError,
+    NotAuthorized,
+    ProjectionError,
+    UnknownProjection,
+    ValidationFailed,
+)
+from .middleware import authorization_middleware, logging_middleware, validation_middleware
+from .projections import Projection, ProjectionStatus, handles
+from .queries import QueryBus
+from .readmodel import ReadModel, UnitOfWork
+from .registry import (
+    ProjectionEntry,
+    ProjectionFactory,
+    beside,
+    get_projection,
+    load_apps,
+    projection_entry,
+    register_projection,
+    registered_projections,
+)
+from .runner import run_projection
+from .sqlite import SQLiteReadModel, SQLiteTransaction
+
+__all__ = [
+    "CommandBus",
+    "CqrsError",
+    "Handler",
+    "HandlerAlreadyRegistered",
+    "MessageBus",
+    "Middleware",
+    "Next",
+    "NoHandlerError",
+    "NotAuthorized",
+    "Projection",
+    "ProjectionEntry",
+    "ProjectionError",
+    "ProjectionFactory",
+    "ProjectionStatus",
+    "QueryBus",
+    "ReadModel",
+    "SQLiteReadModel",
+    "SQLiteTransaction",
+    "UnitOfWork",
+    "UnknownProjection",
+    "ValidationFailed",
+    "authorization_middleware",
+    "beside",
+    "get_projection",
+    "handles",
+    "load_apps",
+    "logging_middleware",
+    "projection_entry",
+    "register_projection",
+    "registered_projections",
+    "run_projection",
+    "validation_middleware",
+]

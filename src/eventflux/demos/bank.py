@@ -1,0 +1,144 @@
+"""Demo: the founding document's bank, event-sourced, with CQRS.
+
+Accounts are aggregates whose state is replayed from their events; commands go
+through a command bus (logging, authorization, validation); a projection keeps
+the ``bank-accounts`` read model (``bank-read.db``) up to date; balances can be
+read now or as of any earlier time; every change carries who, why and a
+correlation id, so the audit trail is a query over the event store.
+
+Run it with ``eventflux demo bank``; rebuild its read model with
+``eventflux projections rebuild bank-accounts --store sqlite:///bank-events.db``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..cqrs import SQLiteReadModel, beside, register_projection
+from ..es import AggregateNotFound
+from ..exceptions import EventfluxError
+from ..store import open_store
+from ._bank_app import (
+    AccountsView,
+    Bank,
+    Deposit,
+    GetAuditTrail,
+    GetBalance,
+    ListAccounts,
+    OpenAccount,
+    Transfer,
+    Withdraw,
+)
+
+__all__ = ["TITLE", "Bank", "accounts_view", "run"]
+
+TITLE = "Bank: event-sourced accounts, a CQRS read model, time travel and an audit trail"
+
+
+def accounts_view(store_url: str) -> AccountsView:
+    """The ``bank-accounts`` projection, on ``bank-read.db`` beside the event store."""
+    return AccountsView(SQLiteReadModel(beside(store_url, "bank-read.db")))
+
+
+register_projection("bank-accounts", accounts_view, description="balances of the bank demo")
+
+
+def remove_databases(*paths: Path) -> None:
+    """Delete the demo's SQLite files (and their WAL files) from an earlier run."""
+    for path in paths:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _clock(at: datetime) -> str:
+    return at.strftime("%H:%M:%S.%f")[:-3]
+
+
+async def run(workdir: Path) -> list[str]:
+    """Run the bank scenario against ``sqlite:///{workdir}/bank-events.db``."""
+    db, read = workdir / "bank-events.db", workdir / "bank-read.db"
+    remove_databases(db, read)
+    lines: list[str] = []
+    async with await open_store(f"sqlite:///{db}") as store:
+        bank = Bank(store, SQLiteReadModel(read))
+        live = asyncio.create_task(bank.view.run(store))
+        try:
+            await _scenario(bank, lines)
+        finally:
+            live.cancel()
+            await asyncio.gather(live, return_exceptions=True)
+            await bank.model.close()
+    return lines
+
+
+async def _scenario(bank: Bank, lines: list[str]) -> None:
+    send, ask = bank.commands.dispatch, bank.queries.dispatch
+
+    async def refused(command: Any, meta: dict[str, Any]) -> str:
+        try:
+            await send(command, metadata=meta)
+        except EventfluxError as e:
+            return f"{type(e).__name__}: {e}"
+        raise AssertionError(f"{command} was expected to fail")
+
+    async def balances() -> str:
+        alice = await bank.accounts.get("alice")
+        bob = await bank.accounts.get("bob")
+        return f"alice {alice.balance} EUR, bob {bob.balance} EUR"
+
+    teller = {"user": "ann", "roles": ["teller"], "reason": "new customer"}
+    await send(OpenAccount("alice", "Alice", 100), metadata=teller)
+    await send(OpenAccount("bob", "Bob", 20), metadata=teller)
+    lines.append("ann (teller) opened alice (Alice, 100 EUR) and bob (Bob, 20 EUR)")
+    balance = await send(Deposit("alice", 50), metadata={"user": "alice", "reason": "salary"})
+    lines.append(f"alice deposited 50 EUR (salary): balance {balance} EUR")
+    why = await refused(Withdraw("bob", 500), {"user": "bob", "reason": "new bike"})
+    lines.append(f"bob's withdrawal of 500 EUR was refused: {why}")
+
+    await asyncio.sleep(0.01)
+    before_transfer = datetime.now(UTC)
+    await asyncio.sleep(0.01)
+    await send(Transfer("alice", "bob", 70), metadata={"user": "alice", "reason": "rent"})
+    lines.append(f"alice transferred 70 EUR to bob (rent), on both accounts: {await balances()}")
+    why = await refused(Transfer("bob", "alice", 1000), {"user": "bob", "reason": "gift"})
+    lines.append(f"bob's transfer of 1000 EUR failed: {why}")
+    lines.append(f"  ...and neither account changed: {await balances()}")
+    why = await refused(Transfer("alice", "carol", 10), {"user": "alice", "reason": "loan"})
+    lines.append(f"alice's transfer to carol failed: {why}")
+    lines.append(f"  ...and neither account changed: {await balances()}")
+    why = await refused(Withdraw("alice", 10), {})
+    lines.append(f"an anonymous withdrawal was refused: {why}")
+    why = await refused(Deposit("bob", -5), {"user": "bob"})
+    lines.append(f"a negative deposit was refused: {why}")
+
+    await bank.settle()
+    now = await ask(GetBalance("alice"))
+    then = await ask(GetBalance("alice", as_of=before_transfer))
+    lines.append(f"alice's balance now: {now} EUR (read model)")
+    lines.append(
+        f"alice's balance as of {_clock(before_transfer)}, before the transfer: {then} EUR "
+        "(replayed from the event store)"
+    )
+    try:
+        await ask(GetBalance("bob", as_of=datetime(2000, 1, 1, tzinfo=UTC)))
+    except AggregateNotFound as e:
+        lines.append(f"bob's balance in 2000: {e}")
+    status = await bank.view.status(bank.store)
+    lines.append(
+        f"read model {status.name}: checkpoint {status.checkpoint}, head {status.head}, "
+        f"lag {status.lag}"
+    )
+    for row in await ask(ListAccounts()):
+        lines.append(
+            f"  {row['id']}: {row['owner']}, {row['balance']} EUR after {row['changes']} changes"
+        )
+    lines.append("audit trail of alice (who, when, why, correlation id):")
+    for entry in await ask(GetAuditTrail("alice")):
+        amount = f" {entry.amount:+d} EUR" if entry.amount else ""
+        lines.append(
+            f"  v{entry.version} {_clock(entry.at)} {entry.what}{amount} by {entry.who}"
+            f" ({entry.why or 'no reason given'}) correlation {entry.correlation_id[-12:]}"
+        )

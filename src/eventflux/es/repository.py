@@ -1,0 +1,360 @@
+"""The repository: load aggregates from their streams, save their new events.
+
+Example::
+
+    accounts = Repository(store, Account, snapshot_every=100)
+    account = Account.open("42", owner="Ada")
+    await accounts.save(account, metadata={"user": "teller-1"})
+
+    account = await accounts.get("42")                   # now
+    earlier = await accounts.get("42", as_of=yesterday)  # as it was then
+    await accounts.update("42", lambda a: a.deposit(5), retries=3)
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from ..events import AppendResult, NewEvent
+from ..exceptions import (
+    ConcurrencyError,
+    DeserializationError,
+    EventfluxError,
+    SerializationError,
+)
+from ..store.base import EventStore, Snapshot
+from .aggregate import Aggregate
+from .cache import AggregateCache
+from .context import current_metadata
+from .errors import AggregateNotFound
+from .retry import retry_on_conflict
+
+__all__ = ["Repository"]
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+log = logging.getLogger("eventflux.es")
+#: how many stream versions a repository remembers (to skip needless snapshot reads)
+SEEN_STREAMS = 10_000
+
+
+class Repository(Generic[A]):
+    """Loads and saves aggregates of one class in an event store.
+
+    ``snapshot_every=N`` saves a snapshot whenever a save crosses a multiple
+    of N events (the aggregate class needs a ``snapshot_type`` registered with
+    the store's codec) and makes :meth:`get` start from it. Event classes are
+    encoded by the store's codec, so register them there (``@register_event``
+    for the default codec).
+
+    ``cache_size=N`` keeps the N most recently used aggregates in this
+    process (as deep copies). :meth:`get` then reads only the events stored
+    after the cached version, and :meth:`update` first runs the command on the
+    cached copy without reading at all: a stale copy shows up as a concurrency
+    conflict (or a refusal), and the command then runs again on the stored
+    state. Aggregates must change only through their events for this to hold.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        aggregate_type: type[A],
+        *,
+        snapshot_every: int | None = None,
+        cache_size: int = 0,
+    ) -> None:
+        if not (isinstance(aggregate_type, type) and issubclass(aggregate_type, Aggregate)):
+            raise TypeError(f"{aggregate_type!r} is not an Aggregate subclass")
+        if snapshot_every is not None:
+            if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int):
+                raise TypeError("snapshot_every must be an int or None")
+            if snapshot_every < 1:
+                raise ValueError("snapshot_every must be >= 1")
+            if aggregate_type.snapshot_type is None:
+                raise TypeError(
+                    f"snapshot_every needs {aggregate_type.__name__}.snapshot_type: "
+                    "a dataclass or msgspec Struct registered with the store's codec"
+                )
+        self.store = store
+        self.aggregate_type = aggregate_type
+        self.snapshot_every = snapshot_every
+        self.prefix = aggregate_type.stream_prefix or aggregate_type.__name__.lower()
+        # Stream versions seen lately: a stream last seen shorter than
+        # snapshot_every most likely has no snapshot, so get() skips asking.
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._cache: AggregateCache[A] = AggregateCache(cache_size)
+
+    def _saw(self, stream: str, version: int) -> None:
+        if self.snapshot_every is None:
+            return
+        self._seen[stream] = version
+        self._seen.move_to_end(stream)
+        if len(self._seen) > SEEN_STREAMS:
+            self._seen.popitem(last=False)
+
+    def stream_name(self, aggregate_id: str) -> str:
+        """The stream holding an aggregate's events: ``f"{prefix}-{id}"``."""
+        return f"{self.prefix}-{aggregate_id}"
+
+    # -- loading ------------------------------------------------------------------
+    async def get(
+        self, aggregate_id: str, *, as_of: datetime | None = None, version: int | None = None
+    ) -> A:
+        """Rebuild an aggregate from its events.
+
+        ``as_of`` (aware datetime) gives the state after the events recorded at
+        or before that time; ``version`` the state after that many events.
+        Raises :class:`AggregateNotFound` when the aggregate has no events (by
+        then), or fewer than ``version``. A usable snapshot is loaded first.
+        """
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 1
+        ):
+            raise ValueError(f"version must be an int >= 1, got {version!r}")
+        stream = self.stream_name(aggregate_id)
+        if as_of is None and version is None:
+            cached = self._cache.take(aggregate_id)
+            if cached is not None and await self._catch_up(cached):
+                self._cache.put(cached)
+                return cached
+        aggregate: A | None = None
+        snap = await self._usable_snapshot(stream, version)
+        if snap is not None:
+            aggregate = await self._from_snapshot(aggregate_id, snap, as_of, version)
+        if aggregate is None:
+            aggregate = self.aggregate_type(aggregate_id)
+            async for event in self.store.read(stream, as_of=as_of, limit=version):
+                aggregate._replay(event.data, event.version)
+        if aggregate.version == 0:
+            detail = "its stream has no events"
+            if as_of is not None:
+                detail = f"it had no events as of {as_of.isoformat()}"
+            raise AggregateNotFound(self.aggregate_type.__name__, aggregate_id, stream, detail)
+        if as_of is None and version is None:
+            self._saw(stream, aggregate.version)
+            self._cache.put(aggregate)
+        if version is not None and aggregate.version < version:
+            raise AggregateNotFound(
+                self.aggregate_type.__name__,
+                aggregate_id,
+                stream,
+                f"version {version} was asked for, but it has only {aggregate.version} events"
+                + ("" if as_of is None else f" as of {as_of.isoformat()}"),
+            )
+        return aggregate
+
+    async def _catch_up(self, aggregate: A) -> bool:
+        """Apply the events stored after a cached aggregate's version; False if
+        they do not follow on (the stream was changed some other way)."""
+        stream = self.stream_name(aggregate.id)
+        async for event in self.store.read(stream, from_version=aggregate.version + 1):
+            if event.version != aggregate.version + 1:
+                self._cache.drop(aggregate.id)
+                return False
+            aggregate._replay(event.data, event.version)
+        return True
+
+    async def _from_snapshot(
+        self, aggregate_id: str, snap: Snapshot, as_of: datetime | None, version: int | None
+    ) -> A | None:
+        """The aggregate from ``snap`` plus the events after it, or None when the
+        snapshot does not fit (restore failed, a gap, or it is later than ``as_of``)."""
+        aggregate = self.aggregate_type(aggregate_id)
+        try:
+            aggregate.restore(snap.data)
+        except Exception:
+            log.warning(
+                "snapshot of %s could not be restored; replaying", snap.stream, exc_info=True
+            )
+            return None
+        aggregate.version = aggregate._saved_version = snap.version
+        # Read the snapshot's own last event too: the snapshot counts only if that
+        # event is still in the stream (and, with as_of, was recorded by then).
+        covered = False
+        limit = None if version is None else version - snap.version + 1
+        async for event in self.store.read(
+            snap.stream, from_version=snap.version, as_of=as_of, limit=limit
+        ):
+            if not covered:
+                if event.version != snap.version:
+                    return None
+                covered = True
+                continue
+            if event.version != aggregate.version + 1:
+                return None  # events missing after the snapshot: replay from the start
+            aggregate._replay(event.data, event.version)
+        return aggregate if covered else None
+
+    async def exists(self, aggregate_id: str) -> bool:
+        """True if the aggregate's stream holds events."""
+        return await self.store.stream_version(self.stream_name(aggregate_id)) > 0
+
+    async def _usable_snapshot(self, stream: str, version: int | None) -> Snapshot | None:
+        state_type = self.aggregate_type.snapshot_type
+        if self.snapshot_every is None or state_type is None:
+            return None
+        seen = self._seen.get(stream)
+        if seen is not None and seen < self.snapshot_every:
+            return None  # it had no snapshot when last seen and has probably none yet
+        try:
+            snap = await self.store.load_snapshot(stream)
+        except DeserializationError as e:
+            log.info("ignoring the unreadable snapshot of %s: %s", stream, e)
+            return None
+        if snap is None or (version is not None and snap.version > version):
+            return None
+        codec = self.store.codec
+        if (
+            codec.class_for(snap.type) is not state_type
+            or snap.schema_version > codec.schema_version(snap.type)
+            or not isinstance(snap.data, state_type)
+        ):
+            log.info(
+                "ignoring the snapshot of %s: type %r schema %d is not %s at schema %d",
+                stream,
+                snap.type,
+                snap.schema_version,
+                state_type.__name__,
+                codec.schema_version(snap.type),
+            )
+            return None
+        return snap
+
+    # -- saving -------------------------------------------------------------------
+    def _new_events(self, aggregate: A, metadata: Mapping[str, Any] | None) -> list[NewEvent]:
+        if not isinstance(aggregate, self.aggregate_type):
+            raise TypeError(
+                f"this repository holds {self.aggregate_type.__name__}, "
+                f"not {type(aggregate).__name__}"
+            )
+        ambient = current_metadata()
+        meta: Mapping[str, Any] | None = (
+            {**ambient, **metadata} if metadata else (dict(ambient) if ambient else None)
+        )
+        codec = self.store.codec
+        events: list[NewEvent] = []
+        for event in aggregate._pending:
+            type_name = codec.type_name_of(event)
+            if type_name is None:
+                raise SerializationError(
+                    f"event class {type(event).__name__} is not registered with the "
+                    "store's codec; decorate it with @register_event (or codec.register)"
+                )
+            events.append(NewEvent(type_name, event, meta))
+        return events
+
+    async def save(
+        self, aggregate: A, *, metadata: Mapping[str, Any] | None = None
+    ) -> AppendResult | None:
+        """Append the aggregate's pending events, expecting the version it was
+        loaded at; returns the append result (None when nothing was pending).
+
+        ``metadata`` (who, why, correlation id...) is stored with each event,
+        on top of the ambient :func:`~eventflux.es.metadata_context`. A
+        concurrent change raises :class:`~eventflux.ConcurrencyError` and writes
+        nothing; reload and retry (see :meth:`update`).
+        """
+        events = self._new_events(aggregate, metadata)
+        if not events:
+            return None
+        old = aggregate.saved_version
+        result = await self.store.append(
+            self.stream_name(aggregate.id), events, expected_version=old
+        )
+        aggregate._mark_saved()
+        self._saw(self.stream_name(aggregate.id), aggregate.version)
+        self._cache.put(aggregate)
+        await self._maybe_snapshot(aggregate, old)
+        return result
+
+    async def save_all(
+        self, aggregates: Iterable[A], *, metadata: Mapping[str, Any] | None = None
+    ) -> dict[str, AppendResult]:
+        """Save several aggregates in one transaction: all of them or none.
+
+        Each stream is checked against the version its aggregate was loaded
+        at. Returns the results by aggregate id.
+        """
+        batch: dict[str, tuple[Sequence[NewEvent], int]] = {}
+        owners: dict[str, A] = {}
+        for aggregate in aggregates:
+            events = self._new_events(aggregate, metadata)
+            if not events:
+                continue
+            stream = self.stream_name(aggregate.id)
+            if stream in batch:
+                raise ValueError(f"aggregate {aggregate.id!r} is given twice")
+            batch[stream] = (events, aggregate.saved_version)
+            owners[stream] = aggregate
+        if not batch:
+            return {}
+        results = await self.store.append_many(batch)
+        out: dict[str, AppendResult] = {}
+        for stream, aggregate in owners.items():
+            old = aggregate.saved_version
+            aggregate._mark_saved()
+            self._saw(stream, aggregate.version)
+            self._cache.put(aggregate)
+            await self._maybe_snapshot(aggregate, old)
+            out[aggregate.id] = results[stream]
+        return out
+
+    async def _maybe_snapshot(self, aggregate: A, old_version: int) -> None:
+        every = self.snapshot_every
+        if every is None or aggregate.version // every == old_version // every:
+            return
+        stream = self.stream_name(aggregate.id)
+        try:
+            await self.store.save_snapshot(stream, aggregate.version, aggregate.snapshot())
+        except (EventfluxError, TypeError, ValueError) as e:
+            # the events are stored; a missing snapshot only costs replay time
+            log.warning("could not snapshot %s at version %d: %s", stream, aggregate.version, e)
+
+    async def update(
+        self,
+        aggregate_id: str,
+        command: Callable[[A], R | Awaitable[R]],
+        *,
+        retries: int = 3,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> R:
+        """Load, run ``command(aggregate)``, save; on a concurrency conflict
+        reload and run it again, up to ``retries`` more times.
+
+        Returns what the command returned. Domain errors raised by the command
+        are not retried (with a cache, a command refused on the cached copy is
+        decided again on the stored state first). Example::
+
+            await accounts.update("42", lambda a: a.withdraw(30), retries=3)
+        """
+
+        async def decide(aggregate: A) -> R:
+            result = command(aggregate)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        async def attempt() -> R:
+            aggregate = await self.get(aggregate_id)
+            result = await decide(aggregate)
+            await self.save(aggregate, metadata=metadata)
+            return result
+
+        cached = self._cache.take(aggregate_id)
+        if cached is not None:  # optimistic: decide on the cached copy, no read at all
+            try:
+                result = await decide(cached)
+            except Exception:  # refused, perhaps on stale state: decide on the stored one
+                self._cache.drop(aggregate_id)
+            else:
+                try:
+                    await self.save(cached, metadata=metadata)
+                    return result
+                except ConcurrencyError:  # stale: nothing was written
+                    self._cache.drop(aggregate_id)
+        return await retry_on_conflict(attempt, retries=retries)

@@ -1,0 +1,274 @@
+"""The PostgreSQL event store's schema, its migration, and its SQL statements.
+
+Every table lives in one PostgreSQL schema (URL option ``schema``, default
+``eventflux``), so several stores can share a database. The layout:
+
+- ``head``: one row holding the last position handed out and the last commit
+  time. Appending transactions update it as their last step before COMMIT,
+  which orders them (see :mod:`eventflux.store.postgres`).
+- ``streams``: one row per stream (version, soft-delete mark, limits); appends
+  lock the rows of their streams.
+- ``events``: the log; ``position`` is the primary key.
+- ``snapshots``: the latest snapshot of each stream.
+- ``eventflux_schema``: the layout version, for migrations.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["SCHEMA_VERSION", "Statements", "channel_for", "check_schema_name"]
+
+SCHEMA_VERSION: Final = 1
+#: First key of the advisory lock that serialises migrations of one schema.
+MIGRATION_LOCK: Final = 0x4546_4C58  # "EFLX"
+
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_schema_name(name: str) -> str:
+    """Return ``name`` if it is a plain PostgreSQL identifier (letters, digits and
+    underscores, at most 63 characters), else raise ValueError."""
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise ValueError(
+            f"schema name {name!r} must be 1 to 63 ASCII letters, digits or underscores, "
+            "not starting with a digit"
+        )
+    return name
+
+
+def channel_for(schema: str) -> str:
+    """The LISTEN/NOTIFY channel of the store in ``schema`` (at most 63 bytes)."""
+    return f"eventflux_{schema}"[:63]
+
+
+_CREATE = """
+CREATE SCHEMA IF NOT EXISTS {s};
+CREATE TABLE {s}.head (
+    id int PRIMARY KEY CHECK (id = 1),
+    position bigint NOT NULL,
+    recorded_at timestamptz NOT NULL
+) WITH (fillfactor = 10);
+INSERT INTO {s}.head VALUES (1, 0, '-infinity');
+CREATE TABLE {s}.streams (
+    name text COLLATE "C" PRIMARY KEY,
+    version bigint NOT NULL DEFAULT 0,
+    hidden_before bigint NOT NULL DEFAULT 1,
+    hard_deleted boolean NOT NULL DEFAULT false,
+    max_count bigint,
+    max_age interval
+) WITH (fillfactor = 70);
+CREATE TABLE {s}.events (
+    position bigint PRIMARY KEY,
+    id uuid NOT NULL UNIQUE,
+    stream text COLLATE "C" NOT NULL,
+    version bigint NOT NULL,
+    type text COLLATE "C" NOT NULL,
+    data bytea NOT NULL,
+    metadata bytea NOT NULL,
+    schema_version int NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    UNIQUE (stream, version)
+);
+CREATE TABLE {s}.snapshots (
+    stream text COLLATE "C" PRIMARY KEY,
+    version bigint NOT NULL,
+    type text COLLATE "C" NOT NULL,
+    data bytea NOT NULL,
+    schema_version int NOT NULL,
+    recorded_at timestamptz NOT NULL
+);
+CREATE TABLE {s}.eventflux_schema (version int NOT NULL);
+INSERT INTO {s}.eventflux_schema VALUES ({version});
+"""
+
+#: Steps from layout version N to N + 1 (none yet: version 1 is the first).
+MIGRATIONS: Final[dict[int, str]] = {}
+
+_COLUMNS = (
+    "e.id, e.stream, e.version, e.position, e.type, e.data, e.metadata, "
+    "e.schema_version, e.recorded_at"
+)
+
+# Streams whose retention limits apply: drop events older than the limits allow and
+# move the stream's visibility mark. ``{now}`` is the time the limits are measured at.
+_PRUNE = """
+WITH s AS (
+    SELECT name, version, hidden_before, max_count, max_age FROM {s}.streams
+    WHERE name = ANY(%s::text[]) AND (max_count IS NOT NULL OR max_age IS NOT NULL)
+), k AS (
+    SELECT s.name, greatest(
+        s.hidden_before,
+        coalesce(s.version - s.max_count + 1, 0),
+        CASE WHEN s.max_age IS NULL THEN 0 ELSE coalesce(
+            (SELECT min(e.version) FROM {s}.events e
+             WHERE e.stream = s.name AND e.version >= s.hidden_before
+               AND e.recorded_at >= {now} - s.max_age),
+            s.version + 1) END
+    ) AS keep_from
+    FROM s
+), d AS (
+    DELETE FROM {s}.events e USING k WHERE e.stream = k.name AND e.version < k.keep_from
+)
+UPDATE {s}.streams t SET hidden_before = k.keep_from
+FROM k WHERE t.name = k.name AND t.hidden_before <> k.keep_from
+"""
+
+_COMMIT = (
+    "WITH {guard}v AS (UPDATE {s}.streams t SET version = u.version "
+    "FROM unnest(%(names)b::text[], %(versions)b::int8[]) AS u(name, version) "
+    "WHERE t.name = u.name{check}), "
+    "h AS (UPDATE {s}.head SET position = position + %(n)b, "
+    "recorded_at = greatest(recorded_at, clock_timestamp()) "
+    "WHERE id = 1{check} RETURNING position - %(n)b AS base, recorded_at), "
+    "i AS (INSERT INTO {s}.events (position, id, stream, version, type, data, "
+    "metadata, schema_version, recorded_at) "
+    "SELECT h.base + u.ord, u.id, u.stream, u.version, u.type, u.data, u.meta, "
+    "u.sv, h.recorded_at FROM h, unnest(%(ids)b::uuid[], %(streams)b::text[], "
+    "%(evs)b::int8[], %(types)b::text[], %(datas)b::bytea[], %(metas)b::bytea[], "
+    "%(svs)b::int4[]) WITH ORDINALITY AS u(id, stream, version, type, data, meta, sv, ord)) "
+    "SELECT base, recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
+)
+_GUARD = (
+    "g AS (SELECT count(*) = cardinality(%(pnames)b::text[]) AS ok FROM {s}.streams t "
+    "JOIN unnest(%(pnames)b::text[], %(pversions)b::int8[]) AS p(name, version) "
+    "ON t.name = p.name WHERE t.version = p.version AND NOT t.hard_deleted "
+    "AND t.max_count IS NULL AND t.max_age IS NULL), "
+)
+_CHECK = " AND (SELECT ok FROM g)"
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every statement of one store, with its schema name filled in."""
+
+    schema: str
+    create: str
+    read_version: str
+    lock_migration: str
+    schema_tables: str
+    ensure_streams: str
+    lock_streams: str
+    stored_ids: str
+    commit_events: str
+    commit_predicted: str
+    prune_after_append: str
+    prune_now: str
+    read_forwards: str
+    read_backwards: str
+    read_forwards_as_of: str
+    read_backwards_as_of: str
+    read_all: dict[tuple[bool, bool], str]
+    stream_version: str
+    last_position: str
+    streams: str
+    soft_delete: str
+    hard_delete_stream: str
+    hard_delete_events: str
+    hard_delete_snapshot: str
+    set_limits: str
+    get_limits: str
+    save_snapshot: str
+    load_snapshot: str
+    notify_channel: str
+
+    @classmethod
+    def for_schema(cls, schema: str) -> Statements:
+        s = '"' + check_schema_name(schema) + '"'
+        read = (
+            f"SELECT {_COLUMNS} FROM {s}.streams t JOIN {s}.events e ON e.stream = t.name "
+            "WHERE t.name = %(stream)s AND NOT t.hard_deleted "
+            "AND e.version >= t.hidden_before "
+            "AND (t.max_count IS NULL OR e.version > t.version - t.max_count) "
+            "AND (t.max_age IS NULL OR e.recorded_at >= clock_timestamp() - t.max_age) "
+        )
+        as_of = "AND e.recorded_at <= %(as_of)s "
+        forwards = "AND e.version >= %(from)s ORDER BY e.version LIMIT %(limit)s"
+        backwards = "AND e.version <= %(from)s ORDER BY e.version DESC LIMIT %(limit)s"
+        read_all: dict[tuple[bool, bool], str] = {}
+        for by_type in (False, True):
+            for by_prefix in (False, True):
+                where = "e.position > %(after)s"
+                if by_type:
+                    where += " AND e.type = ANY(%(types)s::text[])"
+                if by_prefix:
+                    where += " AND starts_with(e.stream, %(prefix)s)"
+                # One statement, one snapshot: the head row says how far the log
+                # is complete for this snapshot (see PostgresEventStore).
+                read_all[by_type, by_prefix] = (
+                    f"SELECT h.position, {_COLUMNS.replace('e.', 'p.')} FROM {s}.head h "
+                    f"LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM {s}.events e WHERE {where} "
+                    "ORDER BY e.position LIMIT %(limit)s) p ON true WHERE h.id = 1"
+                )  # no outer ORDER BY (a sort per page): the reader checks the order
+        return cls(
+            schema=schema,
+            create=_CREATE.format(s=s, version=SCHEMA_VERSION),
+            read_version=f"SELECT version FROM {s}.eventflux_schema",
+            lock_migration="SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            schema_tables=(
+                "SELECT coalesce(array_agg(tablename::text ORDER BY tablename), '{}') "
+                "FROM pg_tables WHERE schemaname = %s"
+            ),
+            ensure_streams=(
+                f"INSERT INTO {s}.streams (name) SELECT unnest(%s::text[]) "
+                "ON CONFLICT (name) DO NOTHING"
+            ),
+            lock_streams=(
+                "SELECT name, version, hard_deleted, max_count IS NOT NULL OR max_age IS NOT NULL "
+                f"FROM {s}.streams WHERE name = ANY(%s::text[]) ORDER BY name FOR UPDATE"
+            ),
+            stored_ids=f"SELECT id, stream, version, position FROM {s}.events WHERE id = ANY(%s)",
+            # The ordering step. It runs as the last statement before COMMIT, in the
+            # same round trip: the head row stays locked from here until the commit
+            # is visible, so positions are handed out in commit order.
+            commit_events=_COMMIT.format(s=s, guard="", check=""),
+            # The same, in one round trip with the locking: it writes only if the
+            # locked streams are exactly as predicted (versions, no limits, not
+            # deleted), and returns no row otherwise.
+            commit_predicted=_COMMIT.format(s=s, guard=_GUARD.format(s=s), check=_CHECK),
+            prune_after_append=_PRUNE.format(
+                s=s, now=f"(SELECT recorded_at FROM {s}.head WHERE id = 1)"
+            ),
+            prune_now=_PRUNE.format(s=s, now="clock_timestamp()"),
+            read_forwards=read + forwards,
+            read_backwards=read + backwards,
+            read_forwards_as_of=read + as_of + forwards,
+            read_backwards_as_of=read + as_of + backwards,
+            read_all=read_all,
+            stream_version=f"SELECT version FROM {s}.streams WHERE name = %s",
+            last_position=f"SELECT coalesce(max(position), 0) FROM {s}.events",
+            streams=(
+                f"SELECT name FROM {s}.streams WHERE starts_with(name, %s) "
+                "AND NOT hard_deleted AND hidden_before <= version ORDER BY name"
+            ),
+            soft_delete=(
+                f"UPDATE {s}.streams SET hidden_before = version + 1 "
+                "WHERE name = %s AND NOT hard_deleted"
+            ),
+            hard_delete_stream=(
+                f"INSERT INTO {s}.streams (name, hard_deleted) VALUES (%s, true) "
+                "ON CONFLICT (name) DO UPDATE SET hard_deleted = true"
+            ),
+            hard_delete_events=f"DELETE FROM {s}.events WHERE stream = %s",
+            hard_delete_snapshot=f"DELETE FROM {s}.snapshots WHERE stream = %s",
+            set_limits=(
+                f"INSERT INTO {s}.streams (name, max_count, max_age) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET max_count = excluded.max_count, "
+                "max_age = excluded.max_age"
+            ),
+            get_limits=f"SELECT max_count, max_age FROM {s}.streams WHERE name = %s",
+            save_snapshot=(
+                f"INSERT INTO {s}.snapshots (stream, version, type, data, schema_version, "
+                "recorded_at) VALUES (%s, %s, %s, %s, %s, clock_timestamp()) "
+                "ON CONFLICT (stream) DO UPDATE SET version = excluded.version, "
+                "type = excluded.type, data = excluded.data, "
+                "schema_version = excluded.schema_version, recorded_at = excluded.recorded_at"
+            ),
+            load_snapshot=(
+                "SELECT version, type, data, schema_version, recorded_at "
+                f"FROM {s}.snapshots WHERE stream = %s"
+            ),
+            notify_channel=channel_for(schema),
+        )

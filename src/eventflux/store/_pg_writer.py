@@ -1,0 +1,340 @@
+"""Group commit for the PostgreSQL event store.
+
+Every append of one store goes through one writer task. The writer takes all
+the appends queued while its previous transaction ran and commits them in one
+transaction: each request is checked on its own (expected version, idempotent
+retry, duplicate ids, hard-deleted streams), the ones that pass are written
+together, the ones that fail get their own error and change nothing. So one
+conflicting append never fails or rolls back the others, and a burst of small
+appends costs a few round trips and one commit instead of one each.
+
+A transaction takes one round trip in the common case, two otherwise:
+
+1. ``BEGIN``; create the rows of new streams; lock the rows of every stream
+   in the group (sorted by name, so two writers never deadlock); when some
+   request fails its version check, look up the group's event ids (a retry of
+   a stored batch returns its original result).
+2. One statement that bumps the stream versions, draws the positions from the
+   ``head`` row and inserts the events, then ``COMMIT``, sent together.
+
+When the writer can predict the stream versions (it wrote or locked the
+streams last), both steps go in one round trip, the write guarded by a check
+that the locked versions are the predicted ones (see ``_predicted``). Retries
+and duplicate ids that no version check revealed hit the unique index on ids;
+the group then runs again with the ids looked up first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
+
+from ..events import AppendResult
+from ..exceptions import (
+    StoreClosedError,
+    StoreError,
+)
+from ._pg_plan import Request, Rows, any_conflict, plan_group, results
+from .base import AppendBatch
+
+if TYPE_CHECKING:
+    from .postgres import PostgresEventStore
+
+__all__ = ["ConnectionLost", "GroupWriter"]
+
+#: Most events one transaction writes (more wait for the next one).
+MAX_GROUP_EVENTS = 20_000
+#: Most requests one transaction serves.
+MAX_GROUP_REQUESTS = 1_000
+
+Pause = Callable[[str], Awaitable[None]]
+
+
+class ConnectionLost(Exception):
+    """A connection broke during an operation, so its outcome may be unknown
+    (raised by ``PostgresEventStore._with_connection`` when it may not retry)."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class GroupWriter:
+    """Queues appends and commits them in groups, one transaction at a time."""
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        self._store = store
+        self._queue: deque[Request] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        #: Test hook: awaited with "locked" (stream rows locked) and "drawn" (positions
+        #: drawn, events inserted, COMMIT not yet sent). Never set in production.
+        self.pause: Pause | None = None
+        #: Stream versions as this writer last saw them (locked or written): the
+        #: prediction that lets most transactions take a single round trip.
+        self._known: dict[str, int] = {}
+        #: Streams with retention limits or hard-deleted: always the two-step way.
+        self._slow: set[str] = set()
+
+    async def submit(self, batches: list[AppendBatch]) -> list[AppendResult]:
+        if self._closing:
+            raise StoreClosedError("the event store is closed")
+        loop = asyncio.get_running_loop()
+        request = Request(batches, loop.create_future())
+        self._queue.append(request)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name="eventflux-pg-writer")
+        return await request.future
+
+    async def close(self) -> None:
+        """Finish the transaction in flight, fail the queued appends, stop."""
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None:
+            self._wake.set()
+            try:
+                await asyncio.wait_for(task, 30)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        while self._queue:
+            request = self._queue.popleft()
+            if not request.future.done():
+                request.future.set_exception(StoreClosedError("the event store is closed"))
+
+    # -- the loop ---------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self._closing:
+                return
+            group = self._take()
+            if group:
+                await self._serve(group)
+
+    def _take(self) -> list[Request]:
+        group: list[Request] = []
+        size = 0
+        while self._queue and len(group) < MAX_GROUP_REQUESTS:
+            request = self._queue[0]
+            if request.future.done():  # the caller was cancelled before we started
+                self._queue.popleft()
+                continue
+            if group and size + request.size > MAX_GROUP_EVENTS:
+                break
+            self._queue.popleft()
+            group.append(request)
+            size += request.size
+        return group
+
+    async def _serve(self, group: list[Request]) -> None:
+        store = self._store
+        deadline: float | None = None
+        delay = 0.02
+        check_ids = False
+        clashes = 0
+        while True:
+            try:
+                outcomes, deferred = await store._with_connection(
+                    functools.partial(self._transaction, group=group, check_ids=check_ids),
+                    retry=False,
+                )
+            except (pg_errors.UniqueViolation, pg_errors.DeadlockDetected) as e:
+                # An event id is stored already: a retry, a duplicate, or an id another
+                # writer committed meanwhile. Run again, looking the ids up first.
+                clashes += 1
+                if clashes > 5:
+                    for request in group:
+                        _fail(request, store._translate(e))
+                    return
+                check_ids = True
+                continue
+            except ConnectionLost as e:
+                # Lost connection (so the outcome of COMMIT may be unknown): run the
+                # group again. Appends are idempotent by event id, so a group that did
+                # commit returns its original results.
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + store.wait_timeout
+                if now >= deadline or store.closed:
+                    for request in group:
+                        _fail(request, store._translate(e))
+                    return
+                check_ids = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+                continue
+            except BaseException as e:
+                failure: BaseException = store._translate(e) if isinstance(e, Exception) else e
+                for request in group:
+                    _fail(request, failure)
+                if not isinstance(e, Exception):
+                    raise
+                return
+            for request, outcome in outcomes:
+                if request.future.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    request.future.set_exception(outcome)
+                else:
+                    request.future.set_result(outcome)
+            for request in reversed(deferred):
+                self._queue.appendleft(request)
+            return
+
+    async def _transaction(
+        self, conn: psycopg.AsyncConnection[Any], group: list[Request], check_ids: bool
+    ) -> tuple[list[tuple[Request, list[AppendResult] | StoreError]], list[Request]]:
+        st = self._store.statements
+        names = sorted({b.stream for r in group for b in r.batches})
+        if not check_ids:
+            done = await self._predicted(conn, group, names)
+            if done is not None:
+                return done, []
+        try:
+            async with conn.pipeline() as pipe:
+                await conn.execute("BEGIN")
+                await conn.execute(st.ensure_streams, (names,))
+                locked = conn.cursor()
+                await locked.execute(st.lock_streams, (names,))
+                await pipe.sync()
+                stream_rows = await locked.fetchall()
+            if self.pause is not None:
+                await self.pause("locked")
+            versions = {name: int(v) for name, v, _, _ in stream_rows}
+            self._remember(versions)
+            deleted = {name for name, _, gone, _ in stream_rows if gone}
+            limited = {name for name, _, _, lim in stream_rows if lim}
+            self._slow.update(deleted, limited)
+            # Event ids are looked up only when they can matter: a request that fails
+            # its version check may be the retry of a stored batch. Otherwise the
+            # unique index on ids catches retries and duplicates (see _serve).
+            stored: dict[Any, tuple[str, int, int]] | None = None
+            if check_ids or any_conflict(group, versions):
+                ids = [e.id for r in group for b in r.batches for e in b.events]
+                found = await conn.cursor(binary=True).execute(st.stored_ids, (ids,))
+                stored = {i: (s, int(v), int(p)) for i, s, v, p in await found.fetchall()}
+            planned, deferred, rows, touched = plan_group(group, versions, deleted, stored or {})
+            if not rows.ids:
+                await conn.execute("ROLLBACK")
+                return results(planned, 0), deferred
+            params = self._params(rows, touched)
+            prune = sorted(limited & set(touched))
+            async with conn.pipeline() as pipe:
+                head = conn.cursor()
+                await head.execute(st.commit_events, params)
+                if prune:
+                    await conn.execute(st.prune_after_append, (prune,))
+                if self.pause is not None:
+                    await pipe.sync()
+                    await self.pause("drawn")
+                await conn.execute("COMMIT")
+                await pipe.sync()
+                row = await head.fetchone()
+            assert row is not None
+            self._remember(touched)
+            return results(planned, int(row[0])), deferred
+        finally:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                try:
+                    await conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    await conn.close()
+
+    def _params(self, rows: Rows, touched: dict[str, int]) -> dict[str, Any]:
+        names = sorted(touched)
+        return {
+            "names": names,
+            "versions": [touched[n] for n in names],
+            "n": len(rows.ids),
+            "ids": rows.ids,
+            "streams": rows.streams,
+            "evs": rows.versions,
+            "types": rows.types,
+            "datas": rows.datas,
+            "metas": rows.metas,
+            "svs": rows.schemas,
+            "channel": self._store.statements.notify_channel,
+            "token": self._store.token,
+        }
+
+    def _remember(self, versions: dict[str, int]) -> None:
+        if len(self._known) > 50_000:
+            self._known.clear()
+            self._slow.clear()
+        self._known.update(versions)
+
+    async def _predicted(
+        self, conn: psycopg.AsyncConnection[Any], group: list[Request], names: list[str]
+    ) -> list[tuple[Request, list[AppendResult] | StoreError]] | None:
+        """The common case in one round trip: plan the group against the stream
+        versions this writer expects, and send the locking, the guarded write and
+        the COMMIT together. Returns None (nothing written) when the plan needs
+        the real state: a predicted conflict, or streams not as predicted."""
+        if self._slow.intersection(names):
+            return None
+        predicted: dict[str, int] = {}
+        for r in group:
+            for b in r.batches:
+                if b.stream not in predicted:
+                    guess = self._known.get(b.stream)
+                    if guess is None:
+                        expected = b.expected_version
+                        guess = expected if isinstance(expected, int) else 0
+                    predicted[b.stream] = guess
+        planned, deferred, rows, touched = plan_group(group, dict(predicted), set(), {})
+        if deferred or not rows.ids or any(isinstance(p, StoreError) for _, p in planned):
+            return None
+        st = self._store.statements
+        params = self._params(rows, touched)
+        params["pnames"] = names
+        params["pversions"] = [predicted[n] for n in names]
+        try:
+            async with conn.pipeline() as pipe:
+                await conn.execute("BEGIN")
+                await conn.execute(st.ensure_streams, (names,))
+                locked = conn.cursor()
+                await locked.execute(st.lock_streams, (names,))
+                head = conn.cursor()
+                await head.execute(st.commit_predicted, params)
+                if self.pause is not None:
+                    await pipe.sync()
+                    await self.pause("drawn")
+                await conn.execute("COMMIT")
+                await pipe.sync()
+                stream_rows = await locked.fetchall()
+                row = await head.fetchone()
+        finally:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                try:
+                    await conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    await conn.close()
+        if row is None:  # not as predicted: nothing was written
+            self._remember({name: int(v) for name, v, _, _ in stream_rows})
+            return None
+        self._remember(touched)
+        return results(planned, int(row[0]))
+
+
+def _fail(request: Request, error: BaseException) -> None:
+    if request.future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        request.future.cancel()
+    else:
+        request.future.set_exception(error)

@@ -1,0 +1,221 @@
+"""SQLite event store: the read queries, run on reader connections in worker threads.
+
+Each function runs in one read transaction, so what it returns is one
+consistent snapshot of the file, and fetches at most one page of rows.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+from uuid import UUID, SafeUUID
+
+import orjson
+
+from ..codec import Codec
+from ..events import RecordedEvent
+from .base import StreamLimits
+
+__all__ = [
+    "EPOCH",
+    "decode_rows",
+    "micros",
+    "prefix_range",
+    "read_all_page",
+    "read_stream_page",
+    "scalar",
+    "stream_limits",
+    "stream_names",
+]
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US: Final = timedelta(microseconds=1)
+_COLUMNS: Final = "position, id, stream, version, type, data, metadata, schema_version, recorded_at"
+_FAR: Final = 2**62
+
+_new = object.__new__
+_set_int = UUID.__dict__["int"].__set__
+_set_safe = UUID.__dict__["is_safe"].__set__
+_unknown = SafeUUID.unknown
+_from_bytes = int.from_bytes
+
+
+def micros(at: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, exactly."""
+    return (at - EPOCH) // _ONE_US
+
+
+def decode_rows(codec: Codec, rows: list[Any]) -> list[RecordedEvent]:
+    """Turn stored rows (in ``_COLUMNS`` order) into RecordedEvents.
+
+    This is the hot path of every read: data of types without a registered
+    class is decoded straight with orjson (what the codec would do), and the
+    uuid and datetime objects are built without their constructors' checks.
+    """
+    decode_data = codec.decode_data
+    plain: dict[str, bool] = {}  # type name -> no registered class
+    loads = orjson.loads
+    out: list[RecordedEvent] = []
+    append = out.append
+    last_us = -1
+    last_at = EPOCH
+    for position, raw_id, stream, version, type_name, data, meta, schema, at_us in rows:
+        if at_us != last_us:  # the events of one transaction share their time
+            last_us = at_us
+            last_at = EPOCH + timedelta(microseconds=at_us)
+        is_plain = plain.get(type_name)
+        if is_plain is None:
+            is_plain = plain[type_name] = codec.class_for(type_name) is None
+        if is_plain:
+            try:
+                value = loads(data)
+            except orjson.JSONDecodeError:
+                value = decode_data(type_name, data, schema)  # raises DeserializationError
+        else:
+            value = decode_data(type_name, data, schema)
+        uid = _new(UUID)
+        _set_int(uid, _from_bytes(raw_id))
+        _set_safe(uid, _unknown)
+        append(
+            RecordedEvent(
+                uid,
+                stream,
+                version,
+                position,
+                type_name,
+                value,
+                loads(meta) if meta else {},
+                last_at,
+            )
+        )
+    return out
+
+
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """Bounds [low, high) of the names that start with ``prefix`` in code-point order
+    (SQLite compares UTF-8 text bytewise, which is code-point order)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code == 0xD800:
+            code = 0xE000  # surrogates cannot be stored
+        if code <= sys.maxunicode:
+            chars[-1] = chr(code)
+            return prefix, "".join(chars)
+        chars.pop()
+    return prefix, None
+
+
+def read_all_page(
+    conn: sqlite3.Connection,
+    after: int,
+    limit: int,
+    types: tuple[str, ...] | None,
+    prefix: str | None,
+) -> tuple[list[Any], int]:
+    """Up to ``limit`` rows after ``after`` and the head position of the snapshot."""
+    where = ["position > ?"]
+    params: list[Any] = [after]
+    if types is not None:
+        if not types:
+            where.append("0")
+        else:
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+    if prefix is not None:
+        low, high = prefix_range(prefix)
+        where.append("stream >= ?")
+        params.append(low)
+        if high is not None:
+            where.append("stream < ?")
+            params.append(high)
+    params.append(limit)
+    sql = (
+        f"SELECT {_COLUMNS} FROM eventflux_events WHERE {' AND '.join(where)} "
+        "ORDER BY position LIMIT ?"
+    )
+    conn.execute("BEGIN")
+    try:
+        head = conn.execute(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'eventflux_events'"
+        ).fetchall()
+        rows = conn.execute(sql, params).fetchall()
+    finally:
+        conn.execute("COMMIT")
+    return rows, (int(head[0][0]) if head else 0)
+
+
+_STREAM_COLUMNS: Final = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def read_stream_page(
+    conn: sqlite3.Connection,
+    stream: str,
+    start: int | None,
+    backwards: bool,
+    limit: int,
+    as_of: int | None,
+    now_us: int,
+) -> list[Any]:
+    """Up to ``limit`` visible rows of ``stream`` from version ``start`` (inclusive).
+
+    One statement (one snapshot): the stream's row says which versions are
+    visible (soft delete, ``max_count``, ``max_age`` measured from ``now_us``,
+    hard delete); a missing stream joins no row and reads as empty.
+    """
+    where = [
+        "s.name = ?",
+        "s.hard_deleted = 0",
+        "e.version >= s.hidden_before",
+        "(s.max_count IS NULL OR e.version > s.version - s.max_count)",
+        "(s.max_age_us IS NULL OR e.recorded_at >= ? - s.max_age_us)",
+    ]
+    params: list[Any] = [stream, now_us]
+    if backwards:
+        where.append("e.version <= ?")
+        params.append(_FAR if start is None else start)
+    elif start is not None:
+        where.append("e.version >= ?")
+        params.append(start)
+    if as_of is not None:
+        where.append("e.recorded_at <= ?")
+        params.append(as_of)
+    params.append(limit)
+    order = "DESC" if backwards else "ASC"
+    return conn.execute(
+        f"SELECT {_STREAM_COLUMNS} FROM eventflux_streams AS s "
+        "JOIN eventflux_events AS e ON e.stream = s.name "
+        f"WHERE {' AND '.join(where)} ORDER BY e.version {order} LIMIT ?",
+        params,
+    ).fetchall()
+
+
+def stream_names(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    low, high = prefix_range(prefix)
+    sql = (
+        "SELECT name FROM eventflux_streams WHERE hard_deleted = 0 "
+        "AND hidden_before <= version AND name >= ?"
+    )
+    params: list[Any] = [low]
+    if high is not None:
+        sql += " AND name < ?"
+        params.append(high)
+    return [str(r[0]) for r in conn.execute(sql + " ORDER BY name", params).fetchall()]
+
+
+def stream_limits(conn: sqlite3.Connection, stream: str) -> StreamLimits:
+    rows = conn.execute(
+        "SELECT max_count, max_age_us FROM eventflux_streams WHERE name = ?", (stream,)
+    ).fetchall()
+    if not rows:
+        return StreamLimits()
+    max_count, max_age = rows[0]
+    return StreamLimits(max_count, None if max_age is None else timedelta(microseconds=max_age))
+
+
+def scalar(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> Any:
+    rows = conn.execute(sql, tuple(params)).fetchall()
+    return rows[0][0] if rows else None

@@ -1,0 +1,219 @@
+"""SQLite event store: the file's schema, its URL, connections and error translation.
+
+The schema is created on first use, inside ``BEGIN IMMEDIATE`` so that two
+processes opening a new file at once agree on it. A table ``eventflux_meta``
+identifies the file as an eventflux event store and records the schema
+version; a file that holds other tables but not this one is refused without
+being changed (not even switched to WAL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Final
+from urllib.parse import SplitResult, unquote
+
+from ..exceptions import (
+    ConfigurationError,
+    NotAnEventStoreError,
+    StoreBusyError,
+    StoreError,
+    StoreUnavailableError,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "path_from_url",
+    "prepare_file",
+    "translate_error",
+]
+
+SCHEMA_VERSION: Final = 1
+STORE_FORMAT: Final = "eventflux-event-store"
+META_TABLE: Final = "eventflux_meta"
+
+_DDL: Final = (
+    """CREATE TABLE eventflux_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE eventflux_streams (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL DEFAULT 0,
+        hidden_before INTEGER NOT NULL DEFAULT 1,
+        hard_deleted INTEGER NOT NULL DEFAULT 0,
+        max_count INTEGER,
+        max_age_us INTEGER,
+        last_recorded_at INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID""",
+    """CREATE TABLE eventflux_events (
+        position INTEGER PRIMARY KEY AUTOINCREMENT,
+        id BLOB NOT NULL,
+        stream TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        metadata BLOB NOT NULL,
+        schema_version INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX eventflux_events_stream_version ON eventflux_events (stream, version)",
+    "CREATE UNIQUE INDEX eventflux_events_id ON eventflux_events (id)",
+    """CREATE TABLE eventflux_snapshots (
+        stream TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        data BLOB NOT NULL,
+        schema_version INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+)
+
+
+def path_from_url(url: SplitResult) -> str:
+    """The database path of a ``sqlite://`` URL.
+
+    ``sqlite:///events.db`` is relative to the working folder and
+    ``sqlite:////var/lib/app/events.db`` (four slashes) is absolute.
+    """
+    if url.netloc:
+        raise ConfigurationError(
+            f"sqlite:// URLs have no host (got {url.netloc!r}); write sqlite:///relative.db "
+            "or sqlite:////absolute/path.db"
+        )
+    path = unquote(url.path[1:]) if url.path.startswith("/") else unquote(url.path)
+    if not path:
+        raise ConfigurationError(
+            "a sqlite:// URL needs a file path: sqlite:///relative.db or "
+            "sqlite:////absolute/path.db"
+        )
+    if path == ":memory:" or path.startswith("file::memory:"):
+        raise ConfigurationError(
+            "an in-memory SQLite database cannot be shared by the store's connections; "
+            "use memory:// for a store in memory, or give a file path"
+        )
+    return path
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """Open a connection in autocommit mode (transactions are explicit)."""
+    return sqlite3.connect(
+        path,
+        timeout=busy_timeout,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=256,
+    )
+
+
+def translate_error(e: sqlite3.Error, path: str, busy_timeout: float) -> StoreError:
+    """The eventflux error for a sqlite3 error (raise it ``from e``)."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    text = str(e)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return StoreBusyError(
+            f"the event store {path!r} stayed locked for more than the busy timeout "
+            f"({busy_timeout:g} s): another connection or process holds its write lock. "
+            "Retry later, or raise the URL option busy_timeout"
+        )
+    if name == "SQLITE_NOTADB" or "not a database" in text:
+        return NotAnEventStoreError(
+            f"{path!r} is not a SQLite database, so not an eventflux event store; "
+            "point the URL at a new file or at an existing store"
+        )
+    if name.startswith("SQLITE_CANTOPEN"):
+        return StoreUnavailableError(
+            f"cannot open the event store file {path!r} ({text}); check that its folder "
+            "exists and that this process may write there"
+        )
+    if name.startswith(
+        ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_PERM")
+    ):
+        return StoreUnavailableError(f"the event store {path!r} cannot be used: {text}")
+    return StoreError(f"SQLite error on the event store {path!r}: {text}")
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _check_meta(conn: sqlite3.Connection, path: str) -> None:
+    rows = conn.execute(f"SELECT key, value FROM {META_TABLE}").fetchall()
+    meta = {str(k): str(v) for k, v in rows}
+    if meta.get("format") != STORE_FORMAT:
+        raise NotAnEventStoreError(
+            f"{path!r} has a table {META_TABLE} but it does not describe an eventflux "
+            "event store; point the URL at another file"
+        )
+    try:
+        version = int(meta.get("schema_version", ""))
+    except ValueError:
+        raise NotAnEventStoreError(f"{path!r} has an unreadable schema version") from None
+    if version > SCHEMA_VERSION:
+        raise NotAnEventStoreError(
+            f"{path!r} holds an event store of schema version {version}, newer than this "
+            f"eventflux understands ({SCHEMA_VERSION}); upgrade eventflux"
+        )
+
+
+def _create(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = _tables(conn)  # again, under the write lock: another process may have won
+        if META_TABLE in tables:
+            _check_meta(conn, path)
+        elif tables:
+            raise NotAnEventStoreError(_foreign_message(path, tables))
+        else:
+            for statement in _DDL:
+                conn.execute(statement)
+            conn.executemany(
+                f"INSERT INTO {META_TABLE} (key, value) VALUES (?, ?)",
+                [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION))],
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _foreign_message(path: str, tables: set[str]) -> str:
+    shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+    return (
+        f"{path!r} is a SQLite database with other tables ({shown}) but no eventflux "
+        "event store; it was left unchanged. Point the URL at a new file or an existing store"
+    )
+
+
+def prepare_file(path: str, busy_timeout: float) -> None:
+    """Make sure ``path`` holds an eventflux store: create the schema in a new or
+    empty file, check it in an existing one. Raises NotAnEventStoreError (and
+    writes nothing) for a file that is not a SQLite database or holds other tables.
+    """
+    if Path(path).is_dir():
+        raise ConfigurationError(f"{path!r} is a folder; the sqlite:// URL must name a file")
+    try:
+        conn = connect(path, busy_timeout)
+    except sqlite3.Error as e:
+        raise translate_error(e, path, busy_timeout) from e
+    try:
+        tables = _tables(conn)  # reading first: a foreign file must stay untouched
+        if tables and META_TABLE not in tables:
+            raise NotAnEventStoreError(_foreign_message(path, tables))
+        if META_TABLE in tables:
+            _check_meta(conn, path)
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        if not mode or str(mode[0][0]).lower() != "wal":
+            raise StoreUnavailableError(
+                f"cannot switch {path!r} to write-ahead logging (journal mode is {mode!r}); "
+                "the event store needs a local file system"
+            )
+        if META_TABLE not in tables:
+            _create(conn, path)
+    except sqlite3.Error as e:
+        raise translate_error(e, path, busy_timeout) from e
+    finally:
+        conn.close()

@@ -1,0 +1,53 @@
+"""The query bus has the command bus's shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from eventflux.cqrs import HandlerAlreadyRegistered, Next, NoHandlerError, QueryBus
+from eventflux.es import current_metadata
+
+
+@dataclass(frozen=True)
+class GetBalance:
+    account: str
+
+
+@dataclass(frozen=True)
+class ListAccounts:
+    pass
+
+
+@pytest.mark.asyncio
+async def test_queries_route_to_their_one_handler() -> None:
+    balances = {"a": 5}
+    queries = QueryBus()
+
+    @queries.handler(GetBalance)
+    def get_balance(query: GetBalance) -> int | None:
+        return balances.get(query.account)
+
+    assert await queries.dispatch(GetBalance("a")) == 5
+    assert await queries.dispatch(GetBalance("z")) is None
+    with pytest.raises(HandlerAlreadyRegistered, match="query handler"):
+        queries.register(GetBalance, get_balance)
+    with pytest.raises(NoHandlerError, match="no query handler"):
+        await queries.dispatch(ListAccounts())
+
+
+@pytest.mark.asyncio
+async def test_query_middleware_sees_the_callers_metadata() -> None:
+    seen: list[Any] = []
+
+    async def spy(query: Any, next: Next) -> Any:
+        seen.append(current_metadata().get("user"))
+        return await next(query)
+
+    queries = QueryBus(middleware=[spy])
+    queries.register(ListAccounts, lambda q: ["a"])
+    assert await queries.dispatch(ListAccounts(), metadata={"user": "ann"}) == ["a"]
+    assert await queries.dispatch(ListAccounts()) == ["a"]
+    assert seen == ["ann", None]

@@ -1,0 +1,220 @@
+"""The bank demo: its scenario and its behaviour, failure paths included."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from eventflux import ConcurrencyError, NewEvent, open_store
+from eventflux.cqrs import NotAuthorized, SQLiteReadModel, ValidationFailed, get_projection
+from eventflux.demos import bank as demo
+from eventflux.demos._bank_app import (
+    Bank,
+    Deposit,
+    GetAuditTrail,
+    GetBalance,
+    ListAccounts,
+    OpenAccount,
+    Transfer,
+    Withdraw,
+)
+from eventflux.demos._bank_domain import (
+    Account,
+    InsufficientFunds,
+    InvalidAmount,
+    MoneyDeposited,
+    SameAccountTransfer,
+    TransferReceived,
+    TransferSent,
+)
+from eventflux.es import AggregateNotFound
+
+TELLER = {"user": "ann", "roles": ["teller"], "reason": "new customer"}
+
+
+@pytest_asyncio.fixture
+async def bank(tmp_path: Path) -> AsyncIterator[Bank]:
+    async with await open_store(f"sqlite:///{tmp_path}/bank-events.db") as store:
+        app = Bank(store, SQLiteReadModel(tmp_path / "bank-read.db"), snapshot_every=5)
+        await app.commands.dispatch(OpenAccount("alice", "Alice", 100), metadata=TELLER)
+        await app.commands.dispatch(OpenAccount("bob", "Bob", 20), metadata=TELLER)
+        yield app
+        await app.model.close()
+
+
+async def _balances(app: Bank) -> tuple[int, int]:
+    return (await app.accounts.get("alice")).balance, (await app.accounts.get("bob")).balance
+
+
+@pytest.mark.asyncio
+async def test_the_scenario_tells_what_happened(tmp_path: Path) -> None:
+    lines = await demo.run(tmp_path)
+    text = "\n".join(lines)
+    assert demo.TITLE
+    assert "alice deposited 50 EUR (salary): balance 150 EUR" in text
+    assert "withdrawal of 500 EUR was refused: InsufficientFunds" in text
+    assert "alice transferred 70 EUR to bob (rent), on both accounts: alice 80 EUR, bob 90" in text
+    assert "transfer of 1000 EUR failed: InsufficientFunds" in text
+    assert "transfer to carol failed: AggregateNotFound" in text
+    assert text.count("neither account changed: alice 80 EUR, bob 90 EUR") == 2
+    assert "anonymous withdrawal was refused: NotAuthorized" in text
+    assert "negative deposit was refused: ValidationFailed" in text
+    assert "alice's balance now: 80 EUR" in text
+    assert "before the transfer: 150 EUR" in text
+    assert "lag 0" in text
+    assert "audit trail of alice" in text
+    assert "transfer to bob -70 EUR by alice (rent) correlation" in text
+    # a second run in the same folder starts afresh
+    assert len(await demo.run(tmp_path)) == len(lines)
+
+
+@pytest.mark.asyncio
+async def test_overdrawing_is_refused_and_writes_nothing(bank: Bank) -> None:
+    version = await bank.store.stream_version("account-bob")
+    with pytest.raises(InsufficientFunds, match="holds 20 EUR and cannot pay out 21") as info:
+        await bank.commands.dispatch(Withdraw("bob", 21), metadata={"user": "bob"})
+    assert (info.value.balance, info.value.amount) == (20, 21)
+    assert await bank.store.stream_version("account-bob") == version
+    assert await bank.commands.dispatch(Withdraw("bob", 20), metadata={"user": "bob"}) == 0
+    with pytest.raises(InvalidAmount):
+        Account.open("x", "X").deposit(0)
+
+
+@pytest.mark.asyncio
+async def test_a_transfer_happens_on_both_accounts_or_on_neither(
+    bank: Bank, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send = bank.commands.dispatch
+    await send(Transfer("alice", "bob", 30), metadata={"user": "alice"})
+    assert await _balances(bank) == (70, 50)
+
+    for bad, error in (
+        (Transfer("bob", "alice", 51), InsufficientFunds),
+        (Transfer("alice", "nobody", 1), AggregateNotFound),
+        (Transfer("nobody", "alice", 1), AggregateNotFound),
+        (Transfer("alice", "alice", 1), SameAccountTransfer),
+    ):
+        with pytest.raises(error):
+            await send(bad, metadata={"user": "alice"})
+        assert await _balances(bank) == (70, 50)
+
+    # someone keeps changing bob between our load and our save: the retries run out
+    real_get = bank.accounts.get
+
+    async def racing_get(account_id: str, **kw: Any) -> Account:
+        account = await real_get(account_id, **kw)
+        if account_id == "bob":  # another writer deposits on bob meanwhile
+            await bank.store.append(
+                "account-bob", [NewEvent("bank.MoneyDeposited", MoneyDeposited(1))]
+            )
+        return account
+
+    monkeypatch.setattr(bank.accounts, "get", racing_get)
+    with pytest.raises(ConcurrencyError):
+        await send(Transfer("alice", "bob", 5), metadata={"user": "alice"})
+    monkeypatch.undo()
+    assert await _balances(bank) == (70, 54)  # alice unchanged: nothing of the transfer landed
+    alice_events = [e.data async for e in bank.store.read("account-alice")]
+    assert sum(isinstance(e, TransferSent) for e in alice_events) == 1
+
+
+@pytest.mark.asyncio
+async def test_concurrent_transfers_conserve_money(bank: Bank) -> None:
+    send = bank.commands.dispatch
+    await send(Deposit("bob", 80), metadata={"user": "bob"})
+
+    async def transfer(i: int) -> str:
+        source, target = ("alice", "bob") if i % 2 else ("bob", "alice")
+        try:
+            await send(Transfer(source, target, 7), metadata={"user": source})
+        except (ConcurrencyError, InsufficientFunds) as e:
+            return type(e).__name__
+        return "ok"
+
+    outcomes = await asyncio.gather(*(transfer(i) for i in range(20)))
+    assert "ok" in outcomes
+    alice, bob = await _balances(bank)
+    assert alice + bob == 200
+    assert min(alice, bob) >= 0
+    sent: dict[str, int] = {}
+    received: dict[str, int] = {}
+    for stream in ("account-alice", "account-bob"):
+        async for e in bank.store.read(stream):
+            if isinstance(e.data, TransferSent):
+                sent[e.data.transfer_id] = e.data.amount
+            elif isinstance(e.data, TransferReceived):
+                received[e.data.transfer_id] = e.data.amount
+    assert sent == received
+    # snapshots (every 5 events) do not change what a load returns
+    assert (await bank.accounts.get("alice")).balance == alice
+    assert await bank.store.load_snapshot("account-alice") is not None
+
+
+@pytest.mark.asyncio
+async def test_balance_now_and_as_of_an_earlier_time(bank: Bank) -> None:
+    await asyncio.sleep(0.005)
+    early = datetime.now(UTC)
+    await asyncio.sleep(0.005)
+    await bank.commands.dispatch(Deposit("alice", 25), metadata={"user": "alice"})
+    await bank.view.catch_up(bank.store)
+    ask = bank.queries.dispatch
+    assert await ask(GetBalance("alice")) == 125
+    assert await ask(GetBalance("alice", as_of=early)) == 100
+    assert await ask(GetBalance("nobody")) is None
+    with pytest.raises(AggregateNotFound):
+        await ask(GetBalance("alice", as_of=datetime(1999, 1, 1, tzinfo=UTC)))
+    assert await ask(ListAccounts()) == [
+        {"id": "alice", "owner": "Alice", "balance": 125, "changes": 3},
+        {"id": "bob", "owner": "Bob", "balance": 20, "changes": 2},
+    ]
+
+
+@pytest.mark.asyncio
+async def test_the_audit_trail_says_who_when_why_and_correlates_transfers(bank: Bank) -> None:
+    await bank.commands.dispatch(
+        Transfer("alice", "bob", 10), metadata={"user": "alice", "reason": "lunch"}
+    )
+    alice = await bank.queries.dispatch(GetAuditTrail("alice"))
+    bob = await bank.queries.dispatch(GetAuditTrail("bob"))
+    assert [(e.version, e.what, e.amount, e.who, e.why) for e in alice] == [
+        (1, "opened for Alice", 0, "ann", "new customer"),
+        (2, "deposit", 100, "ann", "new customer"),
+        (3, "transfer to bob", -10, "alice", "lunch"),
+    ]
+    assert alice[0].correlation_id == alice[1].correlation_id  # one command, two events
+    assert alice[2].correlation_id == bob[-1].correlation_id  # both sides of the transfer
+    assert alice[2].correlation_id != alice[0].correlation_id
+    assert alice[0].at <= alice[2].at
+    assert bob[-1].what == "transfer from alice"
+    assert await bank.queries.dispatch(GetAuditTrail("nobody")) == []
+
+
+@pytest.mark.asyncio
+async def test_policy_and_validation(bank: Bank) -> None:
+    send = bank.commands.dispatch
+    with pytest.raises(NotAuthorized, match="bob may not run OpenAccount"):
+        await send(OpenAccount("carol", "Carol"), metadata={"user": "bob"})
+    with pytest.raises(NotAuthorized):
+        await send(Deposit("alice", 1))
+    with pytest.raises(ValidationFailed, match="amount"):
+        await send(Deposit("alice", 0), metadata={"user": "alice"})
+    with pytest.raises(ValidationFailed, match="owner"):
+        await send(OpenAccount("carol", ""), metadata=TELLER)
+    with pytest.raises(ConcurrencyError):  # the account exists already
+        await send(OpenAccount("alice", "Alice again"), metadata=TELLER)
+
+
+@pytest.mark.asyncio
+async def test_the_registered_projection_rebuilds_the_read_model(bank: Bank) -> None:
+    await bank.view.catch_up(bank.store)
+    projection = get_projection("bank-accounts", f"sqlite:///{bank.model.path}")
+    assert projection.model.path == bank.model.path  # type: ignore[attr-defined]
+    assert await projection.rebuild(bank.store) == await bank.store.last_position()
+    assert await bank.queries.dispatch(GetBalance("bob")) == 20
+    await projection.model.close()

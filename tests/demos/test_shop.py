@@ -1,0 +1,162 @@
+"""The shop demo: its scenario and its behaviour, failure paths included."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from eventflux import open_store
+from eventflux.cqrs import SQLiteReadModel, ValidationFailed, get_projection
+from eventflux.demos import shop as demo
+from eventflux.demos._shop_app import (
+    AddProduct,
+    AdjustStock,
+    ChangePrice,
+    DiscontinueProduct,
+    GetProduct,
+    ListProducts,
+    LowStock,
+    SearchProducts,
+    Shop,
+)
+from eventflux.demos._shop_domain import NotEnoughStock, ProductExists, ProductUnavailable
+from eventflux.es import AggregateNotFound
+
+META = {"user": "maria"}
+
+
+@pytest_asyncio.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+    async with await open_store(f"sqlite:///{tmp_path}/shop-events.db") as store:
+        app = Shop(store, SQLiteReadModel(tmp_path / "shop-read.db"))
+        for sku, name, price, stock in demo.PRODUCTS:
+            await app.commands.dispatch(AddProduct(sku, name, price, stock), metadata=META)
+        await app.catalog.catch_up(store)
+        yield app
+        await app.model.close()
+
+
+@pytest.mark.asyncio
+async def test_the_scenario_tells_what_happened(tmp_path: Path) -> None:
+    lines = await demo.run(tmp_path)
+    text = "\n".join(lines)
+    assert demo.TITLE
+    assert "ChangePrice teapot: 45.00 EUR -> 39.90 EUR" in text
+    assert "refused ChangePrice coaster: ProductUnavailable" in text
+    assert "refused AdjustStock tea-black: NotEnoughStock" in text
+    assert "refused AddProduct spoon: ProductExists" in text
+    assert "refused AddProduct fork: ValidationFailed" in text
+    assert "refused ChangePrice ladle: AggregateNotFound" in text
+    assert "GetProduct teapot -> teapot: Cast-iron teapot, 39.90 EUR, 4 in stock" in text
+    assert "ListProducts page 3 of 3 (11 on sale): Travel mug" in text
+    assert "SearchProducts 'mug' -> Blue mug, Red mug, Travel mug" in text
+    assert "LowStock <= 5 -> mug-blue (2), tea-black (2), mug-red (3), teapot (4)" in text
+    assert "16 events replayed, lag 0" in text
+    ran = next(line for line in lines if "queries ran during the rebuild" in line)
+    total, full, products = (int(w) for w in ran.split() if w.isdigit())
+    assert total == full > 0
+    assert products == 12
+    # the read model is its own file; the event store holds no catalogue table
+    with sqlite3.connect(tmp_path / "shop-read.db") as read:
+        assert read.execute("SELECT count(*) FROM products").fetchone() == (12,)
+    with sqlite3.connect(tmp_path / "shop-events.db") as events:
+        tables = {r[0] for r in events.execute("SELECT name FROM sqlite_master")}
+    assert "products" not in tables
+    assert len(await demo.run(tmp_path)) == len(lines)  # reruns start afresh
+
+
+@pytest.mark.asyncio
+async def test_commands_and_their_refusals(shop: Shop) -> None:
+    send = shop.commands.dispatch
+    with pytest.raises(ProductExists):
+        await send(AddProduct("spoon", "Spoon", 100), metadata=META)
+    with pytest.raises(NotEnoughStock, match="has 2 items; cannot remove 3"):
+        await send(AdjustStock("tea-black", -3), metadata=META)
+    assert await send(AdjustStock("tea-black", -2), metadata=META) == 0
+    with pytest.raises(ValidationFailed, match="must change something"):
+        await send(AdjustStock("tea-black", 0), metadata=META)
+    with pytest.raises(ValidationFailed, match="sku"):
+        await send(AddProduct("Bad SKU!", "x", 100), metadata=META)
+    with pytest.raises(AggregateNotFound):
+        await send(DiscontinueProduct("ladle"), metadata=META)
+    await send(DiscontinueProduct("kettle", "recalled"), metadata=META)
+    for command in (
+        ChangePrice("kettle", 100),
+        AdjustStock("kettle", 1),
+        DiscontinueProduct("kettle"),
+    ):
+        with pytest.raises(ProductUnavailable):
+            await send(command, metadata=META)
+    version = await shop.store.stream_version("product-spoon")
+    await send(ChangePrice("spoon", 250), metadata=META)  # same price: no event
+    assert await shop.store.stream_version("product-spoon") == version
+
+
+@pytest.mark.asyncio
+async def test_queries_read_the_catalogue(shop: Shop) -> None:
+    send, ask = shop.commands.dispatch, shop.queries.dispatch
+    await send(DiscontinueProduct("coaster"), metadata=META)
+    await send(ChangePrice("grinder", 4900), metadata=META)
+    await send(AddProduct("pct", "100% cotton_towel", 1200, 1), metadata=META)
+    await shop.catalog.catch_up(shop.store)
+
+    assert await ask(GetProduct("grinder")) == {
+        "sku": "grinder",
+        "name": "Coffee grinder",
+        "price": 4900,
+        "stock": 6,
+        "discontinued": 0,
+    }
+    assert await ask(GetProduct("nope")) is None
+    first = await ask(ListProducts(page=1, page_size=4))
+    assert (first.total, first.pages, len(first.items)) == (12, 3, 4)
+    assert [r["sku"] for r in first.items] == ["pct", "tea-black", "mug-blue", "teapot"]
+    last = await ask(ListProducts(page=3, page_size=4))
+    beyond = await ask(ListProducts(page=9, page_size=4))
+    assert (len(last.items), beyond.items, beyond.total) == (4, [], 12)
+    everything = await ask(ListProducts(page_size=100, include_discontinued=True))
+    assert everything.total == 13
+    assert {r["sku"] for r in everything.items if r["discontinued"]} == {"coaster"}
+    with pytest.raises(ValidationFailed):
+        await ask(ListProducts(page=0))
+    with pytest.raises(ValidationFailed):
+        await ask(ListProducts(page_size=101))
+
+    names = [r["name"] for r in await ask(SearchProducts("MUG"))]
+    assert names == ["Blue mug", "Red mug", "Travel mug"]
+    assert [r["sku"] for r in await ask(SearchProducts("%"))] == ["pct"]  # literal %
+    assert [r["sku"] for r in await ask(SearchProducts("n_t"))] == ["pct"]
+    assert [r["sku"] for r in await ask(SearchProducts("tt_n"))] == []  # literal _
+    assert await ask(SearchProducts("cork")) == []  # discontinued
+    assert len(await ask(SearchProducts("e", limit=2))) == 2
+    low = [(r["sku"], r["stock"]) for r in await ask(LowStock(3))]
+    assert low == [("filter", 0), ("pct", 1), ("tea-black", 2), ("mug-red", 3)]
+
+
+@pytest.mark.asyncio
+async def test_the_registered_projection_rebuilds_while_queries_run(shop: Shop) -> None:
+    url = f"sqlite:///{Path(shop.model.path).with_name('shop-events.db')}"
+    projection = get_projection("shop-catalog", url)
+    projection.batch_size = 2
+    seen: list[int] = []
+    stop = asyncio.Event()
+
+    async def keep_querying() -> None:
+        while not stop.is_set():
+            seen.append((await shop.queries.dispatch(ListProducts(page_size=100))).total)
+            await asyncio.sleep(0)
+
+    queries = asyncio.create_task(keep_querying())
+    replayed = await projection.rebuild(shop.store)
+    stop.set()
+    await queries
+    assert replayed == 12
+    assert len(seen) > 3
+    assert set(seen) == {12}
+    assert await projection.lag(shop.store) == 0
+    await projection.model.close()

@@ -1,0 +1,71 @@
+"""Child process of the race test: appends for a while, sleeping inside its
+transactions and rolling back about one in five of them.
+
+Usage: python _pg_race_writer.py URL SEED SECONDS
+Prints, when done, ``ok ID...`` for each acknowledged append and ``rb ID...``
+for each one rolled back, one line per append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+
+from eventflux import ANY, NewEvent, open_store
+from eventflux.store.postgres import PostgresEventStore
+
+
+class Rollback(Exception):
+    pass
+
+
+async def main(url: str, seed: int, seconds: float) -> None:
+    rng = random.Random(seed)
+    store = await open_store(url)
+    assert isinstance(store, PostgresEventStore)
+
+    async def pause(phase: str) -> None:
+        if phase == "locked":  # stream rows locked, positions not drawn yet
+            await asyncio.sleep(rng.random() * 0.008)
+        else:  # positions drawn, COMMIT not sent: the worst moment to stall
+            await asyncio.sleep(rng.random() * 0.004)
+            if rng.random() < 0.2:
+                raise Rollback
+
+    store._writer.pause = pause
+    deadline = time.monotonic() + seconds
+    out: list[str] = []
+
+    def new(w: int, i: int, n: int) -> list[NewEvent]:
+        return [NewEvent("Raced", {"seed": seed, "w": w, "i": i}) for _ in range(n)]
+
+    async def worker(w: int) -> None:
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            events = new(w, i, rng.randint(1, 3))
+            try:
+                if rng.random() < 0.1:  # two streams in one transaction
+                    other = new(w, -i, 1)
+                    events += other
+                    one, two = rng.sample(range(6), 2)
+                    await store.append_many(
+                        {f"s-{one}": (events[:-1], ANY), f"s-{two}": (other, ANY)}
+                    )
+                else:
+                    await store.append(f"s-{rng.randrange(6)}", events)
+            except Rollback:
+                out.append("rb " + " ".join(str(e.id) for e in events))
+            else:
+                out.append("ok " + " ".join(str(e.id) for e in events))
+
+    await asyncio.gather(*(worker(w) for w in range(3)))
+    await store.close()
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))
