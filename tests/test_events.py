@@ -65,3 +65,25 @@ def test_caused_by_carries_correlation() -> None:
     root = RecordedEvent(uuid7(), "s", 1, 1, "Placed", {}, {}, datetime.now(UTC))
     assert caused_by(root)["correlation_id"] == str(root.id)
     assert root.causation_id is None
+
+
+@pytest.mark.filterwarnings("ignore:This process.*fork:DeprecationWarning")
+def test_uuid7_differs_between_a_parent_and_its_forked_child() -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report ids made right after the fork
+        os.close(read)
+        os.write(write, b"".join(uuid7().bytes for _ in range(1000)))
+        os._exit(0)
+    os.close(write)
+    mine = {uuid7().bytes for _ in range(1000)}
+    data = b""
+    while chunk := os.read(read, 65536):
+        data += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    theirs = {data[i : i + 16] for i in range(0, len(data), 16)}
+    assert len(theirs) == 1000
+    assert not mine & theirs

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Mapping
@@ -39,6 +40,18 @@ CAUSATION_ID: Final = "causation_id"
 _uuid7_lock = threading.Lock()
 _uuid7_last_ms = 0
 _uuid7_counter = 0
+# The low 32 bits only tell processes apart (the counter orders ids within one),
+# so a PRNG seeded from the OS is enough; it saves a system call per id.
+_uuid7_random = random.Random(os.urandom(16))
+
+
+def _reseed_after_fork() -> None:
+    global _uuid7_last_ms
+    _uuid7_random.seed(os.urandom(16))
+    _uuid7_last_ms = 0  # the next id draws a fresh counter seed from the OS
+
+
+os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def uuid7() -> UUID:
@@ -52,7 +65,7 @@ def uuid7() -> UUID:
         ms = time.time_ns() // 1_000_000
         if ms > _uuid7_last_ms:
             _uuid7_last_ms = ms
-            _uuid7_counter = int.from_bytes(os.urandom(6)) >> 7  # 41 bits: room to count
+            _uuid7_counter = _uuid7_random.getrandbits(41)  # 41 bits: room to count
         else:
             ms = _uuid7_last_ms
             _uuid7_counter += 1
@@ -60,7 +73,7 @@ def uuid7() -> UUID:
                 _uuid7_last_ms = ms = ms + 1
                 _uuid7_counter = 0
         counter = _uuid7_counter
-    rand = int.from_bytes(os.urandom(4)) & 0xFFFFFFFF
+        rand = _uuid7_random.getrandbits(32)
     # 48 bits time | 4 bits version | 12 bits counter(high) | 2 bits variant | 30 bits
     # counter(low) | 32 bits random
     value = (ms & 0xFFFF_FFFF_FFFF) << 80
