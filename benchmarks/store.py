@@ -476,7 +476,7 @@ def run_sqlite(quick: bool) -> list[Row]:
 
 
 def run_postgres(quick: bool) -> list[Row]:
-    """Rows of benchmarks/_store_postgres.py, if another developer's module is there."""
+    """Rows of benchmarks/_store_postgres.py (the PostgreSQL section), if present."""
     path = HERE / "_store_postgres.py"
     if not path.exists():
         print("(no benchmarks/_store_postgres.py: PostgreSQL skipped)")
