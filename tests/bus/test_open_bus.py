@@ -76,7 +76,6 @@ async def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
 async def test_nats_without_its_extra_names_the_pip_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import eventflux.bus
 
     real = importlib.import_module
 
@@ -85,7 +84,7 @@ async def test_nats_without_its_extra_names_the_pip_command(
             raise ModuleNotFoundError("No module named 'nats'", name="nats")
         return real(name, package)
 
-    monkeypatch.setattr(eventflux.bus.importlib, "import_module", without_nats)
+    monkeypatch.setattr(importlib, "import_module", without_nats)
     with pytest.raises(MissingExtraError) as info:
         await open_bus("nats://127.0.0.1:4222")
     assert "eventflux[nats]" in str(info.value)

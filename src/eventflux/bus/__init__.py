@@ -17,12 +17,10 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from ..codec import Codec
-from ..exceptions import ConfigurationError, MissingExtraError
-from ..store import parse_url
+from ..store import resolve_backend
 from .base import DEFAULT_DEDUP_WINDOW, Handler, MessageBus, Subscription
 from .dlq import DeadLetterQueue
 from .errors import AlreadyHandled, BusUnavailableError, CircuitOpenError, DeadLetterNotFound
@@ -66,30 +64,6 @@ async def open_bus(url: str, *, codec: Codec | None = None, **settings: Any) -> 
         bus = await open_bus("memory://")
         async with await open_bus("sqlite:///bus.db?dedup_window=60") as bus: ...
     """
-    parts, options = parse_url(url)
-    scheme = parts.scheme.lower()
-    spec = _BACKENDS.get(scheme)
-    if spec is None:
-        known = ", ".join(f"{s}://" for s in sorted(_BACKENDS))
-        raise ConfigurationError(
-            f"unknown message bus URL scheme {parts.scheme + '://' if parts.scheme else url!r}; "
-            f"known schemes: {known}"
-        )
-    module_name, class_name, extra, driver = spec
-    if driver is not None:
-        try:
-            importlib.import_module(driver)
-        except ImportError as e:
-            raise MissingExtraError(f"the {scheme}:// message bus", extra or "", driver) from e
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        raise ConfigurationError(
-            f"the {scheme}:// message bus backend ({module_name}.{class_name}) is not "
-            "available in this version of eventflux"
-        ) from e
-    cls = getattr(module, class_name)
+    cls, parts, options = resolve_backend(url, _BACKENDS, "message bus")
     bus: MessageBus = await cls._open(parts, options, codec=codec, **settings)
     return bus

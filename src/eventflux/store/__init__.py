@@ -34,6 +34,7 @@ __all__ = [
     "StreamLimits",
     "open_store",
     "parse_url",
+    "resolve_backend",
 ]
 
 # scheme -> (module, class, extra needed, driver module that extra provides)
@@ -93,6 +94,45 @@ def reject_unknown_options(options: dict[str, str], scheme: str) -> None:
         )
 
 
+Backends = dict[str, tuple[str, str, str | None, str | None]]
+
+
+def resolve_backend(
+    url: str, backends: Backends, what: str
+) -> tuple[Any, SplitResult, dict[str, str]]:
+    """Find the backend class for ``url`` in ``backends`` (scheme -> module, class,
+    extra, driver); returns it with the parsed URL and its options.
+
+    Raises ConfigurationError for an unknown scheme (listing the known ones),
+    MissingExtraError when the backend's driver is not installed.
+    """
+    parts, options = parse_url(url)
+    scheme = parts.scheme.lower()
+    spec = backends.get(scheme)
+    if spec is None:
+        known = ", ".join(f"{s}://" for s in sorted(backends))
+        raise ConfigurationError(
+            f"unknown {what} URL scheme {parts.scheme + '://' if parts.scheme else url!r}; "
+            f"known schemes: {known}"
+        )
+    module_name, class_name, extra, driver = spec
+    if driver is not None:
+        try:
+            importlib.import_module(driver)
+        except ImportError as e:
+            raise MissingExtraError(f"the {scheme}:// {what}", extra or "", driver) from e
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        raise ConfigurationError(
+            f"the {scheme}:// {what} backend ({module_name}.{class_name}) is not "
+            "available in this version of eventflux"
+        ) from e
+    return getattr(module, class_name), parts, options
+
+
 async def open_store(url: str, *, codec: Codec | None = None, **settings: Any) -> EventStore:
     """Open the event store named by ``url``.
 
@@ -101,22 +141,6 @@ async def open_store(url: str, *, codec: Codec | None = None, **settings: Any) -
         async with await open_store("sqlite:///bank.db") as store:
             ...
     """
-    parts, options = parse_url(url)
-    scheme = parts.scheme.lower()
-    spec = _BACKENDS.get(scheme)
-    if spec is None:
-        known = ", ".join(f"{s}://" for s in sorted(_BACKENDS))
-        raise ConfigurationError(
-            f"unknown event store URL scheme {parts.scheme + '://' if parts.scheme else url!r}; "
-            f"known schemes: {known}"
-        )
-    module_name, class_name, extra, driver = spec
-    if driver is not None:
-        try:
-            importlib.import_module(driver)
-        except ImportError as e:
-            raise MissingExtraError(f"the {scheme}:// event store", extra or "", driver) from e
-    module = importlib.import_module(module_name)
-    cls = getattr(module, class_name)
+    cls, parts, options = resolve_backend(url, _BACKENDS, "event store")
     store: EventStore = await cls._open(parts, options, codec=codec, **settings)
     return store
