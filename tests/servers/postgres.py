@@ -22,15 +22,15 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from tests.servers._shared import SharedServer, free_port
 
 __all__ = ["PostgresServer", "PostgresServerError", "pg_server", "shared_server"]
 
@@ -39,13 +39,6 @@ DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
 
 class PostgresServerError(RuntimeError):
     """The test server could not be set up, started or stopped."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class PostgresServer:
@@ -126,7 +119,7 @@ class PostgresServer:
         self.socket_dir.mkdir()
         if self._user:
             os.chown(self.socket_dir, self._user["user"], self._user["group"])
-        self.port = _free_port()
+        self.port = free_port()
         result = subprocess.run(
             [
                 initdb,
@@ -285,36 +278,17 @@ class PostgresServer:
 
 
 # -- one server per test session, shared by every test module that asks ----------------
-_shared: PostgresServer | None = None
-_shared_users = 0
-_shared_lock = threading.Lock()
+_shared = SharedServer(lambda: PostgresServer(fsync=True))
 
 
 def shared_server() -> PostgresServer:
     """Start (once per process) and return the server the tests share."""
-    global _shared, _shared_users
-    with _shared_lock:
-        if _shared is None:
-            server = PostgresServer(fsync=True)
-            try:
-                server.start()
-            except BaseException:
-                server.close()
-                raise
-            _shared = server
-        _shared_users += 1
-        return _shared
+    return _shared.acquire()
 
 
 def release_shared_server() -> None:
     """Give back :func:`shared_server`; the last user stops it and removes its folder."""
-    global _shared, _shared_users
-    with _shared_lock:
-        _shared_users -= 1
-        if _shared_users <= 0 and _shared is not None:
-            _shared.close()
-            _shared = None
-            _shared_users = 0
+    _shared.release()
 
 
 def _fixture() -> Iterator[PostgresServer]:

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
-from tests.servers.postgres import PostgresServer, _free_port
+from tests.servers._shared import free_port
+from tests.servers.postgres import PostgresServer
 
 from eventflux import (
     ConcurrencyError,
@@ -67,7 +68,7 @@ async def test_postgres_scheme_alias_and_libpq_options(
 
 @pytest.mark.asyncio
 async def test_unreachable_server_is_a_store_error() -> None:
-    url = f"postgresql://postgres@127.0.0.1:{_free_port()}/postgres?wait_timeout=0.5"
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?wait_timeout=0.5"
     start = time.monotonic()
     with pytest.raises(StoreUnavailableError):
         await open_store(url)
