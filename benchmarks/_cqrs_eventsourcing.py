@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,53 @@ class EsBalances(ProcessApplication[uuid.UUID]):
         processing_event.collect_events(balance)
 
 
+def drive(
+    bank: EsBank,
+    commands: list[Command],
+    clients: int,
+    after_each: Callable[[], None] | None = None,
+) -> tuple[dict[int, uuid.UUID], int, int]:
+    """Run the commands phase by phase on ``clients`` threads (one client: inline).
+
+    Returns the account ids, the refused commands and the lost conflicts.
+    """
+    ids: dict[int, uuid.UUID] = {}
+    refused = conflicts = 0
+    lock = threading.Lock()
+
+    def client(mine: list[Command]) -> None:
+        nonlocal refused, conflicts
+        for c in mine:
+            try:
+                if c.kind == "open":
+                    ids[c.account] = bank.open(f"owner {c.account}", c.amount)
+                elif c.kind == "deposit":
+                    bank.deposit(ids[c.account], c.amount)
+                elif c.kind == "withdraw":
+                    bank.withdraw(ids[c.account], c.amount)
+                else:
+                    bank.transfer(ids[c.account], ids[c.other], c.amount)
+            except Refused:
+                with lock:
+                    refused += 1
+            except IntegrityError:  # its optimistic-concurrency conflict
+                with lock:
+                    conflicts += 1
+            if after_each is not None:
+                after_each()
+
+    for phase in partition(commands, clients):
+        if clients == 1:
+            client(phase[0])
+            continue
+        threads = [threading.Thread(target=client, args=(mine,)) for mine in phase]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return ids, refused, conflicts
+
+
 def run_eventsourcing(folder: Path, commands: list[Command], clients: int) -> Outcome:
     env = {
         **CACHE,
@@ -156,39 +204,8 @@ def run_eventsourcing(folder: Path, commands: list[Command], clients: int) -> Ou
     runner.start()
     try:
         bank, balances = runner.get(EsBank), runner.get(EsBalances)
-        ids: dict[int, uuid.UUID] = {}
-        refused = conflicts = 0
-        lock = threading.Lock()
-
-        def client(mine: list[Command]) -> None:
-            nonlocal refused, conflicts
-            for c in mine:
-                try:
-                    if c.kind == "open":
-                        ids[c.account] = bank.open(f"owner {c.account}", c.amount)
-                    elif c.kind == "deposit":
-                        bank.deposit(ids[c.account], c.amount)
-                    elif c.kind == "withdraw":
-                        bank.withdraw(ids[c.account], c.amount)
-                    else:
-                        bank.transfer(ids[c.account], ids[c.other], c.amount)
-                except Refused:
-                    with lock:
-                        refused += 1
-                except IntegrityError:  # its optimistic-concurrency conflict
-                    with lock:
-                        conflicts += 1
-
         start = time.perf_counter()
-        for phase in partition(commands, clients):
-            if clients == 1:
-                client(phase[0])
-                continue
-            threads = [threading.Thread(target=client, args=(mine,)) for mine in phase]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        ids, refused, conflicts = drive(bank, commands, clients)
         balances.pull_and_process(EsBank.name)  # whatever a racing thread left unprocessed
         elapsed = time.perf_counter() - start
         projected = sum(
@@ -274,38 +291,9 @@ def run_eventsourcing_view(folder: Path, commands: list[Command], clients: int) 
                 if len(notifications) < 100:
                     return
 
-    ids: dict[int, uuid.UUID] = {}
-    refused = conflicts = 0
-    lock = threading.Lock()
-
-    def client(mine: list[Command]) -> None:
-        nonlocal refused, conflicts
-        for c in mine:
-            try:
-                if c.kind == "open":
-                    ids[c.account] = bank.open(f"owner {c.account}", c.amount)
-                elif c.kind == "deposit":
-                    bank.deposit(ids[c.account], c.amount)
-                elif c.kind == "withdraw":
-                    bank.withdraw(ids[c.account], c.amount)
-                else:
-                    bank.transfer(ids[c.account], ids[c.other], c.amount)
-            except Refused:
-                with lock:
-                    refused += 1
-            except IntegrityError:
-                with lock:
-                    conflicts += 1
-            project()
-
     try:
         start = time.perf_counter()
-        for phase in partition(commands, clients):
-            threads = [threading.Thread(target=client, args=(mine,)) for mine in phase]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+        ids, refused, conflicts = drive(bank, commands, clients, after_each=project)
         project()
         elapsed = time.perf_counter() - start
         stored = sum(bank.repository.get(i).balance for i in ids.values())
