@@ -139,19 +139,24 @@ class SQLiteReadModel(ReadModel[SQLiteTransaction], Reads):
             f"the read model {self.path} stayed locked by another writer for {self.busy_timeout} s"
         )
 
+    def _try_begin(self, conn: sqlite3.Connection, deadline: float) -> bool:
+        """One BEGIN IMMEDIATE attempt: False while another writer holds the lock,
+        a typed error on any other failure or once ``deadline`` has passed."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if not _locked(e):
+                raise self._unavailable(e) from e
+            if time.monotonic() >= deadline:
+                raise self._busy(e) from e
+            return False
+        return True
+
     async def _begin(self, conn: sqlite3.Connection) -> None:
         """BEGIN IMMEDIATE, waiting for another writer without blocking the loop."""
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.001
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if not _locked(e):
-                    raise self._unavailable(e) from e
-                if time.monotonic() >= deadline:
-                    raise self._busy(e) from e
+        while not self._try_begin(conn, deadline):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
@@ -159,15 +164,7 @@ class SQLiteReadModel(ReadModel[SQLiteTransaction], Reads):
         """BEGIN IMMEDIATE on the writer thread (waiting blocks only that thread)."""
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.001
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if not _locked(e):
-                    raise self._unavailable(e) from e
-                if time.monotonic() >= deadline:
-                    raise self._busy(e) from e
+        while not self._try_begin(conn, deadline):
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
