@@ -191,6 +191,13 @@ class Codec:
     # -- encoding -----------------------------------------------------------------
     def encode_data(self, type_name: str, data: Any) -> tuple[bytes, int]:
         """Encode event data; returns the bytes and the schema version to store."""
+        if type(data) is dict:  # the hot path; orjson itself refuses non-str keys
+            try:
+                out = orjson.dumps(data, default=_default, option=_DUMP_OPTIONS)
+            except (TypeError, orjson.JSONEncodeError):
+                out = None  # the path below names what failed
+            if out is not None and b"null" not in out:
+                return out, self.schema_version(type_name)
         if type(data) is dict or isinstance(data, Mapping):
             for k in data:
                 if type(k) is not str and not isinstance(k, str):

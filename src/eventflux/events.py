@@ -17,10 +17,10 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import msgspec
 
@@ -43,6 +43,7 @@ _uuid7_counter = 0
 # The low 32 bits only tell processes apart (the counter orders ids within one),
 # so a PRNG seeded from the OS is enough; it saves a system call per id.
 _uuid7_random = random.Random(os.urandom(16))
+_UUID7_FIXED_BITS: Final = 0x7 << 76 | 0b10 << 62  # the version and the variant
 
 
 def _reseed_after_fork() -> None:
@@ -76,17 +77,28 @@ def uuid7() -> UUID:
         rand = _uuid7_random.getrandbits(32)
     # 48 bits time | 4 bits version | 12 bits counter(high) | 2 bits variant | 30 bits
     # counter(low) | 32 bits random
-    value = (ms & 0xFFFF_FFFF_FFFF) << 80
-    value |= 0x7 << 76
-    value |= ((counter >> 30) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= (counter & 0x3FFF_FFFF) << 32
-    value |= rand
-    return UUID(int=value)
+    value = (
+        (ms & 0xFFFF_FFFF_FFFF) << 80
+        | ((counter >> 30) & 0xFFF) << 64
+        | (counter & 0x3FFF_FFFF) << 32
+        | rand
+        | _UUID7_FIXED_BITS
+    )
+    # The constructor's argument checks cost more than the rest of this function;
+    # the value is a valid 128-bit int by construction.
+    uid = _new_object(UUID)
+    _set_uuid_int(uid, value)
+    _set_uuid_safe(uid, _SAFE_UNKNOWN)
+    return uid
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
+_new_object = object.__new__
+_set_uuid_int = UUID.__dict__["int"].__set__
+_set_uuid_safe = UUID.__dict__["is_safe"].__set__
+_SAFE_UNKNOWN: Final = SafeUUID.unknown
+
+
+class NewEvent(msgspec.Struct, frozen=True):
     """An event to append: a type name, its data, optional metadata and id.
 
     ``data`` is a JSON-compatible mapping with str keys, or an instance of an
@@ -101,11 +113,11 @@ class NewEvent:
     type: str
     data: Any
     metadata: Mapping[str, Any] | None = None
-    id: UUID = field(default_factory=uuid7)
+    id: UUID = msgspec.field(default_factory=uuid7)
 
     def __post_init__(self) -> None:
         if cast(object, self.id) is None:  # explicit id=None means "generate one"
-            object.__setattr__(self, "id", uuid7())
+            msgspec.structs.force_setattr(self, "id", uuid7())
         elif not isinstance(self.id, UUID):
             raise TypeError(f"NewEvent.id must be a uuid.UUID, not {type(self.id).__name__}")
         if not isinstance(self.type, str) or not self.type:

@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..events import RecordedEvent
 from ..exceptions import StoreUnavailableError
 
@@ -33,15 +35,30 @@ def decode_page(
 ) -> Page:
     """Events of one ``read_all`` row set (the head position, then the event's
     columns) and the page's mark (see ``EventStore._read_all_page``)."""
-    decode_data = store.codec.decode_data
-    decode_metadata = store.codec.decode_metadata
-    events = [
-        RecordedEvent(
-            r[1], r[2], r[3], r[4], r[5], decode_data(r[5], r[6], r[8]), decode_metadata(r[7]), r[9]
+    codec = store.codec
+    decode_data = codec.decode_data
+    loads = orjson.loads
+    plain: dict[str, bool] = {}  # type name -> no registered class (decoded by orjson)
+    events: list[RecordedEvent] = []
+    append = events.append
+    for _, uid, stream, version, position, type_name, data, meta, schema, at in rows:
+        if uid is None:
+            continue  # the head row of an empty page
+        is_plain = plain.get(type_name)
+        if is_plain is None:
+            is_plain = plain[type_name] = codec.class_for(type_name) is None
+        if is_plain:
+            try:
+                value = loads(data)
+            except orjson.JSONDecodeError:
+                value = decode_data(type_name, data, schema)  # raises DeserializationError
+        else:
+            value = decode_data(type_name, data, schema)
+        append(
+            RecordedEvent(
+                uid, stream, version, position, type_name, value, loads(meta) if meta else {}, at
+            )
         )
-        for r in rows
-        if r[1] is not None
-    ]
     for i in range(1, len(events)):  # the rows come in order; make sure of it
         if events[i - 1].position >= events[i].position:
             events.sort(key=_position)

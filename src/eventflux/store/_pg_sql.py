@@ -116,28 +116,48 @@ UPDATE {s}.streams t SET hidden_before = k.keep_from
 FROM k WHERE t.name = k.name AND t.hidden_before <> k.keep_from
 """
 
-_COMMIT = (
-    "WITH {guard}v AS (UPDATE {s}.streams t SET version = u.version "
-    "FROM unnest(%(names)b::text[], %(versions)b::int8[]) AS u(name, version) "
-    "WHERE t.name = u.name{check}), "
+# Drawing the positions (``{cond}``: when to) and inserting the events at them.
+_DRAW_AND_INSERT = (
     "h AS (UPDATE {s}.head SET position = position + %(n)b, "
     "recorded_at = greatest(recorded_at, clock_timestamp()) "
-    "WHERE id = 1{check} RETURNING position - %(n)b AS base, recorded_at), "
+    "WHERE id = 1{cond} RETURNING position - %(n)b AS base, recorded_at), "
     "i AS (INSERT INTO {s}.events (position, id, stream, version, type, data, "
     "metadata, schema_version, recorded_at) "
     "SELECT h.base + u.ord, u.id, u.stream, u.version, u.type, u.data, u.meta, "
     "u.sv, h.recorded_at FROM h, unnest(%(ids)b::uuid[], %(streams)b::text[], "
     "%(evs)b::int8[], %(types)b::text[], %(datas)b::bytea[], %(metas)b::bytea[], "
     "%(svs)b::int4[]) WITH ORDINALITY AS u(id, stream, version, type, data, meta, sv, ord)) "
-    "SELECT base, recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
 )
-_GUARD = (
-    "g AS (SELECT count(*) = cardinality(%(pnames)b::text[]) AS ok FROM {s}.streams t "
-    "JOIN unnest(%(pnames)b::text[], %(pversions)b::int8[]) AS p(name, version) "
-    "ON t.name = p.name WHERE t.version = p.version AND NOT t.hard_deleted "
-    "AND t.max_count IS NULL AND t.max_age IS NULL), "
+_COMMIT = (
+    "WITH v AS (UPDATE {s}.streams t SET version = u.version "
+    "FROM unnest(%(names)b::text[], %(versions)b::int8[]) AS u(name, version) "
+    "WHERE t.name = u.name), " + _DRAW_AND_INSERT.replace("{cond}", "") + "SELECT base, "
+    "recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
 )
-_CHECK = " AND (SELECT ok FROM g)"
+
+# The whole append as one statement (so one transaction in autocommit mode), for
+# the common case where the writer predicted the streams' versions right. ``v``
+# creates or moves each stream only if it is as predicted (created only when
+# predicted empty; not deleted, no retention limits); ``g`` says whether every
+# stream was; ``h`` draws the positions only then. The streams are locked before
+# the head row (``h`` cannot run before its condition, which reads ``v``), like
+# in the general path. A misprediction must leave nothing behind, and a
+# statement cannot roll itself back: it divides by zero instead, which aborts
+# the statement and so the transaction (the writer then takes the general path).
+_FAST = (
+    "WITH p AS (SELECT * FROM unnest(%(names)b::text[], %(versions)b::int8[], "
+    "%(pversions)b::int8[]) AS p(name, version, expected)), "
+    "v AS (INSERT INTO {s}.streams AS t (name, version) SELECT name, version FROM p "
+    "ORDER BY name ON CONFLICT (name) DO UPDATE SET version = excluded.version "
+    "WHERE t.version = (SELECT p.expected FROM p WHERE p.name = t.name) "
+    "AND NOT t.hard_deleted AND t.max_count IS NULL AND t.max_age IS NULL "
+    "RETURNING t.name, t.xmax = 0 AS created), "
+    "g AS (SELECT count(*) = cardinality(%(names)b::text[]) AS ok FROM v JOIN p "
+    "ON p.name = v.name WHERE NOT v.created OR p.expected = 0), "
+    + _DRAW_AND_INSERT.replace("{cond}", " AND (SELECT ok FROM g)")
+    + "SELECT h.base, h.recorded_at, pg_notify(%(channel)b, %(token)b), 1 / g.ok::int "
+    "FROM g LEFT JOIN h ON true"
+)
 
 
 @dataclass(frozen=True)
@@ -153,7 +173,7 @@ class Statements:
     lock_streams: str
     stored_ids: str
     commit_events: str
-    commit_predicted: str
+    commit_fast: str
     prune_after_append: str
     prune_now: str
     read_forwards: str
@@ -223,11 +243,10 @@ class Statements:
             # The ordering step. It runs as the last statement before COMMIT, in the
             # same round trip: the head row stays locked from here until the commit
             # is visible, so positions are handed out in commit order.
-            commit_events=_COMMIT.format(s=s, guard="", check=""),
-            # The same, in one round trip with the locking: it writes only if the
-            # locked streams are exactly as predicted (versions, no limits, not
-            # deleted), and returns no row otherwise.
-            commit_predicted=_COMMIT.format(s=s, guard=_GUARD.format(s=s), check=_CHECK),
+            commit_events=_COMMIT.format(s=s),
+            # The whole append in one statement (see _FAST); positions are drawn last
+            # in it, so the same holds.
+            commit_fast=_FAST.format(s=s),
             prune_after_append=_PRUNE.format(
                 s=s, now=f"(SELECT recorded_at FROM {s}.head WHERE id = 1)"
             ),

@@ -98,6 +98,7 @@ def _validate_name(
 
 
 _valid_types: dict[str, None] = {}
+_EMPTY_META: Final = b""  # the encoding of no metadata
 
 
 def validate_stream_name(stream: object) -> str:
@@ -260,7 +261,7 @@ class EventStore(abc.ABC):
 
     # -- writing ------------------------------------------------------------------
     def _encode_batch(
-        self, stream: object, events: object, expected_version: object, seen: set[Any]
+        self, stream: object, events: object, expected_version: object, seen: set[int]
     ) -> AppendBatch:
         name = validate_stream_name(stream)
         expected = check_expected_version(expected_version)
@@ -273,27 +274,31 @@ class EventStore(abc.ABC):
         codec = self.codec
         limit = self.max_event_bytes
         for ev in events:
-            if not isinstance(ev, NewEvent):
+            if type(ev) is not NewEvent and not isinstance(ev, NewEvent):
                 raise TypeError(f"events must be NewEvent instances, got {type(ev).__name__}")
-            if ev.id in seen:
+            key = ev.id.int  # an int hashes in C; a UUID's hash is Python code
+            if key in seen:
                 raise DuplicateEventError(ev.id, "appears twice in one append")
-            seen.add(ev.id)
-            validate_event_type(ev.type)
-            registered = codec.type_name_of(ev.data)
-            if registered is not None and registered != ev.type:
-                raise SerializationError(
-                    f"event type {ev.type!r} does not match the registered type "
-                    f"{registered!r} of its data"
-                )
-            data, schema = codec.encode_data(ev.type, ev.data)
-            meta = codec.encode_metadata(ev.metadata)
+            seen.add(key)
+            type_name = ev.type
+            if type_name not in _valid_types:
+                validate_event_type(type_name)
+            if type(ev.data) is not dict:  # a dict is never a registered class
+                registered = codec.type_name_of(ev.data)
+                if registered is not None and registered != type_name:
+                    raise SerializationError(
+                        f"event type {type_name!r} does not match the registered type "
+                        f"{registered!r} of its data"
+                    )
+            data, schema = codec.encode_data(type_name, ev.data)
+            meta = _EMPTY_META if ev.metadata is None else codec.encode_metadata(ev.metadata)
             size = len(data) + len(meta)
             if size > limit:
                 raise EventTooLargeError(
                     f"event {ev.type!r} is {size} bytes encoded; the limit is {limit} "
                     "(URL option max_event_bytes)"
                 )
-            encoded.append(EncodedEvent(ev.id, ev.type, data, meta, schema))
+            encoded.append(EncodedEvent(ev.id, type_name, data, meta, schema))
         return AppendBatch(name, encoded, expected)
 
     async def append(
@@ -332,7 +337,7 @@ class EventStore(abc.ABC):
             raise TypeError("append_many takes a mapping {stream: (events, expected_version)}")
         if not batches:
             raise ValueError("append_many needs at least one stream")
-        seen: set[Any] = set()
+        seen: set[int] = set()
         parts: list[AppendBatch] = []
         for stream, spec in batches.items():
             if not isinstance(spec, tuple) or len(spec) != 2:

@@ -52,6 +52,7 @@ from ..exceptions import (
     StoreUnavailableError,
 )
 from . import float_option, int_option
+from ._pg_arrays import register as register_arrays
 from ._pg_listener import Listener
 from ._pg_read import decode_page, iter_live
 from ._pg_sql import MIGRATION_LOCK, SCHEMA_VERSION, Statements, check_schema_name
@@ -77,6 +78,10 @@ class PostgresEventStore(EventStore):
         async with await open_store("postgresql://app@db/shop?schema=orders") as store:
             await store.append("order-7", [NewEvent("Placed", {"total": 42})])
     """
+
+    #: Rows per read round trip: large pages spread a query's fixed cost
+    #: (benchmarks/store.py: +10% read_all rate from 512 to 1024).
+    page_size = 1024
 
     def __init__(
         self,
@@ -412,5 +417,6 @@ _KEEPALIVE: dict[str, Any] = {
 
 
 async def _configure(conn: Conn) -> None:
+    register_arrays(conn)
     # Timestamps come back in UTC whatever the server's or the role's time zone.
     await conn.execute("SET TIME ZONE 'UTC'")

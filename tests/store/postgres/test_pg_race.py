@@ -1,6 +1,7 @@
-"""Randomized race: 8 writer processes, stalls and rollbacks inside their
-transactions, 3 readers tailing live: every reader sees exactly the committed
-events, all in the same order.
+"""Randomized race: 8 writer processes (half of them stalling and rolling back
+inside their transactions, half appending in single statements), 3 readers
+tailing live: every reader sees exactly the committed events, all in the same
+order.
 
 The duration is ``EVENTFLUX_PG_RACE_SECONDS`` (default 30).
 """

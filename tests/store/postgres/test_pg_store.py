@@ -193,6 +193,52 @@ async def test_reused_id_in_another_stream_by_another_process(
     assert len([e async for e in a.read_all()]) == 1
 
 
+@pytest.mark.asyncio
+async def test_stale_predictions_write_nothing_and_take_the_general_path(
+    fresh_url: Callable[..., str], opened: Opener
+) -> None:
+    """A writer predicts stream versions from its own appends; another process
+    changing a stream behind its back makes the one-statement append abort
+    whole, and the general path gives the right answer."""
+    from eventflux import NO_STREAM, StreamDeletedError
+
+    a = await opened(fresh_url())
+    b = await opened(fresh_url())
+    assert (await a.append("s", [ev(), ev()])).last_version == 2  # a predicts 2 now
+    await b.append("s", [ev()])  # the stream is at 3
+    result = await a.append("s", [ev(i=1)])  # ANY: predicted 2, really 3
+    assert (result.first_version, result.last_version) == (4, 4)
+    await b.append("s", [ev()])
+    with pytest.raises(ConcurrencyError):
+        await a.append("s", [ev()], expected_version=4)  # predicted 4: right, but stale
+    assert await a.stream_version("s") == 5
+
+    # a new stream that another process created first
+    await b.append("new", [ev()])
+    with pytest.raises(ConcurrencyError):
+        await a.append("new", [ev()], expected_version=NO_STREAM)
+    assert (await a.append("new", [ev()])).last_version == 2
+
+    # deleted, or given retention limits, elsewhere
+    await a.append("gone", [ev()])
+    await b.delete_stream("gone", hard=True)
+    with pytest.raises(StreamDeletedError):
+        await a.append("gone", [ev()])
+    await a.append("kept", [ev(i=i) for i in range(3)])
+    await b.set_stream_limits("kept", max_count=2)
+    await a.append("kept", [ev(i=9)])
+    assert [e.data["i"] async for e in a.read("kept")] == [2, 9]
+
+    # a group of two streams, one of them stale: all or nothing
+    await a.append_many({"p": ([ev()], NO_STREAM), "q": ([ev()], NO_STREAM)})
+    await b.append("q", [ev()])
+    with pytest.raises(ConcurrencyError):
+        await a.append_many({"p": ([ev()], 1), "q": ([ev()], 1)})
+    assert (await a.stream_version("p"), await a.stream_version("q")) == (1, 2)
+    everything = [e async for e in a.read_all()]
+    assert [e.position for e in everything] == sorted({e.position for e in everything})
+
+
 # -- notifications ---------------------------------------------------------------------
 async def _latencies(writer: PostgresEventStore, reader: PostgresEventStore, n: int) -> list[float]:
     received: asyncio.Queue[float] = asyncio.Queue()

@@ -40,7 +40,7 @@ BAD_DATA: list[Any] = [
 def _raw_event(type_name: str) -> NewEvent:
     """A NewEvent whose type skipped the constructor's check (as a buggy caller could)."""
     e = NewEvent("Placeholder", {})
-    object.__setattr__(e, "type", type_name)
+    msgspec.structs.force_setattr(e, "type", type_name)
     return e
 
 

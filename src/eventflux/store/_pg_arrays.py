@@ -1,0 +1,128 @@
+"""PostgreSQL binary arrays built in one pass, for the append statement's ``unnest``.
+
+psycopg dumps a list parameter element by element through its generic
+(pure Python) array dumper; for the seven column arrays of a 100-event append
+that cost more client time than everything else in the append together
+(``benchmarks/store.py --backend postgres``). The arrays here hold
+one-dimensional, null-free values of a single known type, so their binary
+form (the server's ``array_recv`` layout) is a fixed header followed by
+length-prefixed elements, which ``struct`` and ``bytes.join`` build in C.
+
+Each wrapper type carries its array's type oid; :func:`register` teaches a
+connection to send them as binary parameters.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import ClassVar, Final
+from uuid import UUID
+
+from psycopg.abc import AdaptContext
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
+
+__all__ = ["ByteaArray", "Int4Array", "Int8Array", "TextArray", "UuidArray", "register"]
+
+_HEADER: Final = struct.Struct(">iiiii")  # ndim, has-nulls flag, element oid, size, lower bound
+_EMPTY: Final = struct.Struct(">iii")  # ndim 0, has-nulls flag, element oid
+_LEN16: Final = b"\x00\x00\x00\x10"  # a 16-byte element (uuid)
+
+
+def _header(element_oid: int, n: int) -> bytes:
+    if n == 0:
+        return _EMPTY.pack(0, 0, element_oid)
+    return _HEADER.pack(1, 0, element_oid, n, 1)
+
+
+class _Array(bytes):
+    """The binary form of an array parameter; subclasses fix the type."""
+
+    element_oid: ClassVar[int]
+    array_oid: ClassVar[int]
+
+
+class UuidArray(_Array):
+    element_oid, array_oid = 2950, 2951
+
+    @classmethod
+    def of(cls, values: Sequence[UUID]) -> UuidArray:
+        parts = [_header(cls.element_oid, len(values))]
+        for u in values:
+            parts.append(_LEN16)
+            parts.append(u.int.to_bytes(16))
+        return cls(b"".join(parts))
+
+
+class TextArray(_Array):
+    element_oid, array_oid = 25, 1009
+
+    @classmethod
+    def of(cls, values: Sequence[str]) -> TextArray:
+        parts = [_header(cls.element_oid, len(values))]
+        encoded: dict[str, bytes] = {}  # names repeat: a batch is mostly one stream
+        for s in values:
+            b = encoded.get(s)
+            if b is None:
+                raw = s.encode()
+                b = encoded[s] = len(raw).to_bytes(4) + raw
+            parts.append(b)
+        return cls(b"".join(parts))
+
+
+class ByteaArray(_Array):
+    element_oid, array_oid = 17, 1001
+
+    @classmethod
+    def of(cls, values: Sequence[bytes]) -> ByteaArray:
+        parts = [_header(cls.element_oid, len(values))]
+        for b in values:
+            parts.append(len(b).to_bytes(4))
+            parts.append(b)
+        return cls(b"".join(parts))
+
+
+class Int8Array(_Array):
+    element_oid, array_oid = 20, 1016
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> Int8Array:
+        n = len(values)
+        flat: list[int] = [8, 0] * n
+        flat[1::2] = values
+        return cls(_header(cls.element_oid, n) + struct.pack(">" + "iq" * n, *flat))
+
+
+class Int4Array(_Array):
+    element_oid, array_oid = 23, 1007
+
+    @classmethod
+    def of(cls, values: Sequence[int]) -> Int4Array:
+        n = len(values)
+        flat: list[int] = [4, 0] * n
+        flat[1::2] = values
+        return cls(_header(cls.element_oid, n) + struct.pack(">" + "ii" * n, *flat))
+
+
+def _dumper_for(array: type[_Array]) -> type[Dumper]:
+    class _ArrayDumper(Dumper):
+        format = Format.BINARY
+        oid = array.array_oid
+
+        def dump(self, obj: _Array) -> bytes:
+            return obj  # already the binary form
+
+    _ArrayDumper.__name__ = f"{array.__name__}Dumper"
+    return _ArrayDumper
+
+
+_DUMPERS: Final = {
+    cls: _dumper_for(cls) for cls in (UuidArray, TextArray, ByteaArray, Int8Array, Int4Array)
+}
+
+
+def register(context: AdaptContext) -> None:
+    """Let ``context`` (a connection) send the array types of this module."""
+    for cls, dumper in _DUMPERS.items():
+        context.adapters.register_dumper(cls, dumper)
