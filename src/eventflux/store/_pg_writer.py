@@ -8,7 +8,8 @@ together, the ones that fail get their own error and change nothing. So one
 conflicting append never fails or rolls back the others, and a burst of small
 appends costs a few round trips and one commit instead of one each.
 
-A transaction takes one round trip in the common case, two otherwise:
+A transaction takes one statement in the common case, two round trips
+otherwise:
 
 1. ``BEGIN``; create the rows of new streams; lock the rows of every stream
    in the group (sorted by name, so two writers never deadlock); when some
@@ -18,10 +19,12 @@ A transaction takes one round trip in the common case, two otherwise:
    ``head`` row and inserts the events, then ``COMMIT``, sent together.
 
 When the writer can predict the stream versions (it wrote or locked the
-streams last), both steps go in one round trip, the write guarded by a check
-that the locked versions are the predicted ones (see ``_predicted``). Retries
-and duplicate ids that no version check revealed hit the unique index on ids;
-the group then runs again with the ids looked up first.
+streams last), the whole append is one statement, hence one transaction in
+autocommit mode (see ``_predicted`` and ``_FAST`` in ``_pg_sql``): it creates
+or moves the streams only if they are as predicted, draws the positions last,
+and aborts whole otherwise, after which the group takes the steps above.
+Retries and duplicate ids that no version check revealed hit the unique index
+on ids; the group then runs again with the ids looked up first.
 """
 
 from __future__ import annotations
