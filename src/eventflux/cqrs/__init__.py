@@ -17,6 +17,9 @@ Example::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..exceptions import MissingExtraError
 from ._dispatch import Handler, MessageBus, Middleware, Next
 from .commands import CommandBus
 from .errors import (
@@ -45,6 +48,25 @@ from .registry import (
 from .runner import run_projection
 from .sqlite import SQLiteReadModel, SQLiteTransaction
 
+if TYPE_CHECKING:
+    from .postgres import PostgresReadModel, PostgresTransaction
+
+_POSTGRES = ("PostgresReadModel", "PostgresTransaction")
+
+
+def __getattr__(name: str) -> object:
+    # the PostgreSQL read model loads the psycopg driver only when it is asked for
+    if name in _POSTGRES:
+        try:
+            from . import postgres
+        except ImportError as e:
+            if not (e.name or "").startswith("psycopg"):
+                raise
+            raise MissingExtraError("the PostgreSQL read model", "postgres", "psycopg") from e
+        return getattr(postgres, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CommandBus",
     "CqrsError",
@@ -55,6 +77,8 @@ __all__ = [
     "Next",
     "NoHandlerError",
     "NotAuthorized",
+    "PostgresReadModel",
+    "PostgresTransaction",
     "Projection",
     "ProjectionEntry",
     "ProjectionError",

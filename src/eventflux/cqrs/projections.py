@@ -26,7 +26,10 @@ Example::
     await catalog.rebuild(store)         # from position zero, beside the live model, then swap
 
 A handler may take a third parameter, the :class:`~eventflux.RecordedEvent`
-(for its position, time and metadata), and may be ``async def``. Events
+(for its position, time and metadata), and may be ``async def`` (on a
+read model whose transaction methods are coroutines, PostgreSQL's, the
+handlers and ``create_schema`` must be; a projection with plain ones is
+refused when it is constructed). Events
 without a handler only advance the checkpoint. When every handler is a plain
 function, the read model may run a whole batch on its writer thread (SQLite
 does), so plain handlers must not touch the event loop.
@@ -39,10 +42,11 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, Final, Generic, TypeVar, overload
 
 from ..es._typed import defining_namespace, event_classes
 from ..events import RecordedEvent
+from ..exceptions import ConfigurationError
 from ..store.base import EventStore
 from .errors import ProjectionError
 from .readmodel import ReadModel, UnitOfWork
@@ -100,6 +104,10 @@ def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
+#: Extra catch-up passes of a rebuild before its swap (each one shrinks the backlog).
+_CATCH_UP_PASSES: Final = 5
+
+
 class Projection(Generic[T]):
     """Base class of projections writing into a :class:`ReadModel` of transaction type ``T``.
 
@@ -145,12 +153,31 @@ class Projection(Generic[T]):
             cls.name = _kebab(cls.__name__)
 
     def __init__(self, model: ReadModel[T]) -> None:
+        if model.async_handlers_only:
+            self._require_async(model)
         self.model = model
         self._position = 0
         self._advanced = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {self.model!r}>"
+
+    def _require_async(self, model: ReadModel[T]) -> None:
+        """Refuse plain handlers on a model whose transaction methods are coroutines
+        (a plain handler could not await them: its writes would never run)."""
+        plain = {
+            fn.__qualname__
+            for fn, _ in (*self._by_class.values(), *self._by_type.values())
+            if not inspect.iscoroutinefunction(fn)
+        }
+        schema = type(self).create_schema
+        if schema is not Projection.create_schema and not inspect.iscoroutinefunction(schema):
+            plain.add(schema.__qualname__)
+        if plain:
+            raise ConfigurationError(
+                f"{model!r} needs async handlers (its transaction's methods are "
+                f"coroutines); make these async def: {', '.join(sorted(plain))}"
+            )
 
     def create_schema(self, tx: T) -> Any:
         """Create the read model's tables (runs once, in the first unit of work)."""
@@ -346,18 +373,33 @@ class Projection(Generic[T]):
         Queries keep reading the old model until the swap commits, and the
         live projection (here or in another process) may keep running.
         ``progress(position, head)`` is called after each batch.
+
+        The swap holds the live tables locked (PostgreSQL) or the file's write
+        lock (SQLite) while it applies what arrived since the replay, so it
+        is kept short: the fresh model first catches up again while the
+        backlog is more than a batch (a few passes at most), and the swap
+        applies events only up to the head it finds when it begins; later
+        ones are the live projection's, as usual.
         """
         fresh = await self.model.create_fresh(self.name)
         try:
             replayed = await self._catch_up(store, fresh, progress)
+            for _ in range(_CATCH_UP_PASSES):
+                more = await self._catch_up(store, fresh, progress)
+                replayed += more
+                if more < self.batch_size:
+                    break
             async with self.model.swap_in(fresh, self.name) as uow:
-                while True:
+                head = await store.last_position()
+                while uow.checkpoint < head:
                     batch = [
-                        e async for e in store.read_all(after=uow.checkpoint, limit=self.batch_size)
+                        e
+                        async for e in store.read_all(after=uow.checkpoint, limit=self.batch_size)
+                        if e.position <= head
                     ]
-                    replayed += await self._apply_in(uow, batch)
-                    if len(batch) < self.batch_size:
+                    if not batch:
                         break
+                    replayed += await self._apply_in(uow, batch)
                 position = uow.checkpoint
             self._advance(position)
             if progress is not None:

@@ -20,15 +20,15 @@ Backends:
   handlers get a :class:`~eventflux.cqrs.SQLiteTransaction`; the swap copies
   the tables of the fresh file (ATTACHed) into the live one in one
   transaction.
-- PostgreSQL (designed, not implemented yet): ``PostgresReadModel(dsn,
-  schema="public")`` with the same methods. The unit of work is ``BEGIN;
-  SELECT position FROM eventflux_checkpoints WHERE name = %s FOR UPDATE``
-  (the row lock serializes runners of one projection across processes), the
-  handlers get an async cursor (``await tx.execute(...)``; handlers may be
-  ``async def``), ``create_fresh`` creates a schema ``rebuild_<name>``, and
-  ``swap_in`` moves tables with ``ALTER TABLE ... SET SCHEMA`` inside one
-  transaction (PostgreSQL DDL is transactional: readers wait for the short
-  lock, then see the new tables).
+- :class:`~eventflux.cqrs.PostgresReadModel` (implemented): a PostgreSQL
+  schema; the unit of work is one transaction that begins by locking the
+  projection's checkpoint row (``SELECT ... FOR UPDATE``: the row lock
+  serializes the runners of one projection across processes), the handlers
+  are ``async def`` and get a :class:`~eventflux.cqrs.PostgresTransaction`
+  (``await tx.execute(...)``), ``create_fresh`` makes a scratch schema
+  ``<schema>_rebuild_<name>``, and ``swap_in`` moves the rebuilt tables with
+  ``ALTER ... SET SCHEMA`` inside one transaction (PostgreSQL DDL is
+  transactional: readers wait for the short lock, then see the new tables).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import abc
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 __all__ = ["ReadModel", "UnitOfWork"]
 
@@ -64,6 +64,10 @@ class UnitOfWork(Generic[T]):
 
 class ReadModel(abc.ABC, Generic[T]):
     """A store for read models with checkpoints kept in the same transactions."""
+
+    #: True when the handlers must be coroutine functions (the transaction's
+    #: methods are coroutines); a projection checks it when it is constructed.
+    async_handlers_only: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def checkpoint(self, name: str) -> int:
