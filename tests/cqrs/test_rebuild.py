@@ -140,3 +140,44 @@ async def test_a_failed_rebuild_leaves_the_live_model_alone(
         await stricter.rebuild(store)
     assert _state(ledger.model) == before
     assert not [p for p in os.listdir(tmp_path) if "rebuild" in p]
+
+
+@pytest.mark.asyncio
+async def test_a_rebuild_finishes_under_a_writer_that_never_pauses(
+    store: EventStore, ledger: Ledger
+) -> None:
+    """The swap applies what arrived since the replay only up to the head it
+    found when it began: a writer that keeps going cannot keep it open."""
+    await fill(store, 300)
+    await ledger.catch_up(store)
+    stop = asyncio.Event()
+    calls = 0
+
+    async def writer() -> None:
+        nonlocal calls
+        while not stop.is_set():
+            await fill(store, 5)
+            calls += 1
+
+    writes = asyncio.create_task(writer())
+    rebuilder = Ledger(SQLiteReadModel(ledger.model.path))
+    try:
+        async with asyncio.timeout(60):
+            replayed = await rebuilder.rebuild(store)
+    finally:
+        stop.set()
+        await writes
+    assert replayed >= 300
+    assert calls > 0
+    accounts, total, applied, implied, checkpoint = _state(ledger.model)
+    assert accounts == 5
+    assert applied == checkpoint  # a prefix of the log, each event once
+    assert total == implied
+    await ledger.catch_up(store)  # the rest is the live projection's, as usual
+    final = _state(ledger.model)
+    head = await store.last_position()
+    assert final[2] == head == final[4] == 300 + 5 * calls
+    balances = ledger.model.fetch_all("SELECT account, balance FROM balances")
+    expected = _merged(expected_balances(300), [expected_balances(5)] * calls)
+    assert {r["account"]: r["balance"] for r in balances} == expected
+    await rebuilder.model.close()
