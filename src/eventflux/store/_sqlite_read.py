@@ -48,7 +48,7 @@ def micros(at: datetime) -> int:
     return (at - EPOCH) // _ONE_US
 
 
-def decode_rows(codec: Codec, rows: list[Any]) -> list[RecordedEvent]:
+def decode_rows(codec: Codec, rows: Iterable[Any]) -> list[RecordedEvent]:
     """Turn stored rows (in ``_COLUMNS`` order) into RecordedEvents.
 
     This is the hot path of every read: data of types without a registered
@@ -111,12 +111,17 @@ def prefix_range(prefix: str) -> tuple[str, str | None]:
 
 def read_all_page(
     conn: sqlite3.Connection,
+    codec: Codec,
     after: int,
     limit: int,
     types: tuple[str, ...] | None,
     prefix: str | None,
-) -> tuple[list[Any], int]:
-    """Up to ``limit`` rows after ``after`` and the head position of the snapshot."""
+) -> tuple[list[RecordedEvent], int]:
+    """Up to ``limit`` events after ``after`` and the head position of the snapshot.
+
+    The rows are decoded as the cursor yields them, inside the read
+    transaction: no list of a page's raw rows is ever built (fewer live
+    objects for the garbage collector to walk)."""
     where = ["position > ?"]
     params: list[Any] = [after]
     if types is not None:
@@ -142,10 +147,10 @@ def read_all_page(
         head = conn.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'eventflux_events'"
         ).fetchall()
-        rows = conn.execute(sql, params).fetchall()
+        events = decode_rows(codec, conn.execute(sql, params))
     finally:
         conn.execute("COMMIT")
-    return rows, (int(head[0][0]) if head else 0)
+    return events, (int(head[0][0]) if head else 0)
 
 
 _STREAM_COLUMNS: Final = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
@@ -159,8 +164,9 @@ def read_stream_page(
     limit: int,
     as_of: int | None,
     now_us: int,
-) -> list[Any]:
-    """Up to ``limit`` visible rows of ``stream`` from version ``start`` (inclusive).
+) -> sqlite3.Cursor:
+    """Up to ``limit`` visible rows of ``stream`` from version ``start`` (inclusive),
+    as a cursor to decode (see :func:`read_all_page`).
 
     One statement (one snapshot): the stream's row says which versions are
     visible (soft delete, ``max_count``, ``max_age`` measured from ``now_us``,
@@ -190,7 +196,7 @@ def read_stream_page(
         "JOIN eventflux_events AS e ON e.stream = s.name "
         f"WHERE {' AND '.join(where)} ORDER BY e.version {order} LIMIT ?",
         params,
-    ).fetchall()
+    )
 
 
 def stream_names(conn: sqlite3.Connection, prefix: str) -> list[str]:

@@ -243,8 +243,7 @@ class SQLiteEventStore(EventStore):
         types: tuple[str, ...] | None,
         prefix: str | None,
     ) -> tuple[list[RecordedEvent], int]:
-        rows, head = rd.read_all_page(conn, after, limit, types, prefix)
-        events = rd.decode_rows(self.codec, rows)
+        events, head = rd.read_all_page(conn, self.codec, after, limit, types, prefix)
         if len(events) >= limit:
             return events, events[-1].position
         return events, max(head, after)
