@@ -176,10 +176,18 @@ class PostgresReadModel(ReadModel[PostgresTransaction], PostgresReads):
                 f"cannot connect to PostgreSQL at {self._where} for the read model in "
                 f"schema {self.schema!r}: {reason(e)}"
             ) from e
+        return await self._set_up(conn, self._configure)
+
+    async def _configure(self, conn: Conn) -> None:
+        await conn.execute(self._st.search_path)
+        if self._fresh:  # a rebuild's scratch schema: speed over durability
+            await conn.execute("SET synchronous_commit TO off")
+
+    async def _set_up(self, conn: Conn, step: Callable[[Conn], Awaitable[None]]) -> Conn:
+        """``await step(conn)``; on failure close the new connection, and turn a
+        driver error into StoreUnavailableError."""
         try:
-            await conn.execute(self._st.search_path)
-            if self._fresh:  # a rebuild's scratch schema: speed over durability
-                await conn.execute("SET synchronous_commit TO off")
+            await step(conn)
         except BaseException as e:
             await conn.close()
             if isinstance(e, psycopg.Error):
@@ -215,14 +223,10 @@ class PostgresReadModel(ReadModel[PostgresTransaction], PostgresReads):
             await conn.close()
             conn = None
         if conn is None:
-            conn = await self._connect(prepare=True)
-            try:
-                await self._prepare_schema(conn, drop_first=drop_first)
-            except BaseException as e:
-                await conn.close()
-                if isinstance(e, psycopg.Error):
-                    raise self._unavailable(e) from e
-                raise
+            conn = await self._set_up(
+                await self._connect(prepare=True),
+                lambda c: self._prepare_schema(c, drop_first=drop_first),
+            )
             self._writer = conn
         return conn
 
@@ -302,15 +306,7 @@ class PostgresReadModel(ReadModel[PostgresTransaction], PostgresReads):
                 await conn.close()  # an idle connection that went stale
                 if not isinstance(e, psycopg.Error):
                     raise
-        conn = await self._connect(prepare=False)
-        try:
-            await self._begin_snapshot(conn)
-        except BaseException as e:
-            await conn.close()
-            if isinstance(e, psycopg.Error):
-                raise self._unavailable(e) from e
-            raise
-        return conn
+        return await self._set_up(await self._connect(prepare=False), self._begin_snapshot)
 
     async def _give_back(self, conn: Conn) -> None:
         try:

@@ -15,7 +15,7 @@ connection to send them as binary parameters.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import ClassVar, Final
 from uuid import UUID
 
@@ -27,7 +27,6 @@ __all__ = ["ByteaArray", "Int4Array", "Int8Array", "TextArray", "UuidArray", "re
 
 _HEADER: Final = struct.Struct(">iiiii")  # ndim, has-nulls flag, element oid, size, lower bound
 _EMPTY: Final = struct.Struct(">iii")  # ndim 0, has-nulls flag, element oid
-_LEN16: Final = b"\x00\x00\x00\x10"  # a 16-byte element (uuid)
 
 
 def _header(element_oid: int, n: int) -> bytes:
@@ -43,16 +42,23 @@ class _Array(bytes):
     array_oid: ClassVar[int]
 
 
+def _length_prefixed(element_oid: int, n: int, elements: Iterable[bytes]) -> bytes:
+    """The binary form of ``n`` variable-width elements (each after its length)."""
+    parts = [_header(element_oid, n)]
+    for b in elements:
+        parts.append(len(b).to_bytes(4))
+        parts.append(b)
+    return b"".join(parts)
+
+
 class UuidArray(_Array):
     element_oid, array_oid = 2950, 2951
 
     @classmethod
     def of(cls, values: Sequence[UUID]) -> UuidArray:
-        parts = [_header(cls.element_oid, len(values))]
-        for u in values:
-            parts.append(_LEN16)
-            parts.append(u.int.to_bytes(16))
-        return cls(b"".join(parts))
+        return cls(
+            _length_prefixed(cls.element_oid, len(values), (u.int.to_bytes(16) for u in values))
+        )
 
 
 class TextArray(_Array):
@@ -60,15 +66,11 @@ class TextArray(_Array):
 
     @classmethod
     def of(cls, values: Sequence[str]) -> TextArray:
-        parts = [_header(cls.element_oid, len(values))]
         encoded: dict[str, bytes] = {}  # names repeat: a batch is mostly one stream
         for s in values:
-            b = encoded.get(s)
-            if b is None:
-                raw = s.encode()
-                b = encoded[s] = len(raw).to_bytes(4) + raw
-            parts.append(b)
-        return cls(b"".join(parts))
+            if s not in encoded:
+                encoded[s] = s.encode()
+        return cls(_length_prefixed(cls.element_oid, len(values), map(encoded.__getitem__, values)))
 
 
 class ByteaArray(_Array):
@@ -76,11 +78,15 @@ class ByteaArray(_Array):
 
     @classmethod
     def of(cls, values: Sequence[bytes]) -> ByteaArray:
-        parts = [_header(cls.element_oid, len(values))]
-        for b in values:
-            parts.append(len(b).to_bytes(4))
-            parts.append(b)
-        return cls(b"".join(parts))
+        return cls(_length_prefixed(cls.element_oid, len(values), values))
+
+
+def _fixed_width(element_oid: int, width: str, values: Sequence[int]) -> bytes:
+    """The binary form of ints of one fixed width (``q``: 8 bytes, ``i``: 4)."""
+    n = len(values)
+    flat: list[int] = [struct.calcsize(width), 0] * n
+    flat[1::2] = values
+    return _header(element_oid, n) + struct.pack(">" + ("i" + width) * n, *flat)
 
 
 class Int8Array(_Array):
@@ -88,10 +94,7 @@ class Int8Array(_Array):
 
     @classmethod
     def of(cls, values: Sequence[int]) -> Int8Array:
-        n = len(values)
-        flat: list[int] = [8, 0] * n
-        flat[1::2] = values
-        return cls(_header(cls.element_oid, n) + struct.pack(">" + "iq" * n, *flat))
+        return cls(_fixed_width(cls.element_oid, "q", values))
 
 
 class Int4Array(_Array):
@@ -99,10 +102,7 @@ class Int4Array(_Array):
 
     @classmethod
     def of(cls, values: Sequence[int]) -> Int4Array:
-        n = len(values)
-        flat: list[int] = [4, 0] * n
-        flat[1::2] = values
-        return cls(_header(cls.element_oid, n) + struct.pack(">" + "ii" * n, *flat))
+        return cls(_fixed_width(cls.element_oid, "i", values))
 
 
 def _dumper_for(array: type[_Array]) -> type[Dumper]:

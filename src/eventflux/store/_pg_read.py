@@ -35,25 +35,14 @@ def decode_page(
 ) -> Page:
     """Events of one ``read_all`` row set (the head position, then the event's
     columns) and the page's mark (see ``EventStore._read_all_page``)."""
-    codec = store.codec
-    decode_data = codec.decode_data
+    decode_data = store.codec.decode_data
     loads = orjson.loads
-    plain: dict[str, bool] = {}  # type name -> no registered class (decoded by orjson)
     events: list[RecordedEvent] = []
     append = events.append
     for _, uid, stream, version, position, type_name, data, meta, schema, at in rows:
         if uid is None:
             continue  # the head row of an empty page
-        is_plain = plain.get(type_name)
-        if is_plain is None:
-            is_plain = plain[type_name] = codec.class_for(type_name) is None
-        if is_plain:
-            try:
-                value = loads(data)
-            except orjson.JSONDecodeError:
-                value = decode_data(type_name, data, schema)  # raises DeserializationError
-        else:
-            value = decode_data(type_name, data, schema)
+        value = decode_data(type_name, data, schema)  # plain JSON: one orjson call
         append(
             RecordedEvent(
                 uid, stream, version, position, type_name, value, loads(meta) if meta else {}, at

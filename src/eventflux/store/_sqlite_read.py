@@ -51,12 +51,10 @@ def micros(at: datetime) -> int:
 def decode_rows(codec: Codec, rows: Iterable[Any]) -> list[RecordedEvent]:
     """Turn stored rows (in ``_COLUMNS`` order) into RecordedEvents.
 
-    This is the hot path of every read: data of types without a registered
-    class is decoded straight with orjson (what the codec would do), and the
-    uuid and datetime objects are built without their constructors' checks.
+    This is the hot path of every read: the uuid and datetime objects are
+    built without their constructors' checks, and a transaction's time once.
     """
     decode_data = codec.decode_data
-    plain: dict[str, bool] = {}  # type name -> no registered class
     loads = orjson.loads
     out: list[RecordedEvent] = []
     append = out.append
@@ -66,16 +64,7 @@ def decode_rows(codec: Codec, rows: Iterable[Any]) -> list[RecordedEvent]:
         if at_us != last_us:  # the events of one transaction share their time
             last_us = at_us
             last_at = EPOCH + timedelta(microseconds=at_us)
-        is_plain = plain.get(type_name)
-        if is_plain is None:
-            is_plain = plain[type_name] = codec.class_for(type_name) is None
-        if is_plain:
-            try:
-                value = loads(data)
-            except orjson.JSONDecodeError:
-                value = decode_data(type_name, data, schema)  # raises DeserializationError
-        else:
-            value = decode_data(type_name, data, schema)
+        value = decode_data(type_name, data, schema)
         uid = _new(UUID)
         _set_int(uid, _from_bytes(raw_id))
         _set_safe(uid, _unknown)
