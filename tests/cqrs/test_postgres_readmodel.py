@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 from psycopg import sql
 from tests.cqrs._cqrs_domain import Credited, Debited, Renamed, codec, expected_balances, fill
+from tests.cqrs._waits import LoopTicks, wait_checkpoint
 from tests.servers._shared import free_port
 from tests.servers.postgres import PostgresServer, pg_server
 
@@ -316,23 +317,13 @@ async def test_a_held_checkpoint_is_waited_for_without_blocking_the_loop(
     async with await psycopg.AsyncConnection.connect(urls.plain, autocommit=True) as other:
         await other.execute("BEGIN")
         await other.execute(hold)  # as a runner in another process does
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        tick = asyncio.create_task(ticker())
         release = asyncio.get_running_loop().call_later(
             0.3, lambda: asyncio.ensure_future(other.execute("COMMIT"))
         )
-        async with model.unit_of_work("p") as uow:
+        async with LoopTicks() as ticks, model.unit_of_work("p") as uow:
             uow.checkpoint = 1
-        tick.cancel()
         release.cancel()
-        assert ticks >= 20
+        assert ticks.count >= 20
         assert await model.checkpoint("p") == 1
 
         impatient = _another(urls, models, lock_timeout=0.2)
@@ -467,15 +458,6 @@ async def _append_ticks(store: EventStore, start: int, count: int) -> int:
     return start + count
 
 
-async def _tick_checkpoint(model: PostgresReadModel, at_least: int, deadline: float) -> int:
-    while time.monotonic() < deadline:
-        position = await model.checkpoint("pg-tick-counter")
-        if position >= at_least:
-            return position
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"the tick counter's checkpoint did not reach {at_least}")
-
-
 async def _consistent(model: PostgresReadModel, store: EventStore) -> int:
     """The read model is the fold of every event up to its checkpoint, each once."""
     async with model.snapshot() as db:
@@ -518,7 +500,7 @@ async def test_sigkilled_runner_restarts_and_applies_each_event_exactly_once(
                 child = _start_runner(urls, log)
                 try:
                     # it makes progress first, so that each kill hits a working runner
-                    await _tick_checkpoint(model, checkpoint + 1, deadline)
+                    await wait_checkpoint(model, "pg-tick-counter", checkpoint + 1, deadline)
                     await asyncio.sleep(rng.uniform(0.0, 0.15))
                 finally:
                     child.send_signal(signal.SIGKILL)
@@ -536,7 +518,7 @@ async def test_sigkilled_runner_restarts_and_applies_each_event_exactly_once(
         head = await store.last_position()
         child = _start_runner(urls, log)
         try:
-            await _tick_checkpoint(model, head, deadline)
+            await wait_checkpoint(model, "pg-tick-counter", head, deadline)
         finally:
             child.send_signal(signal.SIGTERM)  # a clean stop
             code = await asyncio.to_thread(child.wait, 10)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.cqrs._waits import wait_checkpoint
 
 from eventflux import NewEvent, open_store
 from eventflux.cqrs import SQLiteReadModel
@@ -37,15 +37,6 @@ def _start(store_url: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-async def _wait_checkpoint(model: SQLiteReadModel, at_least: int, deadline: float) -> int:
-    while time.monotonic() < deadline:
-        position = await model.checkpoint("tick-counter")
-        if position >= at_least:
-            return position
-        await asyncio.sleep(0.005)
-    raise TimeoutError(f"checkpoint did not reach {at_least}")
 
 
 def _consistent(model: SQLiteReadModel) -> tuple[int, int]:
@@ -83,7 +74,7 @@ async def test_sigkill_mid_stream_then_restart_applies_each_event_exactly_once(
     for threshold in (300, 900, 1500):
         child = _start(store_url)
         try:
-            await _wait_checkpoint(model, threshold, deadline)
+            await wait_checkpoint(model, "tick-counter", threshold, deadline)
         finally:
             child.send_signal(signal.SIGKILL)
             child.communicate(timeout=10)
@@ -93,7 +84,7 @@ async def test_sigkill_mid_stream_then_restart_applies_each_event_exactly_once(
         assert threshold <= checkpoint < N, "killed mid-stream"
     child = _start(store_url)
     try:
-        await _wait_checkpoint(model, N, deadline)
+        await wait_checkpoint(model, "tick-counter", N, deadline)
     finally:
         child.send_signal(signal.SIGTERM)  # a clean stop
         _, err = child.communicate(timeout=10)

@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tests.cqrs._waits import LoopTicks
 
 from eventflux import ConfigurationError, StoreBusyError, StoreUnavailableError
 from eventflux.cqrs import SQLiteReadModel, SQLiteTransaction, UnitOfWork
@@ -51,20 +52,10 @@ async def test_waiting_for_another_writer_does_not_block_the_loop(tmp_path: Path
         pass
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.005)
-
-    tick = asyncio.create_task(ticker())
     asyncio.get_running_loop().call_later(0.2, other.execute, "COMMIT")
-    async with model.unit_of_work("p") as uow:
+    async with LoopTicks() as ticks, model.unit_of_work("p") as uow:
         uow.checkpoint = 1
-    tick.cancel()
-    assert ticks >= 10
+    assert ticks.count >= 10
     assert await model.checkpoint("p") == 1
 
     impatient = SQLiteReadModel(path, busy_timeout=0.05)
