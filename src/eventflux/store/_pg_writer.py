@@ -302,7 +302,11 @@ class GroupWriter:
                         guess = expected if isinstance(expected, int) else 0
                     predicted[b.stream] = guess
         planned, deferred, rows, touched = plan_group(group, dict(predicted), set(), {})
-        if deferred or not rows.ids or any(isinstance(p, StoreError) for _, p in planned):
+        if (
+            deferred
+            or touched.keys() != predicted.keys()  # the statement checks the streams it moves
+            or any(isinstance(p, StoreError) for _, p in planned)
+        ):
             return None
         params = self._params(rows, touched)
         params["pversions"] = Int8Array.of([predicted[n] for n in sorted(touched)])
