@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Self
@@ -428,6 +428,29 @@ class EventStore(abc.ABC):
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError("stream_prefix must be a str")
         return after, type_filter, prefix or None
+
+    async def _read_in_pages(
+        self,
+        page: Callable[[int | None, int], Awaitable[list[RecordedEvent]]],
+        from_version: int | None,
+        backwards: bool,
+        limit: int | None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """A stream read, one ``page(start_version, n)`` at a time (for backends
+        that fetch a stream in pages; ``start_version`` None: from the end the
+        read starts at)."""
+        start = from_version
+        remaining = limit
+        while remaining is None or remaining > 0:
+            n = self.page_size if remaining is None else min(self.page_size, remaining)
+            events = await page(start, n)
+            for e in events:
+                yield e
+            if len(events) < n:
+                return
+            if remaining is not None:
+                remaining -= len(events)
+            start = events[-1].version + (-1 if backwards else 1)
 
     async def _iter_all(
         self, after: int, limit: int | None, types: tuple[str, ...] | None, prefix: str | None

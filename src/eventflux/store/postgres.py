@@ -296,7 +296,7 @@ class PostgresEventStore(EventStore):
         return await self._writer.submit(batches)
 
     # -- reading ----------------------------------------------------------------------
-    async def _read(
+    def _read(
         self,
         stream: str,
         from_version: int | None,
@@ -307,23 +307,18 @@ class PostgresEventStore(EventStore):
         st = self.statements
         if backwards:
             sql = st.read_backwards_as_of if as_of is not None else st.read_backwards
-            start = (1 << 62) if from_version is None else from_version
+            first = 1 << 62
         else:
             sql = st.read_forwards_as_of if as_of is not None else st.read_forwards
-            start = 0 if from_version is None else from_version
-        remaining = limit
-        while remaining is None or remaining > 0:
-            n = self.page_size if remaining is None else min(self.page_size, remaining)
-            rows = await self._fetch(
-                sql, {"stream": stream, "from": start, "limit": n, "as_of": as_of}
-            )
-            for row in rows:
-                yield self._decode(*row)
-            if len(rows) < n:
-                return
-            if remaining is not None:
-                remaining -= len(rows)
-            start = rows[-1][2] - 1 if backwards else rows[-1][2] + 1
+            first = 0
+
+        async def page(start: int | None, n: int) -> list[RecordedEvent]:
+            at = first if start is None else start
+            params = {"stream": stream, "from": at, "limit": n, "as_of": as_of}
+            rows = await self._fetch(sql, params)
+            return [self._decode(*row) for row in rows]
+
+        return self._read_in_pages(page, from_version, backwards, limit)
 
     async def _read_all_page(
         self, after: int, limit: int, types: tuple[str, ...] | None, prefix: str | None

@@ -31,7 +31,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Final, Self, TypeVar
@@ -212,7 +212,7 @@ class SQLiteEventStore(EventStore):
     def _page(self, conn: sqlite3.Connection, *args: Any) -> list[RecordedEvent]:
         return rd.decode_rows(self.codec, rd.read_stream_page(conn, *args))
 
-    async def _read(
+    def _read(
         self,
         stream: str,
         from_version: int | None,
@@ -222,18 +222,11 @@ class SQLiteEventStore(EventStore):
     ) -> AsyncIterator[RecordedEvent]:
         as_of_us = None if as_of is None else rd.micros(as_of)
         now_us = time.time_ns() // 1000  # max_age is measured from the start of the read
-        start = from_version
-        remaining = limit
-        while remaining is None or remaining > 0:
-            n = self.page_size if remaining is None else min(self.page_size, remaining)
-            events = await self._run_read(self._page, stream, start, backwards, n, as_of_us, now_us)
-            for e in events:
-                yield e
-            if len(events) < n:
-                return
-            if remaining is not None:
-                remaining -= len(events)
-            start = events[-1].version + (-1 if backwards else 1)
+
+        def page(start: int | None, n: int) -> Awaitable[list[RecordedEvent]]:
+            return self._run_read(self._page, stream, start, backwards, n, as_of_us, now_us)
+
+        return self._read_in_pages(page, from_version, backwards, limit)
 
     def _all_page(
         self,
