@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from pathlib import Path
+from typing import Generic, Protocol, Self, TypeVar
 
 
 class _Server(Protocol):
@@ -53,3 +54,38 @@ class SharedServer(Generic[S]):
                 self._server.close()
                 self._server = None
                 self._users = 0
+
+
+class ManagedServer:
+    """What the throw-away servers have in common: a ``with`` block starts the
+    server and closes it (also when starting fails), and its log can be quoted
+    in error messages. Subclasses define ``start``, ``close`` and ``log_file``."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def log_file(self) -> Path:
+        raise NotImplementedError
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server log (for error messages)."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except (OSError, AssertionError):  # no log yet, or no folder yet
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -36,10 +36,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from tests.servers._shared import SharedServer, free_port
+from tests.servers._shared import ManagedServer, SharedServer, free_port
 
 __all__ = [
     "NatsCluster",
@@ -80,7 +79,7 @@ def _http_json(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
         return None
 
 
-class NatsServer:
+class NatsServer(ManagedServer):
     """One ``nats-server`` with JetStream, listening on 127.0.0.1.
 
     ``sync_always`` writes a config file with ``sync_interval: always`` (every
@@ -232,14 +231,6 @@ class NatsServer:
         """A JSON document of the monitoring port (``varz``, ``jsz``...), or None."""
         return _http_json(f"http://127.0.0.1:{self.monitor_port}/{endpoint}")
 
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the server log (for error messages)."""
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except (OSError, AssertionError):
-            return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
-
     def stop(self, *, timeout: float = 15.0) -> None:
         """Stop the server by its PID: SIGTERM, then SIGKILL if it has not exited
         within ``timeout`` seconds."""
@@ -285,20 +276,8 @@ class NatsServer:
                 shutil.rmtree(self.root, ignore_errors=True)
                 self.root = None
 
-    def __enter__(self) -> NatsServer:
-        self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class NatsCluster:
+class NatsCluster(ManagedServer):
     """``size`` JetStream nodes on 127.0.0.1, joined by routes into one cluster.
 
     Every node flushes each write before acknowledging it (``sync_interval:
@@ -384,22 +363,6 @@ class NatsCluster:
             self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> NatsCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- one server per test session, shared by every test module that asks ----------------

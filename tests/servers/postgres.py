@@ -27,10 +27,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from tests.servers._shared import SharedServer, free_port
+from tests.servers._shared import ManagedServer, SharedServer, free_port
 
 __all__ = ["PostgresServer", "PostgresServerError", "pg_server", "shared_server"]
 
@@ -41,7 +40,7 @@ class PostgresServerError(RuntimeError):
     """The test server could not be set up, started or stopped."""
 
 
-class PostgresServer:
+class PostgresServer(ManagedServer):
     """One PostgreSQL server in a temporary folder.
 
     ``fsync`` is on by default (the crash tests rely on real durability);
@@ -224,14 +223,6 @@ class PostgresServer:
             + self.log_tail()
         )
 
-    def log_tail(self, lines: int = 30) -> str:
-        """The last lines of the server log (for error messages)."""
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return "(no server log)"
-        return "\n".join(text.splitlines()[-lines:])
-
     def stop(self, *, timeout: float = 30.0, immediate: bool = False) -> None:
         """Stop the server by its PID: a fast shutdown (SIGINT), or an immediate
         one (SIGQUIT) when ``immediate``; SIGKILL if it does not exit in time."""
@@ -263,18 +254,6 @@ class PostgresServer:
             if self.root is not None:
                 shutil.rmtree(self.root, ignore_errors=True)
                 self.root = None
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # -- one server per test session, shared by every test module that asks ----------------
