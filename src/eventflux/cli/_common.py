@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,17 @@ T = TypeVar("T")
 DEFAULT_STORE_URL = "sqlite:///eventflux.db"
 console = Console()
 err_console = Console(stderr=True)
+
+
+#: The ``--store`` option of the commands that open an event store.
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help=f"Event store URL (default: $EVENTFLUX_STORE, else {DEFAULT_STORE_URL}).",
+        show_default=False,
+    ),
+]
 
 
 def store_url(url: str | None) -> str:

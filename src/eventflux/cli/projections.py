@@ -32,18 +32,10 @@ from ..cqrs import (
 )
 from ..exceptions import EventfluxError
 from ..store import open_store
-from ._common import console, err_console, run, store_url
+from ._common import StoreOption, console, err_console, run, store_url
 
 __all__ = ["register"]
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Event store URL (default: $EVENTFLUX_STORE, else sqlite:///eventflux.db).",
-        show_default=False,
-    ),
-]
 AppOption = Annotated[
     list[str] | None,
     typer.Option(

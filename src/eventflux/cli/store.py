@@ -27,18 +27,10 @@ from rich.table import Table
 from ..events import RecordedEvent
 from ..exceptions import StoreUnavailableError
 from ..store import EventStore, open_store, parse_url
-from ._common import console, run, store_url
+from ._common import StoreOption, console, run, store_url
 
 __all__ = ["event_json", "parse_time", "register"]
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Event store URL (default: $EVENTFLUX_STORE, else sqlite:///eventflux.db).",
-        show_default=False,
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of tables.")]
 
 
