@@ -61,3 +61,23 @@ def test_importing_eventflux_loads_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_control_signals_are_not_errors() -> None:
+    for signal in (eventflux.Reject, eventflux.AlreadyHandled):
+        assert not issubclass(signal, eventflux.EventfluxError)
+        assert not issubclass(signal, eventflux.BusError)
+    assert issubclass(eventflux.HandlerAlreadyRegisteredError, eventflux.ConfigurationError)
+
+
+def test_every_error_name_ends_in_error_but_the_contract_names() -> None:
+    contract = {  # names DESIGN.md fixes for the acceptance suites
+        "InvalidStreamName",
+        "InvalidEventType",
+        "InvalidSubject",
+        "InvalidGroupName",
+        "UnhandledErrorEvent",
+        "MaxListenersExceededWarning",
+    }
+    for name in exceptions.__all__:
+        assert name.endswith("Error") or name in contract, name

@@ -12,17 +12,15 @@ Example::
 
 from __future__ import annotations
 
-import os
-import random
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, cast
-from uuid import UUID, SafeUUID
+from uuid import UUID
 
 import msgspec
+
+from ._internal.ids import uuid7
 
 __all__ = [
     "AppendResult",
@@ -36,66 +34,6 @@ __all__ = [
 
 CORRELATION_ID: Final = "correlation_id"
 CAUSATION_ID: Final = "causation_id"
-
-_uuid7_lock = threading.Lock()
-_uuid7_last_ms = 0
-_uuid7_counter = 0
-# The low 32 bits only tell processes apart (the counter orders ids within one),
-# so a PRNG seeded from the OS is enough; it saves a system call per id.
-_uuid7_random = random.Random(os.urandom(16))
-_UUID7_FIXED_BITS: Final = 0x7 << 76 | 0b10 << 62  # the version and the variant
-
-
-def _reseed_after_fork() -> None:
-    global _uuid7_last_ms
-    _uuid7_random.seed(os.urandom(16))
-    _uuid7_last_ms = 0  # the next id draws a fresh counter seed from the OS
-
-
-os.register_at_fork(after_in_child=_reseed_after_fork)
-
-
-def uuid7() -> UUID:
-    """Return a new RFC 9562 version 7 UUID (millisecond time, then random bits).
-
-    Ids made in one process are strictly increasing: within one millisecond a
-    42-bit counter, seeded at random, orders them.
-    """
-    global _uuid7_last_ms, _uuid7_counter
-    with _uuid7_lock:
-        ms = time.time_ns() // 1_000_000
-        if ms > _uuid7_last_ms:
-            _uuid7_last_ms = ms
-            _uuid7_counter = _uuid7_random.getrandbits(41)  # 41 bits: room to count
-        else:
-            ms = _uuid7_last_ms
-            _uuid7_counter += 1
-            if _uuid7_counter >= 1 << 42:  # counter overflow: borrow the next millisecond
-                _uuid7_last_ms = ms = ms + 1
-                _uuid7_counter = 0
-        counter = _uuid7_counter
-        rand = _uuid7_random.getrandbits(32)
-    # 48 bits time | 4 bits version | 12 bits counter(high) | 2 bits variant | 30 bits
-    # counter(low) | 32 bits random
-    value = (
-        (ms & 0xFFFF_FFFF_FFFF) << 80
-        | ((counter >> 30) & 0xFFF) << 64
-        | (counter & 0x3FFF_FFFF) << 32
-        | rand
-        | _UUID7_FIXED_BITS
-    )
-    # The constructor's argument checks cost more than the rest of this function;
-    # the value is a valid 128-bit int by construction.
-    uid = _new_object(UUID)
-    _set_uuid_int(uid, value)
-    _set_uuid_safe(uid, _SAFE_UNKNOWN)
-    return uid
-
-
-_new_object = object.__new__
-_set_uuid_int = UUID.__dict__["int"].__set__
-_set_uuid_safe = UUID.__dict__["is_safe"].__set__
-_SAFE_UNKNOWN: Final = SafeUUID.unknown
 
 
 class NewEvent(msgspec.Struct, frozen=True):

@@ -5,7 +5,8 @@ Where a builtin exception fits, the eventflux error derives from it too, so
 
     EventfluxError
     ├── ConfigurationError (ValueError)        bad URL, unknown scheme, bad option
-    │   └── MissingExtraError (ImportError)    optional backend without its extra
+    │   ├── MissingExtraError (ImportError)    optional backend without its extra
+    │   └── HandlerAlreadyRegisteredError      a second handler for one message type
     ├── SerializationError (TypeError)         data that cannot be encoded as JSON
     ├── DeserializationError (ValueError)      stored bytes that cannot be decoded
     ├── UnhandledErrorEvent                    "error" emitted with no listener
@@ -26,12 +27,26 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── InvalidGroupName (ValueError)
     │   ├── BusClosedError
     │   ├── BusUnavailableError                bus storage busy or unreachable
-    │   ├── DeadLetterNotFound (LookupError)   no dead letter with that id
-    │   ├── AlreadyHandled                     the inbox saw this message before
-    │   └── Reject                             raised by a handler: dead-letter now
-    └── CircuitOpenError                       a circuit breaker refused the call
+    │   └── DeadLetterNotFoundError (LookupError)  no dead letter with that id
+    ├── CircuitOpenError                       a circuit breaker refused the call
+    ├── AggregateError
+    │   ├── AggregateNotFoundError (LookupError)   no such aggregate (at that time/version)
+    │   ├── MissingApplyMethodError (TypeError)    an event class has no @apply method
+    │   └── DomainError                        a command broke a business rule
+    └── CqrsError
+        ├── NoHandlerError (LookupError)       no handler for the dispatched type
+        ├── ValidationError (ValueError)       the validation middleware refused it
+        ├── NotAuthorizedError (PermissionError)   the authorization middleware refused it
+        ├── ProjectionError                    a projection handler failed on an event
+        └── UnknownProjectionError (LookupError)   no projection by that name
+
+``HandlerAlreadyRegisteredError`` is also a ``CqrsError``.
 
 Warnings: ``MaxListenersExceededWarning`` (a ``RuntimeWarning``).
+
+Control-flow signals are not errors and live outside this tree, in
+:mod:`eventflux.signals`: ``Reject`` (a handler dead-letters its message) and
+``AlreadyHandled`` (the inbox saw the message before).
 """
 
 from __future__ import annotations
@@ -39,27 +54,34 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "AlreadyHandled",
+    "AggregateError",
+    "AggregateNotFoundError",
     "BusClosedError",
     "BusError",
     "BusUnavailableError",
     "CircuitOpenError",
     "ConcurrencyError",
     "ConfigurationError",
-    "DeadLetterNotFound",
+    "CqrsError",
+    "DeadLetterNotFoundError",
     "DeserializationError",
+    "DomainError",
     "DuplicateEventError",
     "EventOverflowError",
     "EventTooLargeError",
     "EventfluxError",
+    "HandlerAlreadyRegisteredError",
     "InvalidEventType",
     "InvalidGroupName",
     "InvalidStreamName",
     "InvalidSubject",
     "MaxListenersExceededWarning",
+    "MissingApplyMethodError",
     "MissingExtraError",
+    "NoHandlerError",
     "NotAnEventStoreError",
-    "Reject",
+    "NotAuthorizedError",
+    "ProjectionError",
     "SerializationError",
     "StoreBusyError",
     "StoreClosedError",
@@ -67,6 +89,8 @@ __all__ = [
     "StoreUnavailableError",
     "StreamDeletedError",
     "UnhandledErrorEvent",
+    "UnknownProjectionError",
+    "ValidationError",
 ]
 
 
@@ -199,25 +223,12 @@ class BusUnavailableError(BusError):
     """The bus's storage could not be reached or stayed locked too long."""
 
 
-class DeadLetterNotFound(BusError, LookupError):
+class DeadLetterNotFoundError(BusError, LookupError):
     """No dead letter has the given id (it was retried and handled, or purged)."""
 
     def __init__(self, letter_id: str) -> None:
         self.letter_id = letter_id
         super().__init__(f"no dead letter with id {letter_id!r}; list them with bus.dlq.list()")
-
-
-class AlreadyHandled(BusError):
-    """The inbox recorded this message as handled by this group already.
-
-    Raised by ``Inbox.transaction``; a bus handler lets it propagate and the bus
-    acknowledges the message.
-    """
-
-    def __init__(self, group: str, msg_id: str) -> None:
-        self.group = group
-        self.msg_id = msg_id
-        super().__init__(f"message {msg_id!r} was already handled by group {group!r}")
 
 
 class CircuitOpenError(EventfluxError):
@@ -236,9 +247,85 @@ class CircuitOpenError(EventfluxError):
         )
 
 
-class Reject(BusError):
-    """Raise from a bus handler to send the message to the dead-letter queue at once."""
+class AggregateError(EventfluxError):
+    """Root of the aggregate and repository errors."""
 
-    def __init__(self, reason: str = "rejected") -> None:
-        self.reason = reason
-        super().__init__(reason)
+
+class AggregateNotFoundError(AggregateError, LookupError):
+    """The aggregate does not exist, or did not exist at the requested time or version.
+
+    ``stream`` names the stream that was read; ``aggregate_id`` is the id asked for.
+    """
+
+    def __init__(self, aggregate_type: str, aggregate_id: str, stream: str, detail: str) -> None:
+        self.aggregate_type = aggregate_type
+        self.aggregate_id = aggregate_id
+        self.stream = stream
+        super().__init__(f"{aggregate_type} {aggregate_id!r} not found: {detail}")
+
+
+class MissingApplyMethodError(AggregateError, TypeError):
+    """An event reached an aggregate that has no ``@apply`` method for its class."""
+
+
+class DomainError(AggregateError):
+    """A command was refused because it would break a business rule.
+
+    Derive your domain's refusals from it, so callers can catch them apart from
+    infrastructure failures::
+
+        class InsufficientFunds(DomainError):
+            pass
+    """
+
+
+class CqrsError(EventfluxError):
+    """Root of the command, query and projection errors."""
+
+
+class HandlerAlreadyRegisteredError(CqrsError, ConfigurationError):
+    """A handler is already registered for this message type (one handler per type)."""
+
+
+class NoHandlerError(CqrsError, LookupError):
+    """A message was dispatched but no handler is registered for its type."""
+
+    def __init__(self, kind: str, message_type: type[Any]) -> None:
+        self.message_type = message_type
+        super().__init__(
+            f"no {kind} handler is registered for {message_type.__qualname__}; "
+            f"register one with @bus.handler({message_type.__name__})"
+        )
+
+
+class ValidationError(CqrsError, ValueError):
+    """A command or query is invalid; ``errors`` lists what is wrong."""
+
+    def __init__(self, message: Any, errors: list[str]) -> None:
+        self.message = message
+        self.errors = errors
+        super().__init__(f"invalid {type(message).__name__}: {'; '.join(errors)}")
+
+
+class NotAuthorizedError(CqrsError, PermissionError):
+    """The authorization middleware refused a command or query."""
+
+
+class ProjectionError(CqrsError):
+    """A projection handler raised; nothing of its batch was written.
+
+    ``position`` and ``event_type`` name the event that failed.
+    """
+
+    def __init__(self, projection: str, position: int, event_type: str, cause: BaseException):
+        self.projection = projection
+        self.position = position
+        self.event_type = event_type
+        super().__init__(
+            f"projection {projection!r} failed on event {event_type!r} at position "
+            f"{position}: {type(cause).__name__}: {cause}"
+        )
+
+
+class UnknownProjectionError(CqrsError, LookupError):
+    """No projection is registered under that name."""

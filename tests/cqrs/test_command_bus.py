@@ -10,7 +10,7 @@ import pytest
 from eventflux import EventfluxError
 from eventflux.cqrs import (
     CommandBus,
-    HandlerAlreadyRegistered,
+    HandlerAlreadyRegisteredError,
     Next,
     NoHandlerError,
 )
@@ -57,7 +57,7 @@ async def test_sync_and_async_handlers_return_their_results() -> None:
 async def test_a_second_handler_and_an_unknown_command_are_typed_errors() -> None:
     bus = CommandBus()
     bus.register(Deposit, lambda c: None)
-    with pytest.raises(HandlerAlreadyRegistered, match="already has a command handler"):
+    with pytest.raises(HandlerAlreadyRegisteredError, match="already has a command handler"):
         bus.register(Deposit, lambda c: None)
     with pytest.raises(NoHandlerError, match=r"no command handler .* Close") as info:
         await bus.dispatch(Close("a"))

@@ -12,9 +12,9 @@ import pytest
 
 from eventflux.cqrs import (
     CommandBus,
-    NotAuthorized,
+    NotAuthorizedError,
     QueryBus,
-    ValidationFailed,
+    ValidationError,
     authorization_middleware,
     logging_middleware,
     validation_middleware,
@@ -87,20 +87,20 @@ async def test_validation_checks_types_constraints_and_rules() -> None:
     bus.register(Free, handled.append)
 
     await bus.dispatch(Withdraw("a1", 5))
-    with pytest.raises(ValidationFailed, match=r"Expected `int` >= 1 - at `\$.amount`") as info:
+    with pytest.raises(ValidationError, match=r"Expected `int` >= 1 - at `\$.amount`") as info:
         await bus.dispatch(Withdraw("a1", -5))
     assert isinstance(info.value, ValueError)
-    with pytest.raises(ValidationFailed, match="Expected `str`, got `int`"):
+    with pytest.raises(ValidationError, match="Expected `str`, got `int`"):
         await bus.dispatch(Withdraw(7, 5))  # type: ignore[arg-type]
-    with pytest.raises(ValidationFailed) as info:
+    with pytest.raises(ValidationError) as info:
         await bus.dispatch(Withdraw("b1", 300))
     assert info.value.errors == [
         "account ids start with 'a'",
         "round amounts need a second signature",
     ]
-    with pytest.raises(ValidationFailed, match="length >= 1"):
+    with pytest.raises(ValidationError, match="length >= 1"):
         await bus.dispatch(Rename("a1", ""))
-    with pytest.raises(ValidationFailed, match="capitalised"):
+    with pytest.raises(ValidationError, match="capitalised"):
         await bus.dispatch(Rename("a1", "lower"))
     await bus.dispatch(Free(object()))  # a field type msgspec cannot check passes
     queries = QueryBus(middleware=[validation_middleware()])
@@ -125,12 +125,12 @@ async def test_authorization_asks_the_policy_with_the_metadata() -> None:
     )
     bus.register(Withdraw, lambda c: "done")
     assert await bus.dispatch(Withdraw("a", 1), metadata={"user": "ann", "roles": ["teller"]})
-    with pytest.raises(NotAuthorized, match="bob may not run Withdraw") as info:
+    with pytest.raises(NotAuthorizedError, match="bob may not run Withdraw") as info:
         await bus.dispatch(Withdraw("a", 1), metadata={"user": "bob", "roles": []})
     assert isinstance(info.value, PermissionError)
-    with pytest.raises(NotAuthorized, match="an anonymous caller"):
+    with pytest.raises(NotAuthorizedError, match="an anonymous caller"):
         await bus.dispatch(Withdraw("a", 1))
-    with pytest.raises(NotAuthorized):
+    with pytest.raises(NotAuthorizedError):
         await bus.dispatch(Withdraw("z", 1), metadata={"user": "ann", "roles": ["teller"]})
 
 
@@ -149,8 +149,8 @@ async def test_refusals_are_logged_as_outcomes_not_faults(
     with caplog.at_level(logging.INFO, logger="eventflux.cqrs"):
         with pytest.raises(DomainError):
             await bus.dispatch(Rename("a1", "x"))
-        with pytest.raises(ValidationFailed):
+        with pytest.raises(ValidationError):
             await bus.dispatch(Rename("a1", ""))
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]
     assert "Rename refused: DomainError: names are frozen" in caplog.records[0].getMessage()
-    assert "refused: ValidationFailed" in caplog.records[1].getMessage()
+    assert "refused: ValidationError" in caplog.records[1].getMessage()

@@ -10,7 +10,7 @@ from tests.cqrs._crash_app import TickCounter, counter
 
 from eventflux import ConfigurationError, NewEvent, open_store
 from eventflux.cqrs import (
-    UnknownProjection,
+    UnknownProjectionError,
     beside,
     get_projection,
     load_apps,
@@ -35,7 +35,7 @@ def test_register_and_look_up() -> None:
     projection = get_projection("tick-counter", "sqlite:///data/x-events.db")
     assert isinstance(projection, TickCounter)
     assert projection.model.path == "data/crash-read.db"  # type: ignore[attr-defined]
-    with pytest.raises(UnknownProjection, match="no projection named 'nope'"):
+    with pytest.raises(UnknownProjectionError, match="no projection named 'nope'"):
         get_projection("nope", "memory://")
     assert list(registered_projections()) == sorted(registered_projections())
 

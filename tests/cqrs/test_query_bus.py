@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from eventflux.cqrs import HandlerAlreadyRegistered, Next, NoHandlerError, QueryBus
+from eventflux.cqrs import HandlerAlreadyRegisteredError, Next, NoHandlerError, QueryBus
 from eventflux.es import current_metadata
 
 
@@ -32,7 +32,7 @@ async def test_queries_route_to_their_one_handler() -> None:
 
     assert await queries.dispatch(GetBalance("a")) == 5
     assert await queries.dispatch(GetBalance("z")) is None
-    with pytest.raises(HandlerAlreadyRegistered, match="query handler"):
+    with pytest.raises(HandlerAlreadyRegisteredError, match="query handler"):
         queries.register(GetBalance, get_balance)
     with pytest.raises(NoHandlerError, match="no query handler"):
         await queries.dispatch(ListAccounts())

@@ -11,7 +11,7 @@ from tests.cqrs._waits import LoopTicks
 
 from eventflux import ConfigurationError, StoreBusyError, StoreUnavailableError
 from eventflux.cqrs import SQLiteReadModel, SQLiteTransaction, UnitOfWork
-from eventflux.cqrs._sqlite_tx import split_script, sqlite_path
+from eventflux.cqrs._sqlite_tx import split_script
 
 
 @pytest.mark.asyncio
@@ -97,12 +97,11 @@ def test_split_script_keeps_triggers_whole() -> None:
 
 
 def test_urls() -> None:
-    assert sqlite_path("sqlite:///rel/read.db") == "rel/read.db"
-    assert sqlite_path("sqlite:////abs/read.db") == "/abs/read.db"
     assert SQLiteReadModel.from_url("sqlite:///x.db").path == "x.db"
+    assert SQLiteReadModel.from_url("sqlite:////abs/my%20read.db").path == "/abs/my read.db"
     for bad in ("postgresql://h/db", "sqlite://host/x.db", "sqlite:///"):
         with pytest.raises(ConfigurationError):
-            sqlite_path(bad)
+            SQLiteReadModel.from_url(bad)
 
 
 @pytest.mark.asyncio

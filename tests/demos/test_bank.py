@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from eventflux import ConcurrencyError, NewEvent, open_store
-from eventflux.cqrs import NotAuthorized, SQLiteReadModel, ValidationFailed, get_projection
+from eventflux.cqrs import NotAuthorizedError, SQLiteReadModel, ValidationError, get_projection
 from eventflux.demos import bank as demo
 from eventflux.demos._bank_app import (
     Bank,
@@ -33,7 +33,7 @@ from eventflux.demos._bank_domain import (
     TransferReceived,
     TransferSent,
 )
-from eventflux.es import AggregateNotFound
+from eventflux.es import AggregateNotFoundError
 
 TELLER = {"user": "ann", "roles": ["teller"], "reason": "new customer"}
 
@@ -61,10 +61,10 @@ async def test_the_scenario_tells_what_happened(tmp_path: Path) -> None:
     assert "withdrawal of 500 EUR was refused: InsufficientFunds" in text
     assert "alice transferred 70 EUR to bob (rent), on both accounts: alice 80 EUR, bob 90" in text
     assert "transfer of 1000 EUR failed: InsufficientFunds" in text
-    assert "transfer to carol failed: AggregateNotFound" in text
+    assert "transfer to carol failed: AggregateNotFoundError" in text
     assert text.count("neither account changed: alice 80 EUR, bob 90 EUR") == 2
-    assert "anonymous withdrawal was refused: NotAuthorized" in text
-    assert "negative deposit was refused: ValidationFailed" in text
+    assert "anonymous withdrawal was refused: NotAuthorizedError" in text
+    assert "negative deposit was refused: ValidationError" in text
     assert "alice's balance now: 80 EUR" in text
     assert "before the transfer: 150 EUR" in text
     assert "lag 0" in text
@@ -96,8 +96,8 @@ async def test_a_transfer_happens_on_both_accounts_or_on_neither(
 
     for bad, error in (
         (Transfer("bob", "alice", 51), InsufficientFunds),
-        (Transfer("alice", "nobody", 1), AggregateNotFound),
-        (Transfer("nobody", "alice", 1), AggregateNotFound),
+        (Transfer("alice", "nobody", 1), AggregateNotFoundError),
+        (Transfer("nobody", "alice", 1), AggregateNotFoundError),
         (Transfer("alice", "alice", 1), SameAccountTransfer),
     ):
         with pytest.raises(error):
@@ -167,7 +167,7 @@ async def test_balance_now_and_as_of_an_earlier_time(bank: Bank) -> None:
     assert await ask(GetBalance("alice")) == 125
     assert await ask(GetBalance("alice", as_of=early)) == 100
     assert await ask(GetBalance("nobody")) is None
-    with pytest.raises(AggregateNotFound):
+    with pytest.raises(AggregateNotFoundError):
         await ask(GetBalance("alice", as_of=datetime(1999, 1, 1, tzinfo=UTC)))
     assert await ask(ListAccounts()) == [
         {"id": "alice", "owner": "Alice", "balance": 125, "changes": 3},
@@ -198,13 +198,13 @@ async def test_the_audit_trail_says_who_when_why_and_correlates_transfers(bank: 
 @pytest.mark.asyncio
 async def test_policy_and_validation(bank: Bank) -> None:
     send = bank.commands.dispatch
-    with pytest.raises(NotAuthorized, match="bob may not run OpenAccount"):
+    with pytest.raises(NotAuthorizedError, match="bob may not run OpenAccount"):
         await send(OpenAccount("carol", "Carol"), metadata={"user": "bob"})
-    with pytest.raises(NotAuthorized):
+    with pytest.raises(NotAuthorizedError):
         await send(Deposit("alice", 1))
-    with pytest.raises(ValidationFailed, match="amount"):
+    with pytest.raises(ValidationError, match="amount"):
         await send(Deposit("alice", 0), metadata={"user": "alice"})
-    with pytest.raises(ValidationFailed, match="owner"):
+    with pytest.raises(ValidationError, match="owner"):
         await send(OpenAccount("carol", ""), metadata=TELLER)
     with pytest.raises(ConcurrencyError):  # the account exists already
         await send(OpenAccount("alice", "Alice again"), metadata=TELLER)

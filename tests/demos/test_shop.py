@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from eventflux import open_store
-from eventflux.cqrs import SQLiteReadModel, ValidationFailed, get_projection
+from eventflux.cqrs import SQLiteReadModel, ValidationError, get_projection
 from eventflux.demos import shop as demo
 from eventflux.demos._shop_app import (
     AddProduct,
@@ -25,7 +25,7 @@ from eventflux.demos._shop_app import (
     Shop,
 )
 from eventflux.demos._shop_domain import NotEnoughStock, ProductExists, ProductUnavailable
-from eventflux.es import AggregateNotFound
+from eventflux.es import AggregateNotFoundError
 
 META = {"user": "maria"}
 
@@ -50,8 +50,8 @@ async def test_the_scenario_tells_what_happened(tmp_path: Path) -> None:
     assert "refused ChangePrice coaster: ProductUnavailable" in text
     assert "refused AdjustStock tea-black: NotEnoughStock" in text
     assert "refused AddProduct spoon: ProductExists" in text
-    assert "refused AddProduct fork: ValidationFailed" in text
-    assert "refused ChangePrice ladle: AggregateNotFound" in text
+    assert "refused AddProduct fork: ValidationError" in text
+    assert "refused ChangePrice ladle: AggregateNotFoundError" in text
     assert "GetProduct teapot -> teapot: Cast-iron teapot, 39.90 EUR, 4 in stock" in text
     assert "ListProducts page 3 of 3 (11 on sale): Travel mug" in text
     assert "SearchProducts 'mug' -> Blue mug, Red mug, Travel mug" in text
@@ -78,11 +78,11 @@ async def test_commands_and_their_refusals(shop: Shop) -> None:
     with pytest.raises(NotEnoughStock, match="has 2 items; cannot remove 3"):
         await send(AdjustStock("tea-black", -3), metadata=META)
     assert await send(AdjustStock("tea-black", -2), metadata=META) == 0
-    with pytest.raises(ValidationFailed, match="must change something"):
+    with pytest.raises(ValidationError, match="must change something"):
         await send(AdjustStock("tea-black", 0), metadata=META)
-    with pytest.raises(ValidationFailed, match="sku"):
+    with pytest.raises(ValidationError, match="sku"):
         await send(AddProduct("Bad SKU!", "x", 100), metadata=META)
-    with pytest.raises(AggregateNotFound):
+    with pytest.raises(AggregateNotFoundError):
         await send(DiscontinueProduct("ladle"), metadata=META)
     await send(DiscontinueProduct("kettle", "recalled"), metadata=META)
     for command in (
@@ -122,9 +122,9 @@ async def test_queries_read_the_catalogue(shop: Shop) -> None:
     everything = await ask(ListProducts(page_size=100, include_discontinued=True))
     assert everything.total == 13
     assert {r["sku"] for r in everything.items if r["discontinued"]} == {"coaster"}
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationError):
         await ask(ListProducts(page=0))
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationError):
         await ask(ListProducts(page_size=101))
 
     names = [r["name"] for r in await ask(SearchProducts("MUG"))]

@@ -8,7 +8,7 @@ import pytest
 from tests.es._es_domain import Account, Deposited, Opened, Withdrawn
 
 from eventflux import EventfluxError
-from eventflux.es import Aggregate, DomainError, MissingApplyMethod, apply
+from eventflux.es import Aggregate, DomainError, MissingApplyMethodError, apply
 
 
 def test_record_applies_at_once_and_keeps_events_pending() -> None:
@@ -94,7 +94,7 @@ def test_missing_apply_method_is_a_typed_error() -> None:
         pass
 
     account = Account("1")
-    with pytest.raises(MissingApplyMethod, match=r"no @apply method for .*Unknown"):
+    with pytest.raises(MissingApplyMethodError, match=r"no @apply method for .*Unknown"):
         account.record(Unknown())
     with pytest.raises(TypeError):
         account.record({"amount": 1})

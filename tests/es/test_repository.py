@@ -12,7 +12,7 @@ from tests.es._es_domain import Account, Deposited, Opened, Overdrawn
 from eventflux import ConcurrencyError, EventStore, SerializationError
 from eventflux.es import (
     Aggregate,
-    AggregateNotFound,
+    AggregateNotFoundError,
     Repository,
     apply,
     metadata_context,
@@ -46,7 +46,7 @@ async def test_save_then_get_rebuilds_the_state(store: EventStore) -> None:
 @pytest.mark.asyncio
 async def test_unknown_id_is_a_typed_error(store: EventStore) -> None:
     accounts = Repository(store, Account)
-    with pytest.raises(AggregateNotFound, match="'nope' not found") as info:
+    with pytest.raises(AggregateNotFoundError, match="'nope' not found") as info:
         await accounts.get("nope")
     assert isinstance(info.value, LookupError)
     assert info.value.stream == "acct-nope"
@@ -81,9 +81,9 @@ async def test_as_of_and_version_reconstruct_earlier_states(store: EventStore) -
     assert (await accounts.get("1", version=2)).balance == 10
     assert (await accounts.get("1", as_of=middle, version=2)).balance == 10
     assert (await accounts.get("1")).balance == 70
-    with pytest.raises(AggregateNotFound, match="no events as of"):
+    with pytest.raises(AggregateNotFoundError, match="no events as of"):
         await accounts.get("1", as_of=before_open)
-    with pytest.raises(AggregateNotFound, match="only 4 events"):
+    with pytest.raises(AggregateNotFoundError, match="only 4 events"):
         await accounts.get("1", version=5)
     with pytest.raises(ValueError, match="version"):
         await accounts.get("1", version=0)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from eventflux import ConfigurationError
 from eventflux.bus import AlreadyHandled, Message, open_bus
 from eventflux.resilience import MemoryInbox, SQLiteInbox
-from eventflux.resilience.inbox import sqlite_path
 from eventflux.testing.bus_contract import Recorder, eventually
 
 
@@ -25,12 +25,15 @@ async def test_memory_inbox_remembers_for_its_retention() -> None:
     assert not await inbox.seen("g", "m1")
 
 
-def test_sqlite_paths() -> None:
-    assert sqlite_path("sqlite:///rel.db") == "rel.db"
-    assert sqlite_path("sqlite:////abs/x.db?x=1") == "/abs/x.db"
-    assert sqlite_path(Path("/a/b.db")) == "/a/b.db"
-    with pytest.raises(ValueError):
-        sqlite_path("sqlite://host/x.db")
+def test_sqlite_inbox_paths(tmp_path: Path) -> None:
+    inbox = SQLiteInbox(f"sqlite:///{tmp_path}/in%20box.db?x=1")
+    assert inbox.path == f"{tmp_path}/in box.db"
+    inbox.close()
+    other = SQLiteInbox(tmp_path / "b.db")
+    assert other.path == str(tmp_path / "b.db")
+    other.close()
+    with pytest.raises(ConfigurationError):
+        SQLiteInbox("sqlite://host/x.db")
 
 
 @pytest.mark.asyncio

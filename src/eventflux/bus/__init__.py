@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._internal.urls import Backends, resolve_backend
 from ..codec import Codec
-from ..store import resolve_backend
+from ..exceptions import BusUnavailableError, CircuitOpenError, DeadLetterNotFoundError
+from ..signals import AlreadyHandled, Reject
 from .base import DEFAULT_DEDUP_WINDOW, Handler, MessageBus, Subscription
 from .dlq import DeadLetterQueue
-from .errors import AlreadyHandled, BusUnavailableError, CircuitOpenError, DeadLetterNotFound
 from .message import DeadLetter, Delivery, Envelope, Message, OutgoingMessage
 from .subjects import matches, validate_group, validate_subject
 
@@ -33,7 +34,7 @@ __all__ = [
     "BusUnavailableError",
     "CircuitOpenError",
     "DeadLetter",
-    "DeadLetterNotFound",
+    "DeadLetterNotFoundError",
     "DeadLetterQueue",
     "Delivery",
     "Envelope",
@@ -41,6 +42,7 @@ __all__ = [
     "Message",
     "MessageBus",
     "OutgoingMessage",
+    "Reject",
     "Subscription",
     "matches",
     "open_bus",
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 # scheme -> (module, class, extra needed, driver module that extra provides)
-_BACKENDS: dict[str, tuple[str, str, str | None, str | None]] = {
+_BACKENDS: Backends = {
     "memory": ("eventflux.bus.memory", "MemoryBus", None, None),
     "sqlite": ("eventflux.bus.sqlite", "SQLiteBus", None, None),
     "nats": ("eventflux.bus.nats", "NatsBus", "nats", "nats"),

@@ -22,8 +22,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from ..exceptions import BusClosedError, Reject
-from .errors import AlreadyHandled, CircuitOpenError
+from ..exceptions import BusClosedError, CircuitOpenError
+from ..signals import AlreadyHandled, Reject
 from .message import Delivery
 
 if TYPE_CHECKING:

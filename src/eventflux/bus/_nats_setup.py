@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import SplitResult, unquote
 
-from ..exceptions import ConfigurationError
-from ..store import float_option, int_option, reject_unknown_options
+from .._internal.urls import choice_option, float_option, int_option, reject_unknown_options
+from ..exceptions import BusUnavailableError, ConfigurationError
 from .base import DEFAULT_DEDUP_WINDOW
-from .errors import BusUnavailableError
 from .subjects import validate_subject
 
 __all__ = ["NatsSettings", "ensure_streams", "parse_settings"]
@@ -69,13 +68,6 @@ class NatsSettings:
         return f"{self.prefix}_meta"
 
 
-def _choice(options: dict[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = options.pop(name, default).lower()
-    if value not in allowed:
-        raise ConfigurationError(f"URL option {name}={value!r} must be one of {', '.join(allowed)}")
-    return value
-
-
 def parse_settings(url: SplitResult, options: dict[str, str]) -> NatsSettings:
     """Read and check the URL; unknown options are an error."""
     explicit = frozenset(options)
@@ -103,8 +95,8 @@ def parse_settings(url: SplitResult, options: dict[str, str]) -> NatsSettings:
     if partitions > 1024:
         raise ConfigurationError(f"URL option partitions={partitions} must be at most 1024")
     dedup = float_option(options, "dedup_window", DEFAULT_DEDUP_WINDOW)
-    storage = _choice(options, "storage", "file", ("file", "memory"))
-    retention = _choice(options, "retention", "interest", ("interest", "limits"))
+    storage = choice_option(options, "storage", "file", ("file", "memory"))
+    retention = choice_option(options, "retention", "interest", ("interest", "limits"))
     max_age = float_option(options, "max_age", 0.0) if "max_age" in options else 0.0
     timeout = float_option(options, "timeout", 10.0)
     reject_unknown_options(options, "nats")

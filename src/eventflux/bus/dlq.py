@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import DeadLetterNotFound
+from ..exceptions import DeadLetterNotFoundError
 from .message import DeadLetter
 from .subjects import validate_group, validate_subject
 
@@ -51,13 +51,13 @@ class DeadLetterQueue:
     async def retry(self, letter_id: str) -> None:
         """Send the letter's message back to its group with a fresh budget.
 
-        Raises :class:`DeadLetterNotFound` for an unknown id.
+        Raises :class:`DeadLetterNotFoundError` for an unknown id.
         """
         self._bus._check_open()
         if not isinstance(letter_id, str):
             raise TypeError(f"a dead letter id is a str, not {type(letter_id).__name__}")
         if not await self._bus._dlq_retry(letter_id):
-            raise DeadLetterNotFound(letter_id)
+            raise DeadLetterNotFoundError(letter_id)
 
     async def retry_all(self, group: str | None = None, subject: str | None = None) -> int:
         """Retry every letter (of one group, matching a subject pattern); returns how many."""

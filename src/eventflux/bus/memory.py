@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import SplitResult
 
+from .._internal.urls import float_option, reject_unknown_options
 from ..codec import Codec
 from ..events import uuid7
-from ..store import float_option, reject_unknown_options
 from .base import DEFAULT_DEDUP_WINDOW, MessageBus
 from .message import DeadLetter, Delivery, Envelope
 from .subjects import compile_pattern

@@ -36,7 +36,7 @@ import nats.js.errors
 import orjson
 
 from ..codec import Codec, loads
-from ..exceptions import BusError, ConfigurationError, EventfluxError
+from ..exceptions import BusError, BusUnavailableError, ConfigurationError, EventfluxError
 from . import _nats_dlq as dlq
 from . import _nats_wire as wire
 from ._nats_groups import GroupRegistry
@@ -48,7 +48,6 @@ from ._nats_owner import Ownership
 from ._nats_publish import Publisher
 from ._nats_setup import NatsSettings, ensure_streams, parse_settings
 from .base import MessageBus
-from .errors import BusUnavailableError
 from .message import DeadLetter, Delivery, Envelope
 from .subjects import compile_pattern
 

@@ -33,11 +33,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, Self
 from urllib.parse import SplitResult
 
+from .._internal.urls import float_option, reject_unknown_options, sqlite_path
 from ..codec import Codec
 from ..events import uuid7
 from ..exceptions import ConfigurationError
 from ..resilience.inbox import DEFAULT_RETENTION, Inbox
-from ..store import float_option, reject_unknown_options
 from ._sqlite_ops import SCHEMA, SCHEMA_VERSION, Ops
 from ._sqlite_writer import Writer
 from .base import DEFAULT_DEDUP_WINDOW, MessageBus
@@ -128,16 +128,8 @@ class SQLiteBus(MessageBus):
     async def _open(
         cls, url: SplitResult, options: dict[str, str], *, codec: Codec | None = None
     ) -> Self:
-        if url.netloc:
-            raise ConfigurationError(
-                f"SQLite bus URLs have no host: use sqlite:///relative.db or "
-                f"sqlite:////absolute/path.db, not sqlite://{url.netloc}{url.path}"
-            )
-        path = url.path[1:]
-        if not path:
-            raise ConfigurationError("a SQLite bus URL needs a file: sqlite:///bus.db")
         bus = cls(
-            path,
+            sqlite_path(url),
             dedup_window=float_option(options, "dedup_window", DEFAULT_DEDUP_WINDOW),
             codec=codec,
             durability=options.pop("durability", "full").lower(),

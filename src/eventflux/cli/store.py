@@ -24,9 +24,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .._internal.urls import parse_url, sqlite_path
 from ..events import RecordedEvent
 from ..exceptions import StoreUnavailableError
-from ..store import EventStore, open_store, parse_url
+from ..store import EventStore, open_store
 from ._common import StoreOption, console, run, store_url
 
 __all__ = ["event_json", "parse_time", "register"]
@@ -74,9 +75,7 @@ def _compact(value: Any) -> str:
 async def _open(url: str) -> EventStore:
     parts, _ = parse_url(url)
     if parts.scheme.lower() == "sqlite":
-        from ..store._sqlite_schema import path_from_url
-
-        path = path_from_url(parts)
+        path = sqlite_path(parts)
         if not await asyncio.to_thread(os.path.exists, path):
             raise StoreUnavailableError(
                 f"there is no event store at {path!r}; check --store or $EVENTFLUX_STORE"

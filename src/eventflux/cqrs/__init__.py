@@ -19,18 +19,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..exceptions import MissingExtraError
+from ..exceptions import (
+    CqrsError,
+    HandlerAlreadyRegisteredError,
+    MissingExtraError,
+    NoHandlerError,
+    NotAuthorizedError,
+    ProjectionError,
+    UnknownProjectionError,
+    ValidationError,
+)
 from ._dispatch import Handler, MessageBus, Middleware, Next
 from .commands import CommandBus
-from .errors import (
-    CqrsError,
-    HandlerAlreadyRegistered,
-    NoHandlerError,
-    NotAuthorized,
-    ProjectionError,
-    UnknownProjection,
-    ValidationFailed,
-)
 from .middleware import authorization_middleware, logging_middleware, validation_middleware
 from .projections import Projection, ProjectionStatus, handles
 from .queries import QueryBus
@@ -71,12 +71,12 @@ __all__ = [
     "CommandBus",
     "CqrsError",
     "Handler",
-    "HandlerAlreadyRegistered",
+    "HandlerAlreadyRegisteredError",
     "MessageBus",
     "Middleware",
     "Next",
     "NoHandlerError",
-    "NotAuthorized",
+    "NotAuthorizedError",
     "PostgresReadModel",
     "PostgresTransaction",
     "Projection",
@@ -89,8 +89,8 @@ __all__ = [
     "SQLiteReadModel",
     "SQLiteTransaction",
     "UnitOfWork",
-    "UnknownProjection",
-    "ValidationFailed",
+    "UnknownProjectionError",
+    "ValidationError",
     "authorization_middleware",
     "beside",
     "get_projection",

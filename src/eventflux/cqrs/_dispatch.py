@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from .errors import HandlerAlreadyRegistered, NoHandlerError
+from ..exceptions import HandlerAlreadyRegisteredError, NoHandlerError
 
 __all__ = ["Handler", "MessageBus", "Middleware", "Next"]
 
@@ -56,7 +56,7 @@ class MessageBus:
     def register(self, message_type: type[M], handler: Callable[[M], Any]) -> Callable[[M], Any]:
         """Register ``handler`` (sync or async) for ``message_type``; returns it.
 
-        A second handler for the same type raises :class:`HandlerAlreadyRegistered`.
+        A second handler for the same type raises :class:`HandlerAlreadyRegisteredError`.
         """
         if not isinstance(message_type, type):
             raise TypeError(f"{self.kind} types are classes, not {message_type!r}")
@@ -64,7 +64,7 @@ class MessageBus:
             raise TypeError(f"a {self.kind} handler must be callable, not {handler!r}")
         old = self._handlers.get(message_type)
         if old is not None:
-            raise HandlerAlreadyRegistered(
+            raise HandlerAlreadyRegisteredError(
                 f"{message_type.__qualname__} already has a {self.kind} handler "
                 f"({getattr(old, '__qualname__', old)}); each {self.kind} type has exactly one"
             )

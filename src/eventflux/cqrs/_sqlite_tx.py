@@ -6,9 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
-from ..exceptions import ConfigurationError
 from .readmodel import CHECKPOINTS_TABLE
 
 __all__ = [
@@ -19,7 +17,6 @@ __all__ = [
     "Snapshot",
     "copy_objects",
     "split_script",
-    "sqlite_path",
 ]
 
 Params = Sequence[Any] | dict[str, Any]
@@ -27,17 +24,6 @@ CHECKPOINTS_DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} "
     "(name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at REAL NOT NULL)"
 )
-
-
-def sqlite_path(url: str) -> str:
-    """The file path of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "sqlite" or parts.netloc:
-        raise ConfigurationError(f"expected a sqlite:///path.db URL, got {url!r}")
-    path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
-    if not path:
-        raise ConfigurationError(f"the URL {url!r} names no file")
-    return path
 
 
 def _quote(name: str) -> str:

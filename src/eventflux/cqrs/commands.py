@@ -19,22 +19,15 @@ correlation starts one: its correlation id is its own id.
 
 from __future__ import annotations
 
-import os
-import random
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from uuid import UUID
 
+from .._internal.ids import new_id
 from ..es.context import current_metadata, metadata_context
 from ..events import CAUSATION_ID, CORRELATION_ID
 from ._dispatch import MessageBus
 
 __all__ = ["CommandBus"]
-
-# Command ids only need to be unique, not secret: a PRNG seeded from the OS makes
-# them without a system call per command.
-_ids = random.Random()
-os.register_at_fork(after_in_child=_ids.seed)  # a forked worker draws its own ids
 
 
 class CommandBus(MessageBus):
@@ -50,7 +43,7 @@ class CommandBus(MessageBus):
         :class:`~eventflux.cqrs.NoHandlerError`.
         """
         chain = self._chain_for(type(command))
-        command_id = str(UUID(int=_ids.getrandbits(128), version=4))
+        command_id = new_id()
         ids = {
             # a command with no correlation id yet starts a conversation: its own id
             CORRELATION_ID: (metadata or {}).get(CORRELATION_ID)

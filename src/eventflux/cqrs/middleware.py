@@ -22,18 +22,17 @@ from typing import Any
 import msgspec
 
 from ..es.context import current_metadata
-from ..es.errors import AggregateNotFound, DomainError
+from ..exceptions import AggregateNotFoundError, DomainError, NotAuthorizedError, ValidationError
 from ._dispatch import Middleware, Next
-from .errors import NotAuthorized, ValidationFailed
 
 __all__ = ["authorization_middleware", "logging_middleware", "validation_middleware"]
 
 #: errors that mean "the caller asked for something not allowed", logged as refusals
 REFUSALS: tuple[type[Exception], ...] = (
     DomainError,
-    AggregateNotFound,
-    ValidationFailed,
-    NotAuthorized,
+    AggregateNotFoundError,
+    ValidationError,
+    NotAuthorizedError,
 )
 Validator = Callable[[Any], Iterable[str] | str | None]
 Policy = Callable[[Any, Mapping[str, Any]], bool | Awaitable[bool]]
@@ -122,7 +121,7 @@ def _run_check(check: Callable[..., Iterable[str] | str | None], *args: Any) -> 
 
 
 def validation_middleware(*validators: Validator) -> Middleware:
-    """Refuse invalid messages with :class:`~eventflux.cqrs.ValidationFailed`.
+    """Refuse invalid messages with :class:`~eventflux.cqrs.ValidationError`.
 
     Checks, in order: the field types and constraints of dataclass/Struct
     messages (a failure there stops the checks); the message's own
@@ -134,21 +133,21 @@ def validation_middleware(*validators: Validator) -> Middleware:
     async def validate(message: Any, next: Next) -> Any:
         errors = check_fields(message)
         if errors:  # the rules below may rely on the field types
-            raise ValidationFailed(message, errors)
+            raise ValidationError(message, errors)
         own = getattr(message, "validate", None)
         if callable(own):
             errors += _run_check(own)
         for validator in validators:
             errors += _run_check(validator, message)
         if errors:
-            raise ValidationFailed(message, errors)
+            raise ValidationError(message, errors)
         return await next(message)
 
     return validate
 
 
 def authorization_middleware(policy: Policy) -> Middleware:
-    """Refuse messages the ``policy`` does not allow, with :class:`NotAuthorized`.
+    """Refuse messages the ``policy`` does not allow, with :class:`NotAuthorizedError`.
 
     ``policy(message, metadata)`` (sync or async) gets the ambient metadata
     (e.g. ``user`` and ``roles`` given to ``dispatch``) and returns True to allow.
@@ -161,7 +160,7 @@ def authorization_middleware(policy: Policy) -> Middleware:
             allowed = await allowed
         if not allowed:
             who = meta.get("user") or "an anonymous caller"
-            raise NotAuthorized(f"{who} may not run {type(message).__name__}")
+            raise NotAuthorizedError(f"{who} may not run {type(message).__name__}")
         return await next(message)
 
     return authorize

@@ -43,8 +43,8 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from .._internal.urls import float_option, parse_url
 from ..exceptions import ConfigurationError, StoreBusyError, StoreUnavailableError
-from ..store import float_option, parse_url
 from ..store._pg_sql import check_schema_name
 from ._pg_swap import begin_swap, refuse_unmovable, scratch_schema
 from ._pg_tx import (

@@ -46,9 +46,8 @@ from typing import Any, ClassVar, Final, Generic, TypeVar, overload
 
 from ..es._typed import defining_namespace, event_classes
 from ..events import RecordedEvent
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, ProjectionError
 from ..store.base import EventStore
-from .errors import ProjectionError
 from .readmodel import ReadModel, UnitOfWork
 
 __all__ = ["Projection", "ProjectionStatus", "handles"]

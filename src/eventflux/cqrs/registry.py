@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._internal.urls import sqlite_path
 from ..codec import Codec
-from ..exceptions import ConfigurationError
-from .errors import UnknownProjection
+from ..exceptions import ConfigurationError, UnknownProjectionError
 from .projections import Projection
-from .sqlite import sqlite_path
 
 __all__ = [
     "DEFAULT_APP_MODULES",
@@ -91,11 +90,11 @@ def get_projection(name: str, store_url: str) -> Projection[Any]:
 
 
 def projection_entry(name: str) -> ProjectionEntry:
-    """The registry entry of ``name`` (:class:`UnknownProjection` if none)."""
+    """The registry entry of ``name`` (:class:`UnknownProjectionError` if none)."""
     entry = _registry.get(name)
     if entry is None:
         known = ", ".join(sorted(_registry)) or "none"
-        raise UnknownProjection(
+        raise UnknownProjectionError(
             f"no projection named {name!r} (registered: {known}); "
             "load the module that registers it with --app module"
         )

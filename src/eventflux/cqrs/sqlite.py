@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from .._internal.urls import sqlite_path
 from ..exceptions import ConfigurationError, StoreBusyError, StoreUnavailableError
 from ._sqlite_tx import (
     CHECKPOINTS_DDL,
@@ -38,11 +39,10 @@ from ._sqlite_tx import (
     Snapshot,
     SQLiteTransaction,
     copy_objects,
-    sqlite_path,
 )
 from .readmodel import CHECKPOINTS_TABLE, ReadModel, UnitOfWork
 
-__all__ = ["SQLiteReadModel", "SQLiteTransaction", "sqlite_path"]
+__all__ = ["SQLiteReadModel", "SQLiteTransaction"]
 
 R = TypeVar("R")
 DEFAULT_BUSY_TIMEOUT: Final = 30.0

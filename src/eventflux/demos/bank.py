@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cqrs import SQLiteReadModel, beside, register_projection
-from ..es import AggregateNotFound
+from ..es import AggregateNotFoundError
 from ..exceptions import EventfluxError
 from ..store import open_store
 from ._bank_app import (
@@ -124,7 +124,7 @@ async def _scenario(bank: Bank, lines: list[str]) -> None:
     )
     try:
         await ask(GetBalance("bob", as_of=datetime(2000, 1, 1, tzinfo=UTC)))
-    except AggregateNotFound as e:
+    except AggregateNotFoundError as e:
         lines.append(f"bob's balance in 2000: {e}")
     status = await bank.view.status(bank.store)
     lines.append(

@@ -12,18 +12,23 @@ Example::
 
 from __future__ import annotations
 
+from ..exceptions import (
+    AggregateError,
+    AggregateNotFoundError,
+    DomainError,
+    MissingApplyMethodError,
+)
 from .aggregate import Aggregate, apply
 from .context import current_metadata, metadata_context
-from .errors import AggregateError, AggregateNotFound, DomainError, MissingApplyMethod
 from .repository import Repository
 from .retry import retry_on_conflict
 
 __all__ = [
     "Aggregate",
     "AggregateError",
-    "AggregateNotFound",
+    "AggregateNotFoundError",
     "DomainError",
-    "MissingApplyMethod",
+    "MissingApplyMethodError",
     "Repository",
     "apply",
     "current_metadata",

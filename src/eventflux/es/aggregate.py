@@ -30,7 +30,7 @@ The event class of an apply method comes from the type annotation of its first
 parameter (resolved where the class is defined; a union ``A | B`` registers
 both), or is named explicitly with ``@apply(Deposited)``. Apply methods are
 inherited and can be overridden; an event whose class (or a base class of it)
-has no apply method raises :class:`MissingApplyMethod`.
+has no apply method raises :class:`MissingApplyMethodError`.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, overload
 
+from ..exceptions import MissingApplyMethodError
 from ._typed import defining_namespace, event_classes
-from .errors import MissingApplyMethod
 
 __all__ = ["Aggregate", "apply"]
 
@@ -196,7 +196,7 @@ class Aggregate:
                 if fn is not None:
                     break
             else:
-                raise MissingApplyMethod(
+                raise MissingApplyMethodError(
                     f"{cls.__qualname__} has no @apply method for {event_class.__qualname__}; "
                     f"add one taking (self, event: {event_class.__qualname__})"
                     + (

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from ..events import AppendResult, NewEvent
 from ..exceptions import (
+    AggregateNotFoundError,
     ConcurrencyError,
     DeserializationError,
     EventfluxError,
@@ -31,7 +32,6 @@ from ..store.base import EventStore, Snapshot
 from .aggregate import Aggregate
 from .cache import AggregateCache
 from .context import current_metadata
-from .errors import AggregateNotFound
 from .retry import retry_on_conflict
 
 __all__ = ["Repository"]
@@ -109,7 +109,7 @@ class Repository(Generic[A]):
 
         ``as_of`` (aware datetime) gives the state after the events recorded at
         or before that time; ``version`` the state after that many events.
-        Raises :class:`AggregateNotFound` when the aggregate has no events (by
+        Raises :class:`AggregateNotFoundError` when the aggregate has no events (by
         then), or fewer than ``version``. A usable snapshot is loaded first.
         """
         if version is not None and (
@@ -134,12 +134,12 @@ class Repository(Generic[A]):
             detail = "its stream has no events"
             if as_of is not None:
                 detail = f"it had no events as of {as_of.isoformat()}"
-            raise AggregateNotFound(self.aggregate_type.__name__, aggregate_id, stream, detail)
+            raise AggregateNotFoundError(self.aggregate_type.__name__, aggregate_id, stream, detail)
         if as_of is None and version is None:
             self._saw(stream, aggregate.version)
             self._cache.put(aggregate)
         if version is not None and aggregate.version < version:
-            raise AggregateNotFound(
+            raise AggregateNotFoundError(
                 self.aggregate_type.__name__,
                 aggregate_id,
                 stream,

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-# The bus package first: the inbox and the breaker use its message and error
-# types, and the bus uses the retry policy and the inbox (no import cycle).
-from .. import bus as _bus  # noqa: F401
 from .breaker import CircuitBreaker, CircuitOpenError, CircuitState, StateChange
 from .inbox import Inbox, MemoryInbox
 from .retry import RetryPolicy

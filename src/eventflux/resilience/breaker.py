@@ -43,8 +43,8 @@ from enum import StrEnum
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar
 
-from ..bus.errors import AlreadyHandled, CircuitOpenError
-from ..exceptions import Reject
+from ..exceptions import CircuitOpenError
+from ..signals import AlreadyHandled, Reject
 
 __all__ = ["CircuitBreaker", "CircuitOpenError", "CircuitState", "StateChange"]
 

@@ -26,10 +26,9 @@ from __future__ import annotations
 import abc
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Final
 
-__all__ = ["DEFAULT_RETENTION", "Inbox", "MemoryInbox", "sqlite_path"]
+__all__ = ["DEFAULT_RETENTION", "Inbox", "MemoryInbox"]
 
 #: How long handled ids are remembered (seconds): 7 days.
 DEFAULT_RETENTION: Final = 7 * 24 * 3600.0
@@ -70,14 +69,3 @@ class MemoryInbox(Inbox):
         key = (group, msg_id)
         self._ids.pop(key, None)
         self._ids[key] = time.monotonic()
-
-
-def sqlite_path(url_or_path: str | Path) -> str:
-    """The file path of ``sqlite:///x.db`` (relative), ``sqlite:////abs/x.db`` or a path."""
-    text = str(url_or_path)
-    if text.startswith("sqlite://"):
-        rest = text[len("sqlite://") :].split("?", 1)[0]
-        if not rest.startswith("/") or rest == "/":
-            raise ValueError(f"a SQLite URL looks like sqlite:///file.db, not {text!r}")
-        return rest[1:]
-    return text

@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from ..bus.errors import AlreadyHandled, BusUnavailableError
+from .._internal.urls import sqlite_path
 from ..bus.message import Message
-from .inbox import DEFAULT_RETENTION, Inbox, sqlite_path
+from ..exceptions import BusUnavailableError
+from ..signals import AlreadyHandled
+from .inbox import DEFAULT_RETENTION, Inbox
 
 __all__ = ["SQLiteInbox"]
 
@@ -45,7 +47,8 @@ class SQLiteInbox(Inbox):
     ) -> None:
         if not table.replace("_", "").isalnum():
             raise ValueError(f"table name {table!r} must be letters, digits and '_'")
-        self.path = sqlite_path(url_or_path)
+        text = str(url_or_path)
+        self.path = sqlite_path(text) if text.startswith("sqlite:") else text
         self.table = table
         self.retention = retention
         self._conn = sqlite3.connect(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 from typing import Final
-from urllib.parse import SplitResult, unquote
 
 from ..exceptions import (
     ConfigurationError,
@@ -25,7 +24,6 @@ from ..exceptions import (
 __all__ = [
     "SCHEMA_VERSION",
     "connect",
-    "path_from_url",
     "prepare_file",
     "translate_error",
 ]
@@ -70,31 +68,6 @@ _DDL: Final = (
         recorded_at INTEGER NOT NULL
     ) WITHOUT ROWID""",
 )
-
-
-def path_from_url(url: SplitResult) -> str:
-    """The database path of a ``sqlite://`` URL.
-
-    ``sqlite:///events.db`` is relative to the working folder and
-    ``sqlite:////var/lib/app/events.db`` (four slashes) is absolute.
-    """
-    if url.netloc:
-        raise ConfigurationError(
-            f"sqlite:// URLs have no host (got {url.netloc!r}); write sqlite:///relative.db "
-            "or sqlite:////absolute/path.db"
-        )
-    path = unquote(url.path[1:]) if url.path.startswith("/") else unquote(url.path)
-    if not path:
-        raise ConfigurationError(
-            "a sqlite:// URL needs a file path: sqlite:///relative.db or "
-            "sqlite:////absolute/path.db"
-        )
-    if path == ":memory:" or path.startswith("file::memory:"):
-        raise ConfigurationError(
-            "an in-memory SQLite database cannot be shared by the store's connections; "
-            "use memory:// for a store in memory, or give a file path"
-        )
-    return path
 
 
 def connect(path: str, busy_timeout: float) -> sqlite3.Connection:

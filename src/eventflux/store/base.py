@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Self
 
+from .._internal.sentinels import Sentinel
 from ..codec import Codec, EncodedEvent, default_codec
 from ..events import AppendResult, NewEvent, RecordedEvent
 from ..exceptions import (
@@ -53,27 +54,14 @@ DEFAULT_MAX_EVENT_BYTES: Final = 1024 * 1024
 MAX_STREAM_NAME: Final = 255
 
 
-class _Sentinel:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-    def __reduce__(self) -> str:
-        return self._name
-
-
 NO_STREAM: Final = 0
 """Expected version of a stream that has no events yet."""
-ANY: Final = _Sentinel("ANY")
+ANY: Final = Sentinel("ANY", __name__)
 """Expected version that skips the check."""
-STREAM_EXISTS: Final = _Sentinel("STREAM_EXISTS")
+STREAM_EXISTS: Final = Sentinel("STREAM_EXISTS", __name__)
 """Expected version that requires at least one event in the stream."""
 
-ExpectedVersion = int | _Sentinel
+ExpectedVersion = int | Sentinel
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 

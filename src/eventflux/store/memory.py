@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Self
 from urllib.parse import SplitResult
 
+from .._internal.urls import int_option, reject_unknown_options
 from ..codec import Codec
 from ..events import AppendResult, RecordedEvent
 from ..exceptions import ConcurrencyError, StreamDeletedError
-from . import int_option, reject_unknown_options
 from .base import (
     DEFAULT_MAX_EVENT_BYTES,
     AppendBatch,

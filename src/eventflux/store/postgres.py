@@ -42,6 +42,7 @@ from psycopg import conninfo as pg_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from .._internal.urls import float_option, int_option
 from ..codec import Codec
 from ..events import AppendResult, RecordedEvent
 from ..exceptions import (
@@ -51,7 +52,6 @@ from ..exceptions import (
     StoreError,
     StoreUnavailableError,
 )
-from . import float_option, int_option
 from ._pg_arrays import register as register_arrays
 from ._pg_listener import Listener
 from ._pg_read import decode_page, iter_live

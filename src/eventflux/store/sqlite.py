@@ -37,13 +37,19 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import SplitResult
 
+from .._internal.urls import (
+    choice_option,
+    float_option,
+    int_option,
+    reject_unknown_options,
+    sqlite_path,
+)
 from ..codec import Codec
 from ..events import AppendResult, RecordedEvent
 from ..exceptions import ConfigurationError, StoreClosedError
 from . import _sqlite_read as rd
 from . import _sqlite_write as wr
-from . import float_option, int_option, reject_unknown_options
-from ._sqlite_schema import connect, path_from_url, prepare_file, translate_error
+from ._sqlite_schema import connect, prepare_file, translate_error
 from ._sqlite_writer import Writer, acquire_writer, release_writer
 from .base import DEFAULT_MAX_EVENT_BYTES, AppendBatch, EventStore, StreamLimits
 
@@ -101,12 +107,8 @@ class SQLiteEventStore(EventStore):
     async def _open(
         cls, url: SplitResult, options: dict[str, str], *, codec: Codec | None = None
     ) -> Self:
-        path = path_from_url(url)
-        durability = options.pop("durability", "full").lower()
-        if durability not in ("full", "normal"):
-            raise ConfigurationError(
-                f"URL option durability={durability!r} must be 'full' or 'normal'"
-            )
+        path = sqlite_path(url)
+        durability = choice_option(options, "durability", "full", ("full", "normal"))
         max_bytes = int_option(options, "max_event_bytes", DEFAULT_MAX_EVENT_BYTES)
         busy = float_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
         readers = int_option(options, "readers", DEFAULT_READERS)

@@ -16,10 +16,11 @@ import pytest
 from tests.servers.nats import NatsServer, free_port, nats_server, nats_server_binary
 
 from eventflux.bus import Message, MessageBus, OutgoingMessage, open_bus
-from eventflux.bus.errors import BusUnavailableError, CircuitOpenError
 from eventflux.bus.nats import NatsBus
-from eventflux.exceptions import ConfigurationError, Reject
+from eventflux.exceptions import BusUnavailableError, CircuitOpenError, ConfigurationError
+from eventflux.signals import Reject
 from eventflux.testing.bus_contract import Recorder, eventually
+from eventflux.testing.bus_contract._base import eventually_letters
 
 __all__ = ["nats_server"]
 
@@ -194,6 +195,7 @@ async def test_a_keyed_retry_keeps_its_count_across_a_hand_over(nats_server: Nat
         await second.ready()
         await first.close()  # the retry waiting there goes to the second member
         await eventually(lambda: len(attempts) == 5, 15, "five attempts in all")
+        await eventually_letters(second, 1)  # written just after the fifth attempt failed
         (letter,) = await second.dlq.list()
         assert letter.deliveries == 5
         assert attempts == [("first", 1), ("first", 2), ("second", 3), ("second", 4), ("second", 5)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ...bus.base import MessageBus
-from ...bus.errors import DeadLetterNotFound
 from ...bus.message import Message
-from ...exceptions import BusError, Reject
+from ...exceptions import BusError, DeadLetterNotFoundError
+from ...signals import Reject
 from ._base import (
     FAST,
     BusContractBase,
@@ -87,7 +87,7 @@ class DeadLetterContract(BusContractBase):
 
     @pytest.mark.asyncio
     async def test_retry_of_an_unknown_letter_raises(self, bus: MessageBus) -> None:
-        with pytest.raises(DeadLetterNotFound) as info:
+        with pytest.raises(DeadLetterNotFoundError) as info:
             await bus.dlq.retry("no-such-letter")
         assert isinstance(info.value, LookupError)
         assert isinstance(info.value, BusError)

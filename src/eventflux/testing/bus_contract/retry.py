@@ -9,10 +9,10 @@ import time
 import pytest
 
 from ...bus.base import MessageBus
-from ...bus.errors import CircuitOpenError
 from ...bus.message import Envelope, Message
-from ...exceptions import Reject
+from ...exceptions import CircuitOpenError
 from ...resilience.breaker import CircuitBreaker
+from ...signals import Reject
 from ._base import FAST, BusContractBase, Recorder, eventually, eventually_letters, quiet
 
 
