@@ -5,6 +5,7 @@ The public API is re-exported here; see the README and docs/ for guides.
 
 from __future__ import annotations
 
+from .app import App, Context
 from .bus import DeadLetter, Message, MessageBus, OutgoingMessage, open_bus
 from .codec import Codec, default_codec, register_event
 from .emitter import ERROR_MONITOR, AsyncEventEmitter, EventEmitter, on, once
@@ -12,6 +13,7 @@ from .events import AppendResult, NewEvent, RecordedEvent, caused_by, uuid7
 from .exceptions import (
     AggregateError,
     AggregateNotFoundError,
+    AppNotRunningError,
     BusClosedError,
     BusError,
     BusUnavailableError,
@@ -68,6 +70,8 @@ __all__ = [
     "AggregateError",
     "AggregateNotFoundError",
     "AlreadyHandled",
+    "App",
+    "AppNotRunningError",
     "AppendResult",
     "AsyncEventEmitter",
     "BusClosedError",
@@ -78,6 +82,7 @@ __all__ = [
     "Codec",
     "ConcurrencyError",
     "ConfigurationError",
+    "Context",
     "CqrsError",
     "DeadLetter",
     "DeadLetterNotFoundError",

@@ -29,6 +29,7 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── BusUnavailableError                bus storage busy or unreachable
     │   └── DeadLetterNotFoundError (LookupError)  no dead letter with that id
     ├── CircuitOpenError                       a circuit breaker refused the call
+    ├── AppNotRunningError (RuntimeError)      an App's store or bus used outside running()
     ├── AggregateError
     │   ├── AggregateNotFoundError (LookupError)   no such aggregate (at that time/version)
     │   ├── MissingApplyMethodError (TypeError)    an event class has no @apply method
@@ -54,6 +55,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AppNotRunningError",
     "AggregateError",
     "AggregateNotFoundError",
     "BusClosedError",
@@ -245,6 +247,10 @@ class CircuitOpenError(EventfluxError):
         super().__init__(
             f"circuit {name!r} is open; calls are refused for another {retry_after:.3g} s"
         )
+
+
+class AppNotRunningError(EventfluxError, RuntimeError):
+    """An App's store or bus was used outside ``async with app.running()``."""
 
 
 class AggregateError(EventfluxError):

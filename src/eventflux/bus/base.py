@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self, TypeVar, overload
 
 from ..codec import Codec, default_codec, loads
+from ..context import stamp_headers
 from ..exceptions import BusClosedError, SerializationError
 from ..resilience.inbox import Inbox, MemoryInbox
 from .message import (
@@ -189,7 +190,7 @@ class MessageBus(abc.ABC):
             await bus.publish("orders.created", {"id": 1}, msg_id="order-1", key="customer-7")
         """
         self._check_open()
-        env = self._envelope(subject, data, msg_id, key, headers, time.time())
+        env = self._envelope(subject, data, msg_id, key, stamp_headers(headers), time.time())
         await self._await_joins()
         await self._publish([env])
         return env.msg_id
@@ -211,11 +212,16 @@ class MessageBus(abc.ABC):
             if isinstance(item, OutgoingMessage):
                 envs.append(
                     self._envelope(
-                        item.subject, item.data, item.msg_id, item.key, item.headers, now
+                        item.subject,
+                        item.data,
+                        item.msg_id,
+                        item.key,
+                        stamp_headers(item.headers),
+                        now,
                     )
                 )
             elif isinstance(item, tuple) and len(item) == 2:
-                envs.append(self._envelope(item[0], item[1], None, None, None, now))
+                envs.append(self._envelope(item[0], item[1], None, None, stamp_headers(None), now))
             else:
                 raise TypeError(
                     f"publish_many takes OutgoingMessage or (subject, data) items, not {item!r}"

@@ -26,6 +26,7 @@ from typing import Any, Final, Self
 
 from .._internal.sentinels import Sentinel
 from ..codec import Codec, EncodedEvent, default_codec
+from ..context import stamp_events
 from ..events import AppendResult, NewEvent, RecordedEvent
 from ..exceptions import (
     DuplicateEventError,
@@ -303,6 +304,10 @@ class EventStore(abc.ABC):
         a stored batch (same ids, same order) returns the original result.
         """
         self._check_open()
+        if type(events) is list:
+            events = stamp_events(events)
+        elif isinstance(events, Iterable) and not isinstance(events, NewEvent | str):
+            events = stamp_events(list(events))
         batch = self._encode_batch(stream, events, expected_version, set())
         (result,) = await self._append([batch])
         self._notify_appended()
@@ -332,7 +337,10 @@ class EventStore(abc.ABC):
                 raise TypeError(
                     f"append_many[{stream!r}] must be a tuple (events, expected_version)"
                 )
-            parts.append(self._encode_batch(stream, spec[0], spec[1], seen))
+            events = spec[0]
+            if isinstance(events, Iterable) and not isinstance(events, NewEvent | str):
+                events = stamp_events(list(events))
+            parts.append(self._encode_batch(stream, events, spec[1], seen))
         results = await self._append(parts)
         self._notify_appended()
         return {p.stream: r for p, r in zip(parts, results, strict=True)}

@@ -1,0 +1,367 @@
+"""The App: one object wires an application's store, bus and handlers.
+
+Example::
+
+    app = App("orders")   # $EVENTFLUX_STORE / $EVENTFLUX_BUS, else SQLite files here
+
+    @app.command(PlaceOrder)
+    async def place(cmd: PlaceOrder, ctx: Context) -> str:
+        await ctx.store.append(f"order-{cmd.order_id}", [NewEvent("OrderPlaced", {...})])
+        return cmd.order_id
+
+    @app.subscribe("payments.charged", group="shipping")
+    async def ship(msg: Message, ctx: Context) -> None: ...
+
+    async with app.running():
+        await app.dispatch(PlaceOrder("o-1"), metadata={"actor": "ann"})
+
+Correlation and causation flow without user code: a dispatch opens an
+ambient context (:mod:`eventflux.context`) holding the correlation id (the one
+given, else the ambient one, else the command's own id), the causation id
+(the command's id) and every other key given to ``dispatch``; the store
+stamps it on every event appended inside, the bus puts the ids and the actor
+in the headers of every message published inside. A delivered message opens
+a context whose correlation id is its ``correlation_id`` header (else its
+``msg_id``) and whose causation id is its ``msg_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .._internal.defaults import bus_url, store_url
+from .._internal.ids import new_id
+from ..bus import Message, MessageBus, open_bus
+from ..context import (
+    ACTOR,
+    CAUSATION_ID,
+    CORRELATION_ID,
+    current_metadata,
+    metadata_context,
+    replace_metadata,
+)
+from ..exceptions import AppNotRunningError, ConfigurationError
+from ..observability.logs import get_logger
+from ..store import EventStore, open_store
+from .context import Context
+from .handlers import HandlerTable, Middleware, accepts_context, call_handler
+
+__all__ = ["App", "Page", "SubscriptionSpec"]
+
+H = TypeVar("H", bound=Callable[..., Any])
+#: ``async def task(ctx)``: a background task of an App
+Task = Callable[[Context], Coroutine[Any, Any, Any]]
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """A handler registered with ``@app.subscribe`` (subscribed when the App runs)."""
+
+    subject: str
+    group: str
+    handler: Callable[..., Any]
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A web page the server mounts for the App (``app.page(path, template)``)."""
+
+    path: str
+    template: str
+    context: Callable[..., Any] | None = None
+
+
+@dataclass
+class _Running:
+    store: EventStore
+    bus: MessageBus
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    handlers: list[Callable[..., Any]] = field(default_factory=list)
+
+
+class App:
+    """An application: command and query handlers, bus subscribers, background
+    tasks and pages, wired to one event store and one message bus by URL.
+
+    ``store`` / ``bus`` are URLs; without them ``$EVENTFLUX_STORE`` /
+    ``$EVENTFLUX_BUS`` apply, else the SQLite files ``eventflux.db`` and
+    ``eventflux-bus.db`` in the working folder (so the processes of one
+    application started in one folder share them). The same module runs on
+    ``postgresql://`` and ``nats://`` unchanged.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        store: str | None = None,
+        bus: str | None = None,
+        middleware: list[Middleware] | tuple[Middleware, ...] = (),
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"an App name is letters, digits, '-' and '_' (it names consumer groups), "
+                f"not {name!r}"
+            )
+        for what, url in (("store", store), ("bus", bus)):
+            if url is not None and not isinstance(url, str):
+                raise ConfigurationError(f"App {what} must be a URL string, not {url!r}")
+        self.name = name
+        self._store_url = store
+        self._bus_url = bus
+        self._commands = HandlerTable("command", middleware)
+        self._queries = HandlerTable("query", middleware)
+        self._subscriptions: list[SubscriptionSpec] = []
+        self._tasks: list[Task] = []
+        self._pages: list[Page] = []
+        self._running: _Running | None = None
+        self.log = get_logger("eventflux.app", app=name)
+
+    def __repr__(self) -> str:
+        state = "running" if self._running is not None else "stopped"
+        return f"<App {self.name!r} {state}>"
+
+    # -- where the store and bus live ---------------------------------------------------
+    @property
+    def store_url(self) -> str:
+        """The store URL this App opens (resolved now, from the environment if not given)."""
+        return store_url(self._store_url)
+
+    @property
+    def bus_url(self) -> str:
+        """The bus URL this App opens (resolved now, from the environment if not given)."""
+        return bus_url(self._bus_url)
+
+    @property
+    def running_now(self) -> bool:
+        return self._running is not None
+
+    @property
+    def store(self) -> EventStore:
+        """The App's event store (inside ``async with app.running()``)."""
+        if self._running is None:
+            raise AppNotRunningError(
+                f"App {self.name!r} is not running; use 'async with app.running():'"
+            )
+        return self._running.store
+
+    @property
+    def bus(self) -> MessageBus:
+        """The App's message bus (inside ``async with app.running()``)."""
+        if self._running is None:
+            raise AppNotRunningError(
+                f"App {self.name!r} is not running; use 'async with app.running():'"
+            )
+        return self._running.bus
+
+    # -- registration --------------------------------------------------------------------
+    def command(self, command_type: type[Any]) -> Callable[[H], H]:
+        """Register ``async def handler(cmd, ctx)`` for commands of ``command_type``.
+
+        A second handler for one type raises a ConfigurationError now.
+        """
+
+        def register(fn: H) -> H:
+            self._commands.register(command_type, fn)
+            return fn
+
+        return register
+
+    def query(self, query_type: type[Any]) -> Callable[[H], H]:
+        """Register ``async def handler(query, ctx)`` for queries of ``query_type``."""
+
+        def register(fn: H) -> H:
+            self._queries.register(query_type, fn)
+            return fn
+
+        return register
+
+    def subscribe(
+        self, subject: str, *, group: str | None = None, **options: Any
+    ) -> Callable[[H], H]:
+        """Register ``async def handler(msg, ctx)`` for messages on ``subject``.
+
+        ``group`` defaults to ``<app name>-<handler name>``; ``options`` are the
+        bus's ``subscribe`` options (``max_deliver``, ``backoff``, ``concurrency``...).
+        The App subscribes it when it runs; N processes running the App share the
+        group's work.
+        """
+        if not isinstance(subject, str):
+            raise TypeError(f"a subject is a str, not {subject!r}")
+        if group is not None and not (isinstance(group, str) and _NAME.fullmatch(group)):
+            raise ConfigurationError(f"a group name matches [A-Za-z0-9_-]+, not {group!r}")
+
+        def register(fn: H) -> H:
+            if not callable(fn):
+                raise TypeError(f"a handler must be callable, not {fn!r}")
+            name = group or f"{self.name}-{getattr(fn, '__name__', 'handler')}"
+            name = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
+            self._subscriptions.append(SubscriptionSpec(subject, name, fn, dict(options)))
+            if self._running is not None:  # registered at run time: subscribe now
+                self._subscribe(self._running.bus, self._subscriptions[-1])
+            return fn
+
+        return register
+
+    def task(self, fn: Task) -> Task:
+        """Run ``async def fn(ctx)`` in the background while the App runs (a
+        simulator, a poller); it is cancelled when the App stops."""
+        if not callable(fn):
+            raise TypeError(f"a task must be an async function, not {fn!r}")
+        self._tasks.append(fn)
+        return fn
+
+    def page(self, path: str, template: str, *, context: Callable[..., Any] | None = None) -> None:
+        """A web page for ``eventflux serve`` to mount under the App's prefix."""
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigurationError(f"a page path starts with '/', not {path!r}")
+        self._pages.append(Page(path, template, context))
+
+    @property
+    def subscriptions(self) -> tuple[SubscriptionSpec, ...]:
+        return tuple(self._subscriptions)
+
+    @property
+    def pages(self) -> tuple[Page, ...]:
+        return tuple(self._pages)
+
+    @property
+    def command_types(self) -> tuple[type[Any], ...]:
+        return self._commands.message_types
+
+    @property
+    def query_types(self) -> tuple[type[Any], ...]:
+        return self._queries.message_types
+
+    # -- dispatching ---------------------------------------------------------------------
+    def context(self, metadata: Mapping[str, Any], message: Message | None = None) -> Context:
+        """A handler context for ``metadata`` (used by the App's runtimes)."""
+        ids = {k: metadata[k] for k in (CORRELATION_ID, CAUSATION_ID) if k in metadata}
+        return Context(self, metadata, self.log.bind(**ids), message)
+
+    async def dispatch(
+        self,
+        command: object,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        command_id: str | None = None,
+    ) -> Any:
+        """Run ``command`` through its handler in-process; return the result.
+
+        Each dispatch gets a command id (a new UUID string, or ``command_id``);
+        ``metadata`` (e.g. ``actor``) is stamped on every event the handler
+        appends. An unregistered type raises :class:`~eventflux.NoHandlerError`.
+        """
+        self._commands.lookup(type(command))  # NoHandlerError before anything else
+        cid = command_id or new_id()
+        given = dict(metadata) if metadata else {}
+        correlation = given.get(CORRELATION_ID) or current_metadata().get(CORRELATION_ID) or cid
+        given[CORRELATION_ID] = correlation
+        given[CAUSATION_ID] = cid
+        started = time.perf_counter()
+        with metadata_context(given) as ambient:
+            ctx = self.context(ambient)
+            try:
+                result = await self._commands.call(command, ctx)
+            except BaseException as e:
+                ctx.logger.info(
+                    "command",
+                    command=type(command).__name__,
+                    command_id=cid,
+                    outcome="error",
+                    error=f"{type(e).__name__}: {e}",
+                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                )
+                raise
+        ctx.logger.info(
+            "command",
+            command=type(command).__name__,
+            command_id=cid,
+            outcome="ok",
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return result
+
+    async def ask(self, query: object, metadata: Mapping[str, Any] | None = None) -> Any:
+        """Run ``query`` through its handler in-process; return the answer."""
+        self._queries.lookup(type(query))
+        with metadata_context(metadata or {}) as ambient:
+            return await self._queries.call(query, self.context(ambient))
+
+    # -- running ---------------------------------------------------------------------------
+    def _subscribe(self, bus: MessageBus, spec: SubscriptionSpec) -> None:
+        with_ctx = accepts_context(spec.handler)
+
+        async def deliver(msg: Message) -> None:
+            headers = msg.headers
+            meta: dict[str, Any] = {
+                CORRELATION_ID: headers.get(CORRELATION_ID) or msg.msg_id,
+                CAUSATION_ID: msg.msg_id,
+            }
+            actor = headers.get(ACTOR)
+            if actor:
+                meta[ACTOR] = actor
+            with replace_metadata(meta) as ambient:
+                await call_handler(spec.handler, with_ctx, msg, self.context(ambient, msg))
+
+        deliver.__qualname__ = getattr(spec.handler, "__qualname__", "deliver")
+        bus.subscribe(spec.subject, deliver, group=spec.group, **spec.options)
+        if self._running is not None:
+            self._running.handlers.append(deliver)
+
+    @asynccontextmanager
+    async def running(
+        self, *, store: EventStore | None = None, bus: MessageBus | None = None
+    ) -> AsyncIterator[App]:
+        """Open the store and bus and start the subscribers and background tasks;
+        leaving the block drains them and closes what it opened.
+
+        ``store`` / ``bus`` share objects that are already open (several Apps in
+        one process); the App does not close those.
+        """
+        if self._running is not None:
+            raise ConfigurationError(f"App {self.name!r} is already running")
+        async with AsyncExitStack() as stack:
+            if store is None:
+                store = await open_store(self.store_url)
+                stack.push_async_callback(store.close)
+            shared_bus = bus is not None
+            if bus is None:
+                bus = await open_bus(self.bus_url)
+                stack.push_async_callback(bus.close)
+            state = _Running(store, bus)
+            self._running = state
+            try:
+                for spec in self._subscriptions:
+                    self._subscribe(bus, spec)
+                for fn in self._tasks:
+                    ctx = self.context({})
+                    state.tasks.append(
+                        asyncio.get_running_loop().create_task(
+                            fn(ctx), name=f"eventflux-app-{self.name}-{fn.__name__}"
+                        )
+                    )
+                yield self
+            finally:
+                for t in state.tasks:
+                    t.cancel()
+                if state.tasks:
+                    await asyncio.gather(*state.tasks, return_exceptions=True)
+                if shared_bus:  # drain this App's members; the bus stays open
+                    for handler in state.handlers:
+                        await bus.unsubscribe(handler)
+                self._running = None
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set (or the task is cancelled): what ``eventflux
+        worker module:app`` does in each worker process."""
+        async with self.running():
+            await (stop or asyncio.Event()).wait()
