@@ -28,6 +28,8 @@ from .events import CAUSATION_ID, CORRELATION_ID, NewEvent
 __all__ = [
     "ACTOR",
     "CAUSATION_ID",
+    "COMMAND",
+    "COMMAND_CAUSATION_ID",
     "CORRELATION_ID",
     "PROPAGATED_HEADERS",
     "current_metadata",
@@ -38,6 +40,11 @@ __all__ = [
 ]
 
 ACTOR: Final = "actor"
+#: The type name of the command whose handler appended an event.
+COMMAND: Final = "command"
+#: What caused that command (a message or event id), when it was sent while
+#: handling something: the link that keeps a causal chain whole.
+COMMAND_CAUSATION_ID: Final = "command_causation_id"
 #: The ambient keys a publish carries in its message headers (values as str).
 PROPAGATED_HEADERS: Final = (CORRELATION_ID, CAUSATION_ID, ACTOR, "traceparent", "tracestate")
 

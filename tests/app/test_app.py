@@ -171,6 +171,7 @@ async def test_appends_in_a_command_carry_correlation_causation_and_dispatch_key
     assert first.metadata == {
         "correlation_id": command_id,  # a new conversation: the command's own id
         "causation_id": command_id,
+        "command": "Deposit",
         "actor": "ann",
         "reason": "salary",
     }
@@ -199,6 +200,10 @@ async def test_a_given_or_ambient_correlation_id_is_kept_and_each_command_has_it
     assert len(set(causes)) == 3  # one command id per dispatch
     assert causes == [m["causation_id"] for m in ids]
     assert all(e.metadata["actor"] == "ann" for e in events)  # carried by nested dispatches
+    # a nested command keeps the link to what caused it: the outer command
+    assert "command_causation_id" not in events[0].metadata
+    assert events[1].metadata["command_causation_id"] == causes[0]
+    assert events[2].metadata["command_causation_id"] == causes[1]
 
 
 @pytest.mark.asyncio

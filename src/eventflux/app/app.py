@@ -18,7 +18,9 @@ Example::
 Correlation and causation flow without user code: a dispatch opens an
 ambient context (:mod:`eventflux.context`) holding the correlation id (the one
 given, else the ambient one, else the command's own id), the causation id
-(the command's id) and every other key given to ``dispatch``; the store
+(the command's id), the command's type name (``command``), the id of what
+caused the command when it was sent while handling something
+(``command_causation_id``), and every other key given to ``dispatch``; the store
 stamps it on every event appended inside, the bus puts the ids and the actor
 in the headers of every message published inside. A delivered message opens
 a context whose correlation id is its ``correlation_id`` header (else its
@@ -38,21 +40,26 @@ from typing import Any, TypeVar
 from .._internal.defaults import bus_url, store_url
 from .._internal.ids import new_id
 from ..bus import Message, MessageBus, open_bus
+from ..bus.outbox import OutboxRelay
+from ..bus.subjects import validate_subject
 from ..context import (
     ACTOR,
     CAUSATION_ID,
+    COMMAND,
+    COMMAND_CAUSATION_ID,
     CORRELATION_ID,
     current_metadata,
     metadata_context,
     replace_metadata,
 )
+from ..events import RecordedEvent
 from ..exceptions import AppNotRunningError, ConfigurationError
 from ..observability.logs import get_logger
 from ..store import EventStore, open_store
 from .context import Context
 from .handlers import HandlerTable, Middleware, accepts_context, call_handler
 
-__all__ = ["App", "Page", "SubscriptionSpec"]
+__all__ = ["App", "Page", "RelaySpec", "SubscriptionSpec"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 #: ``async def task(ctx)``: a background task of an App
@@ -71,6 +78,23 @@ class SubscriptionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RelaySpec:
+    """``app.relay(stream_prefix=P, subject=S)``: events of streams starting with
+    ``P`` are published to ``S`` (``{type}`` and ``{stream}`` replaced)."""
+
+    stream_prefix: str
+    subject: str
+
+    @property
+    def name(self) -> str:
+        return "relay-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{self.stream_prefix}-{self.subject}")
+
+    def subject_of(self, event: RecordedEvent) -> str:
+        stream = re.sub(r"[\s*>.]+", "_", event.stream)
+        return self.subject.replace("{type}", event.type).replace("{stream}", stream)
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """A web page the server mounts for the App (``app.page(path, template)``)."""
 
@@ -85,6 +109,7 @@ class _Running:
     bus: MessageBus
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     handlers: list[Callable[..., Any]] = field(default_factory=list)
+    relays: list[OutboxRelay] = field(default_factory=list)
 
 
 class App:
@@ -122,6 +147,7 @@ class App:
         self._subscriptions: list[SubscriptionSpec] = []
         self._tasks: list[Task] = []
         self._pages: list[Page] = []
+        self._relays: list[RelaySpec] = []
         self._running: _Running | None = None
         self.log = get_logger("eventflux.app", app=name)
 
@@ -211,6 +237,39 @@ class App:
 
         return register
 
+    def relay(self, *, stream_prefix: str, subject: str) -> RelaySpec:
+        """Publish every event appended to a stream starting with ``stream_prefix``
+        to ``subject`` (``{type}`` and ``{stream}`` are replaced), at least once and
+        in position order, while the App runs. The message's ``msg_id`` is the
+        event's id, its data the event's data, its key the stream, and its headers
+        carry the event's correlation id, the event's id as causation id and the
+        actor. The relay's checkpoint is kept with the bus.
+
+        Example::
+
+            app.relay(stream_prefix="order-", subject="orders.{type}")
+        """
+        if not isinstance(stream_prefix, str):
+            raise TypeError(f"stream_prefix must be a str, not {stream_prefix!r}")
+        if not isinstance(subject, str) or not subject:
+            raise ConfigurationError(f"a relay needs a subject template, not {subject!r}")
+        probe = subject.replace("{type}", "T").replace("{stream}", "s")
+        validate_subject(probe)
+        spec = RelaySpec(stream_prefix, subject)
+        self._relays.append(spec)
+        return spec
+
+    @property
+    def relays(self) -> tuple[RelaySpec, ...]:
+        return tuple(self._relays)
+
+    def subject_of(self, event: RecordedEvent) -> str | None:
+        """The subject this App relays ``event`` to, if any (for causal chains)."""
+        for spec in self._relays:
+            if event.stream.startswith(spec.stream_prefix):
+                return spec.subject_of(event)
+        return None
+
     def task(self, fn: Task) -> Task:
         """Run ``async def fn(ctx)`` in the background while the App runs (a
         simulator, a poller); it is cancelled when the App stops."""
@@ -263,8 +322,12 @@ class App:
         self._commands.lookup(type(command))  # NoHandlerError before anything else
         cid = command_id or new_id()
         given = dict(metadata) if metadata else {}
-        correlation = given.get(CORRELATION_ID) or current_metadata().get(CORRELATION_ID) or cid
-        given[CORRELATION_ID] = correlation
+        outer = current_metadata()
+        given[CORRELATION_ID] = given.get(CORRELATION_ID) or outer.get(CORRELATION_ID) or cid
+        given[COMMAND] = type(command).__name__
+        if outer.get(CAUSATION_ID) is not None and COMMAND_CAUSATION_ID not in given:
+            # a command sent while handling something: keep the link to that cause
+            given[COMMAND_CAUSATION_ID] = outer[CAUSATION_ID]
         given[CAUSATION_ID] = cid
         started = time.perf_counter()
         with metadata_context(given) as ambient:
@@ -342,6 +405,16 @@ class App:
             try:
                 for spec in self._subscriptions:
                     self._subscribe(bus, spec)
+                for relay in self._relays:
+                    outbox = OutboxRelay(
+                        store,
+                        bus,
+                        subject=relay.subject_of,
+                        name=f"{self.name}-{relay.name}",
+                        stream_prefix=relay.stream_prefix or None,
+                    )
+                    outbox.start()
+                    state.relays.append(outbox)
                 for fn in self._tasks:
                     ctx = self.context({})
                     state.tasks.append(
@@ -351,6 +424,8 @@ class App:
                     )
                 yield self
             finally:
+                for outbox in state.relays:
+                    await outbox.stop()
                 for t in state.tasks:
                     t.cancel()
                 if state.tasks:

@@ -177,10 +177,12 @@ class OutboxRelay:
             "version": str(e.version),
             "position": str(e.position),
         }
-        for name in (CORRELATION_ID, CAUSATION_ID):
-            value = e.metadata.get(name)
-            if value is not None:
-                headers[name] = str(value)
+        correlation = e.metadata.get(CORRELATION_ID)
+        headers[CORRELATION_ID] = str(e.id) if correlation is None else str(correlation)
+        headers[CAUSATION_ID] = str(e.id)  # the event caused this message
+        actor = e.metadata.get("actor")
+        if actor is not None:
+            headers["actor"] = str(actor)
         key = self.key(e) if self.key is not None else None
         return OutgoingMessage(self.subject(e), _plain(e.data), str(e.id), key, headers)
 

@@ -11,5 +11,6 @@ Example::
 from __future__ import annotations
 
 from .logs import configure_logging, get_logger
+from .trace import Trace, TraceNode, build_trace, trace
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["Trace", "TraceNode", "build_trace", "configure_logging", "get_logger", "trace"]
