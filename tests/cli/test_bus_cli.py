@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from eventflux import Reject
 from eventflux.bus import Message, open_bus
 from eventflux.cli.bus import bus_url, register
+from eventflux.cli.worker import register as register_worker
 from eventflux.testing.bus_contract._base import eventually_letters
 
 runner = CliRunner()
@@ -28,6 +29,7 @@ runner = CliRunner()
 def cli() -> typer.Typer:
     app = typer.Typer()
     register(app)
+    register_worker(app)
     return app
 
 
@@ -131,7 +133,7 @@ def _spawn_worker(tmp_path: Path, target: str, url: str) -> subprocess.Popen[str
         "WORKER_OUT": str(tmp_path / "out.txt"),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "eventflux.cli.bus", "worker", target, "--bus", url],
+        [sys.executable, "-m", "eventflux.cli", "worker", target, "--bus", url],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from .._internal.defaults import DEFAULT_STORE_URL
+from .._internal.defaults import store_url as default_store_url
 from ..exceptions import EventfluxError
 
 T = TypeVar("T")
 
-DEFAULT_STORE_URL = "sqlite:///eventflux.db"
 console = Console()
 err_console = Console(stderr=True)
 
@@ -32,7 +32,7 @@ StoreOption = Annotated[
 
 def store_url(url: str | None) -> str:
     """The store URL: the option, else $EVENTFLUX_STORE, else the embedded default."""
-    return url or os.environ.get("EVENTFLUX_STORE") or DEFAULT_STORE_URL
+    return default_store_url(url)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

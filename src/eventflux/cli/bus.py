@@ -1,26 +1,10 @@
-"""``eventflux worker`` and ``eventflux dlq``: run consumers, tend dead letters.
+"""``eventflux dlq``: list, retry and purge dead letters.
 
-Both take ``--bus URL`` (default: ``$EVENTFLUX_BUS``, else
+The commands take ``--bus URL`` (default: ``$EVENTFLUX_BUS``, else
 ``sqlite:///eventflux-bus.db``).
-
-``eventflux worker module:app`` imports ``app`` from ``module`` (the current
-folder is importable) and runs its subscribers until SIGTERM or SIGINT, then
-drains: running handlers finish, unstarted messages are released. An *app* is
-
-* an object with ``async def start(bus)`` (and optionally ``async def stop()``,
-  called before the bus closes), or
-* a function ``setup(bus)`` (plain or async) that subscribes handlers.
-
-Without ``:app`` the attribute ``app`` is used.
 
 Example::
 
-    # payments.py
-    async def setup(bus):
-        @bus.subscribe("orders.created", group="payments")
-        async def charge(msg): ...
-
-    $ eventflux worker payments:setup --bus sqlite:///shop-bus.db
     $ eventflux dlq list --group payments
     $ eventflux dlq retry --all --group payments
     $ eventflux dlq purge --group payments --yes
@@ -28,13 +12,7 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import importlib
-import inspect
-import logging
-import os
-import signal
 import sys
 from typing import Annotated, Any
 
@@ -43,18 +21,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..bus import DeadLetter, MessageBus, open_bus
-from ._common import console, err_console, run
+from .._internal.defaults import DEFAULT_BUS_URL
+from .._internal.defaults import bus_url as default_bus_url
+from ..bus import DeadLetter, open_bus
+from ._common import console, run
 
-__all__ = ["DEFAULT_BUS_URL", "bus_url", "letter_json", "load_app", "main", "register"]
-
-DEFAULT_BUS_URL = "sqlite:///eventflux-bus.db"
+__all__ = ["BusOption", "GroupOption", "bus_url", "letter_json", "main", "register"]
 
 BusOption = Annotated[
     str | None,
     typer.Option(
         "--bus",
-        help="Message bus URL (default: $EVENTFLUX_BUS, else sqlite:///eventflux-bus.db).",
+        help=f"Message bus URL (default: $EVENTFLUX_BUS, else {DEFAULT_BUS_URL}).",
         show_default=False,
     ),
 ]
@@ -63,73 +41,7 @@ GroupOption = Annotated[str | None, typer.Option("--group", "-g", help="Only thi
 
 def bus_url(url: str | None) -> str:
     """The bus URL: the option, else $EVENTFLUX_BUS, else the embedded default."""
-    return url or os.environ.get("EVENTFLUX_BUS") or DEFAULT_BUS_URL
-
-
-def load_app(target: str) -> Any:
-    """Import ``module:attr`` (``attr`` may be dotted; default ``app``)."""
-    module_name, _, attr = target.partition(":")
-    if not module_name:
-        raise typer.BadParameter(f"{target!r} is not module:app")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise typer.BadParameter(f"cannot import {module_name!r}: {e}") from None
-    for part in (attr or "app").split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise typer.BadParameter(
-                f"{module_name!r} has no attribute {attr or 'app'!r}"
-            ) from None
-    return obj
-
-
-async def _start(app: Any, bus: MessageBus) -> Any:
-    """Start ``app`` on ``bus``; returns the app object (a class is instantiated)."""
-    if inspect.isclass(app):
-        app = app()
-    start = getattr(app, "start", None)
-    if callable(start):
-        result = start(bus)
-    elif callable(app):
-        result = app(bus)
-    else:
-        raise typer.BadParameter(
-            f"{app!r} is not an app: give an object with start(bus) or a function setup(bus)"
-        )
-    if inspect.isawaitable(result):
-        await result
-    return app
-
-
-async def _work(target: str, url: str) -> None:
-    app = load_app(target)
-    bus = await open_bus(url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        app = await _start(app, bus)
-        await bus.ready()
-        groups = ", ".join(f"{s.subject} -> {s.group}" for s in bus.subscriptions) or "none"
-        err_console.print(f"worker {os.getpid()} on {url}: {groups}", highlight=False)
-        await stop.wait()
-        err_console.print("worker: stopping, letting running handlers finish", highlight=False)
-    finally:
-        try:
-            stop_app = getattr(app, "stop", None)
-            if callable(stop_app):
-                result = stop_app()
-                if inspect.isawaitable(result):
-                    await result
-        finally:
-            await bus.close()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+    return default_bus_url(url)
 
 
 def letter_json(letter: DeadLetter) -> dict[str, Any]:
@@ -170,19 +82,7 @@ async def _purge(url: str, group: str | None) -> int:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``worker`` and ``dlq list|retry|purge`` to the command line."""
-
-    @app.command()
-    def worker(
-        target: Annotated[str, typer.Argument(help="The app to run, as module:app.")],
-        bus: BusOption = None,
-        log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
-    ) -> None:
-        """Run an app's subscribers as a worker process (graceful on SIGTERM/SIGINT)."""
-        logging.basicConfig(
-            level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        run(_work(target, bus_url(bus)))
+    """Add ``dlq list|retry|purge`` to the command line."""
 
     dlq = typer.Typer(help="List, retry and purge dead letters.", no_args_is_help=True)
     app.add_typer(dlq, name="dlq")
@@ -245,7 +145,7 @@ def register(app: typer.Typer) -> None:
 
 
 def main() -> None:
-    """Run these commands alone: ``python -m eventflux.cli.bus worker app:setup``."""
+    """Run these commands alone: ``python -m eventflux.cli.bus dlq list``."""
     app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
     register(app)
     app()
