@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -11,12 +13,17 @@ from rich.console import Console
 
 from .._internal.defaults import DEFAULT_STORE_URL
 from .._internal.defaults import store_url as default_store_url
-from ..exceptions import EventfluxError
+from .._internal.urls import parse_url, sqlite_path
+from ..exceptions import EventfluxError, StoreUnavailableError
+from ..store import EventStore, open_store
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+# A table piped to a file or another program is not wrapped at 80 columns
+# mid-token: without a terminal the width is unbounded.
+_PIPED_WIDTH = 10_000
+console = Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)
 
 
 #: The ``--store`` option of the commands that open an event store.
@@ -33,6 +40,19 @@ StoreOption = Annotated[
 def store_url(url: str | None) -> str:
     """The store URL: the option, else $EVENTFLUX_STORE, else the embedded default."""
     return default_store_url(url)
+
+
+async def open_existing_store(url: str) -> EventStore:
+    """Open the store at ``url``; a SQLite file that does not exist is an error
+    (reading never creates a store)."""
+    parts, _ = parse_url(url)
+    if parts.scheme.lower() == "sqlite":
+        path = sqlite_path(parts)
+        if not await asyncio.to_thread(os.path.exists, path):
+            raise StoreUnavailableError(
+                f"there is no event store at {path!r}; check --store or $EVENTFLUX_STORE"
+            )
+    return await open_store(url)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -14,8 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import os
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,11 +22,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .._internal.urls import parse_url, sqlite_path
 from ..events import RecordedEvent
-from ..exceptions import StoreUnavailableError
-from ..store import EventStore, open_store
-from ._common import StoreOption, console, run, store_url
+from ._common import StoreOption, console, open_existing_store, run, store_url
 
 __all__ = ["event_json", "parse_time", "register"]
 
@@ -72,17 +67,6 @@ def _compact(value: Any) -> str:
     return msgspec.json.encode(_plain(value)).decode()
 
 
-async def _open(url: str) -> EventStore:
-    parts, _ = parse_url(url)
-    if parts.scheme.lower() == "sqlite":
-        path = sqlite_path(parts)
-        if not await asyncio.to_thread(os.path.exists, path):
-            raise StoreUnavailableError(
-                f"there is no event store at {path!r}; check --store or $EVENTFLUX_STORE"
-            )
-    return await open_store(url)
-
-
 def _events_table(title: str, events: list[RecordedEvent]) -> Table:
     table = Table(title=title, title_justify="left")
     for name in ("version", "position"):
@@ -102,7 +86,7 @@ def _events_table(title: str, events: list[RecordedEvent]) -> Table:
 
 
 async def _streams(url: str, prefix: str, as_json: bool) -> None:
-    async with await _open(url) as store:
+    async with await open_existing_store(url) as store:
         names = await store.streams(prefix)
         versions = [await store.stream_version(n) for n in names]
     if as_json:
@@ -126,7 +110,7 @@ async def _read(
     limit: int | None,
     as_json: bool,
 ) -> None:
-    async with await _open(url) as store:
+    async with await open_existing_store(url) as store:
         it = store.read(
             stream, from_version=from_version, backwards=backwards, limit=limit, as_of=as_of
         )
@@ -140,7 +124,7 @@ async def _read(
 
 
 async def _tail(url: str, after: int | None, as_json: bool, max_events: int | None) -> None:
-    async with await _open(url) as store:
+    async with await open_existing_store(url) as store:
         start = await store.last_position() if after is None else after
         if not as_json:
             console.print(f"[dim]following events after position {start}; Ctrl-C stops[/]")

@@ -37,8 +37,15 @@ _UNSAFE: Final = re.compile(r"[^A-Za-z0-9 _.:/@+\-]")
 
 @dataclass(slots=True)
 class TraceNode:
-    """One hop: a command, an event or a message, with the id of its cause."""
+    """One hop: a command, an event or a message.
 
+    ``id`` is the hop's own id (a command id, an event id, a ``msg_id``: a
+    message relayed from an event has the event's id as ``msg_id``), ``cause``
+    the id of what caused it (None for a root), ``key`` a name unique in the
+    chain and ``parent`` the key of the hop it hangs from.
+    """
+
+    key: str
     kind: Kind
     id: str
     cause: str | None
@@ -48,6 +55,7 @@ class TraceNode:
     at: datetime | None = None
     actor: str | None = None
     event: RecordedEvent | None = None
+    parent: str | None = None
     children: list[TraceNode] = field(default_factory=list, repr=False)
 
     def first_position(self) -> int:
@@ -57,9 +65,11 @@ class TraceNode:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "key": self.key,
             "kind": self.kind,
             "id": self.id,
             "cause": self.cause,
+            "parent": self.parent,
             "name": self.name,
             "stream": self.stream,
             "position": self.position,
@@ -141,60 +151,73 @@ def build_trace(
 ) -> Trace:
     """Link ``events`` (all of one correlation id) into the chain of hops."""
     events = sorted(events, key=lambda e: e.position)
-    by_id: dict[str, TraceNode] = {}
+    nodes: dict[str, TraceNode] = {}
+    stored = {str(e.id): e for e in events}
+
+    def hop_for(cause: str | None, actor: str | None) -> str | None:
+        """The key of the hop a cause names, made if it is not stored itself."""
+        if cause is None:
+            return None
+        if cause in stored:  # an event id: the message relayed from that event
+            key = f"message:{cause}"
+            if key not in nodes:
+                source = stored[cause]
+                subject = subject_of(source) if subject_of else None
+                nodes[key] = TraceNode(
+                    key,
+                    "message",
+                    cause,
+                    cause,
+                    subject or source.type,
+                    actor=actor,
+                    parent=f"event:{cause}",
+                )
+            return key
+        for kind in ("command", "message"):
+            if f"{kind}:{cause}" in nodes:
+                return f"{kind}:{cause}"
+        key = f"message:{cause}"  # published by a handler; not stored anywhere
+        nodes[key] = TraceNode(key, "message", cause, None, "message", actor=actor)
+        return key
+
+    for e in events:  # commands first: events name the command that appended them
+        cause = _text(e.metadata.get(CAUSATION_ID))
+        command = e.metadata.get(COMMAND)
+        if cause is not None and command is not None and cause not in stored:
+            key = f"command:{cause}"
+            if key not in nodes:
+                origin = _text(e.metadata.get(COMMAND_CAUSATION_ID))
+                nodes[key] = TraceNode(
+                    key,
+                    "command",
+                    cause,
+                    origin,
+                    str(command),
+                    stream=e.stream,
+                    actor=_text(e.metadata.get(ACTOR)),
+                )
+    for node in list(nodes.values()):
+        node.parent = hop_for(node.cause, node.actor)
     for e in events:
-        by_id[str(e.id)] = TraceNode(
+        actor = _text(e.metadata.get(ACTOR))
+        cause = _text(e.metadata.get(CAUSATION_ID))
+        key = f"event:{e.id}"
+        nodes[key] = TraceNode(
+            key,
             "event",
             str(e.id),
-            _text(e.metadata.get(CAUSATION_ID)),
+            cause,
             e.type,
             stream=e.stream,
             position=e.position,
             at=e.recorded_at,
-            actor=_text(e.metadata.get(ACTOR)),
+            actor=actor,
             event=e,
+            parent=hop_for(cause, actor),
         )
-    event_ids = set(by_id)
-
-    def message_from_event(source_id: str) -> str:
-        # the relay published the event with its id as msg_id
-        node_id = f"{source_id}/message"
-        if node_id not in by_id:
-            source = by_id[source_id]
-            subject = subject_of(source.event) if subject_of and source.event else None
-            by_id[node_id] = TraceNode(
-                "message", source_id, source_id, subject or source.name, actor=source.actor
-            )
-        return node_id
-
-    def resolve(cause: str | None) -> str | None:
-        if cause is None:
-            return None
-        if cause in event_ids:
-            return message_from_event(cause)
-        return cause
-
-    for e in events:
-        node = by_id[str(e.id)]
-        cause = node.cause
-        command = e.metadata.get(COMMAND)
-        if cause is not None and cause not in event_ids and command is not None:
-            if cause not in by_id:  # the command behind this event
-                origin = resolve(_text(e.metadata.get(COMMAND_CAUSATION_ID)))
-                by_id[cause] = TraceNode(
-                    "command", cause, origin, str(command), stream=e.stream, actor=node.actor
-                )
-            node.cause = cause
-        elif cause is not None and cause not in event_ids and cause not in by_id:
-            by_id[cause] = TraceNode("message", cause, None, "message", actor=node.actor)
-        else:
-            node.cause = resolve(cause)
-    for n in list(by_id.values()):  # parents of commands that are messages nobody stored
-        if n.cause is not None and n.cause not in by_id:
-            by_id[n.cause] = TraceNode("message", n.cause, None, "message", actor=n.actor)
     roots: list[TraceNode] = []
-    for n in by_id.values():
-        parent = by_id.get(n.cause) if n.cause is not None else None
+    for n in nodes.values():
+        parent = nodes.get(n.parent) if n.parent is not None else None
         if parent is None or parent is n:
             roots.append(n)
         else:
@@ -251,7 +274,7 @@ class _Diagram:
 
     def render(self) -> str:
         for n in self.nodes:  # the actor (or client) first, then in order of appearance
-            if n.cause is None:
+            if n.parent is None:
                 self.participant(f"actor {n.actor}" if n.actor else "client")
                 break
         for n in self.nodes:
