@@ -26,6 +26,8 @@ from eventflux._emitter import (
     _attach,
     _describe,
     _is_error,
+    _RaiseUnhandled,
+    listener_of,
 )
 from eventflux.exceptions import EventOverflowError
 
@@ -113,6 +115,28 @@ class AsyncEventEmitter(EventEmitter):
                 return False
         try:
             for listener in handlers:
+                result = listener(*args, **kwargs)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+        except Exception as exc:
+            _annotate(exc, name, listener)
+            raise
+        return True
+
+    def _after_call(
+        self, result: Any, name: Hashable, args: tuple[Any, ...], listener: Listener
+    ) -> None:
+        if result is not None:
+            self._schedule(result, name, args, listener)
+
+    async def _traced_emit_async(self, name: Hashable, /, *args: Any, **kwargs: Any) -> bool:
+        tracer, handlers = self._traced_handlers(name, args)
+        if not handlers:
+            return False
+        try:
+            for listener in handlers:
+                if tracer is not None and type(listener) is not _RaiseUnhandled:
+                    tracer.on_listener(self, name, listener_of(listener))
                 result = listener(*args, **kwargs)
                 if result is not None and inspect.isawaitable(result):
                     await result

@@ -10,11 +10,12 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Hashable
-from typing import Any, ClassVar, Final, Self, TypeVar, overload
+from types import FrameType
+from typing import Any, ClassVar, Final, Protocol, Self, TypeVar, overload
 
 from eventflux.exceptions import MaxListenersExceededWarning, UnhandledErrorEvent
 
-__all__ = ["ERROR_MONITOR", "EventEmitter"]
+__all__ = ["ERROR_MONITOR", "EmitTracer", "EventEmitter"]
 
 Listener = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -162,6 +163,22 @@ def _attach(target: object, **attributes: object) -> None:
         setattr(target, attribute, value)
 
 
+class EmitTracer(Protocol):
+    """What :meth:`EventEmitter.set_tracer` calls: once per emit, then once before
+    each listener call (see :func:`eventflux.observability.record`)."""
+
+    def on_emit(
+        self, emitter: EventEmitter, name: Hashable, args: tuple[Any, ...], caller: FrameType | None
+    ) -> None: ...
+
+    def on_listener(self, emitter: EventEmitter, name: Hashable, listener: Listener) -> None: ...
+
+
+def listener_of(entry: Listener) -> Listener:
+    """The function a user registered, for a listener as the emitter stores it."""
+    return entry.listener if type(entry) is _Once else entry
+
+
 class EventEmitter:
     """Calls listeners synchronously when an event is emitted, with Node.js semantics.
 
@@ -209,9 +226,66 @@ class EventEmitter:
         self._patterns: tuple[tuple[tuple[str, ...], Listener], ...] = ()
         self._max_listeners: int | None = None
         self._warned: set[Hashable] = set()
+        self._tracer: EmitTracer | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} events={len(self._events)}>"
+
+    # -- tracing ----------------------------------------------------------------------------
+    def set_tracer(self, tracer: EmitTracer | None) -> Self:
+        """Report every emit and every listener call of this emitter to ``tracer``
+        (``None`` stops). Costs nothing while no tracer is set: the traced
+        ``emit`` replaces the plain one on this instance only.
+
+        Example::
+
+            recording = eventflux.observability.record(chat)   # sets a tracer
+        """
+        if tracer is None:
+            self.__dict__.pop("emit", None)
+            self.__dict__.pop("emit_async", None)
+            self._tracer = None
+            return self
+        self._tracer = tracer
+        self.__dict__["emit"] = self._traced_emit
+        if hasattr(self, "_traced_emit_async"):
+            self.__dict__["emit_async"] = self._traced_emit_async
+        return self
+
+    def _traced_handlers(
+        self, name: Hashable, args: tuple[Any, ...]
+    ) -> tuple[EmitTracer | None, tuple[Listener, ...]]:
+        tracer = self._tracer
+        if tracer is not None:
+            caller = sys._getframe(2)
+            if caller.f_code.co_filename in _INTERNAL_FILES:
+                tracer = None  # the emitter's own housekeeping (new_listener...)
+            else:
+                tracer.on_emit(self, name, args, caller)
+        handlers = self._table.get(name)
+        if not handlers:
+            handlers = self._slow_handlers(name, handlers, args)
+        return tracer, handlers
+
+    def _traced_emit(self, name: Hashable, /, *args: Any, **kwargs: Any) -> bool:
+        tracer, handlers = self._traced_handlers(name, args)
+        if not handlers:
+            return False
+        try:
+            for listener in handlers:
+                if tracer is not None and type(listener) is not _RaiseUnhandled:
+                    tracer.on_listener(self, name, listener_of(listener))
+                self._after_call(listener(*args, **kwargs), name, args, listener)
+        except Exception as exc:
+            _annotate(exc, name, listener)
+            raise
+        return True
+
+    def _after_call(
+        self, result: Any, name: Hashable, args: tuple[Any, ...], listener: Listener
+    ) -> None:
+        """What happens to a listener's return value (nothing; the async emitter
+        schedules awaitables)."""
 
     # -- emitting ---------------------------------------------------------------------------
 

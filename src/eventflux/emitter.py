@@ -18,7 +18,7 @@ The user guide is ``docs/emitter.md``.
 """
 
 from eventflux._async_emitter import AsyncEventEmitter, EventIterator, on, once
-from eventflux._emitter import ERROR_MONITOR, EventEmitter
+from eventflux._emitter import ERROR_MONITOR, EmitTracer, EventEmitter
 from eventflux.exceptions import (
     EventOverflowError,
     MaxListenersExceededWarning,
@@ -28,6 +28,7 @@ from eventflux.exceptions import (
 __all__ = [
     "ERROR_MONITOR",
     "AsyncEventEmitter",
+    "EmitTracer",
     "EventEmitter",
     "EventIterator",
     "EventOverflowError",

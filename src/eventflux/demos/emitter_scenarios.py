@@ -18,8 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eventflux.emitter import ERROR_MONITOR, AsyncEventEmitter, EventEmitter, once
+from eventflux.observability.emitter import record
 
-__all__ = ["SCENARIOS", "TITLE", "run_chat", "run_orders", "run_smarthome", "run_trading"]
+__all__ = [
+    "SCENARIOS",
+    "TITLE",
+    "chat_sequence_diagram",
+    "run_chat",
+    "run_orders",
+    "run_smarthome",
+    "run_trading",
+]
 
 TITLE = "In-process events: four EventEmitter scenarios"
 
@@ -27,64 +36,87 @@ TITLE = "In-process events: four EventEmitter scenarios"
 # -- chat ------------------------------------------------------------------------------------
 
 
-class ChatRoom(EventEmitter):
-    """A room: ``join``/``say``/``leave`` emit ``user.joined``, ``message``, ``user.left``."""
+class ChatApp:
+    """A chat room: ``join``/``send_message``/``leave`` emit ``user.joined``,
+    ``message`` and ``user.left`` on the room's :class:`EventEmitter`."""
 
     def __init__(self, name: str) -> None:
-        super().__init__()
         self.name = name
         self.members: set[str] = set()
+        self.events = EventEmitter()
 
     def join(self, user: str) -> None:
         self.members.add(user)
-        self.emit("user.joined", user)
+        self.events.emit("user.joined", user)
 
-    def say(self, user: str, text: str) -> None:
+    def send_message(self, user: str, text: str) -> None:
         if user not in self.members:
-            self.emit("error", PermissionError(f"{user} is not in #{self.name}"))
+            self.events.emit("error", PermissionError(f"{user} is not in #{self.name}"))
             return
-        self.emit("message", user, text)
+        self.events.emit("message", user, text)
 
     def leave(self, user: str) -> None:
         self.members.discard(user)
-        self.emit("user.left", user)
+        self.events.emit("user.left", user)
+
+
+class MessageService:
+    """Shows every member the messages of the others and keeps the room's log."""
+
+    def __init__(self, app: ChatApp, lines: list[str]) -> None:
+        self.app = app
+        self.lines = lines
+        self.screens: dict[str, list[str]] = {}
+        app.events.on("user.joined", self.on_join)
+        app.events.on("message", self.on_message)
+        app.events.on("user.left", self.on_leave)
+        app.events.on("error", self.on_refused)
+
+    def on_join(self, user: str) -> None:
+        self.screens.setdefault(user, [])
+        self.lines.append(f"#{self.app.name}: {user} joined ({len(self.app.members)} online)")
+
+    def on_message(self, user: str, text: str) -> None:
+        for member in sorted(self.app.members - {user}):
+            self.screens[member].append(f"{user}: {text}")
+        self.lines.append(f"#{self.app.name} <{user}> {text}")
+
+    def on_leave(self, user: str) -> None:
+        self.lines.append(f"#{self.app.name}: {user} left ({len(self.app.members)} online)")
+
+    def on_refused(self, error: Exception) -> None:
+        self.lines.append(f"#{self.app.name}: refused: {error}")
+
+
+def _chat(app: ChatApp, service: MessageService) -> None:
+    app.join("ada")
+    app.join("grace")
+    app.send_message("ada", "Hello!")
+    app.send_message("grace", "Hi Ada")
+    app.send_message("linus", "anyone?")
+    app.leave("grace")
+    app.send_message("ada", "bye")
 
 
 def run_chat() -> list[str]:
     """Users join a room and talk; every member's screen shows what it should."""
     lines: list[str] = []
-    room = ChatRoom("general")
-    screens: dict[str, list[str]] = {}
-
-    @room.on("user.joined")
-    def announce_join(user: str) -> None:
-        screens.setdefault(user, [])
-        lines.append(f"#{room.name}: {user} joined ({len(room.members)} online)")
-
-    @room.on("message")
-    def deliver(user: str, text: str) -> None:
-        for member in sorted(room.members - {user}):
-            screens[member].append(f"{user}: {text}")
-        lines.append(f"#{room.name} <{user}> {text}")
-
-    @room.on("user.left")
-    def announce_leave(user: str) -> None:
-        lines.append(f"#{room.name}: {user} left ({len(room.members)} online)")
-
-    @room.on("error")
-    def refuse(error: Exception) -> None:
-        lines.append(f"#{room.name}: refused: {error}")
-
-    room.join("ada")
-    room.join("grace")
-    room.say("ada", "Hello!")
-    room.say("grace", "Hi Ada")
-    room.say("linus", "anyone?")
-    room.leave("grace")
-    room.say("ada", "bye")
-    for user, screen in sorted(screens.items()):
+    app = ChatApp("general")
+    service = MessageService(app, lines)
+    _chat(app, service)
+    for user, screen in sorted(service.screens.items()):
         lines.append(f"{user}'s screen: {' | '.join(screen)}")
     return lines
+
+
+def chat_sequence_diagram() -> str:
+    """The chat scenario's run, recorded: the founding document's diagram
+    (User -> ChatApp -> EventEmitter -> MessageService) as Mermaid text."""
+    app = ChatApp("general")
+    service = MessageService(app, [])
+    with record(app.events, origin="User") as recording:
+        _chat(app, service)
+    return recording.mermaid()
 
 
 # -- orders ----------------------------------------------------------------------------------
