@@ -29,8 +29,8 @@ from ..exceptions import (
     UnknownProjectionError,
     ValidationError,
 )
-from ._dispatch import Handler, MessageBus, Middleware, Next
 from .commands import CommandBus
+from .dispatcher import Dispatcher, DispatchHandler, Middleware, Next
 from .middleware import authorization_middleware, logging_middleware, validation_middleware
 from .projections import Projection, ProjectionStatus, handles
 from .queries import QueryBus
@@ -70,9 +70,9 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "CommandBus",
     "CqrsError",
-    "Handler",
+    "DispatchHandler",
+    "Dispatcher",
     "HandlerAlreadyRegisteredError",
-    "MessageBus",
     "Middleware",
     "Next",
     "NoHandlerError",
