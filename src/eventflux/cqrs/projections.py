@@ -46,49 +46,21 @@ import inspect
 import re
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, TypeVar, overload
+from typing import Any, ClassVar, Final, TypeVar
 
-from ..es.event_classes import defining_namespace, event_classes
+from ..es.event_classes import defining_namespace
 from ..events import RecordedEvent
 from ..exceptions import ProjectionError
 from ..store import EventStore
+from .handlers import HandlerEntry, handles, own_handlers
 from .readmodel import ReadModel, Transaction, UnitOfWork
 
 __all__ = ["Projection", "ProjectionStatus", "handles"]
 
 R = TypeVar("R")
-F = TypeVar("F", bound=Callable[..., Any])
-_MARK = "__eventflux_handles__"
-#: handler, and whether it takes the RecordedEvent as well
-_Entry = tuple[Callable[..., Any], bool]
 Progress = Callable[[int, int], None]
 #: Extra catch-up passes of a rebuild before its swap (each one shrinks the backlog).
 _CATCH_UP_PASSES: Final = 5
-
-
-@overload
-def handles(target: type[Any] | str, /) -> Callable[[F], F]: ...
-@overload
-def handles(target: F, /) -> F: ...
-def handles(target: Any, /) -> Any:
-    """Mark a projection method as the handler of an event class.
-
-    Bare (``@handles``) takes the class from the first parameter's
-    annotation; ``@handles(ProductAdded)`` names the class and
-    ``@handles("ProductAdded")`` a stored type name (for events read as dicts).
-    """
-    if isinstance(target, type | str):
-        key = target
-
-        def mark(fn: F) -> F:
-            setattr(fn, _MARK, (key,))
-            return fn
-
-        return mark
-    if not callable(target):
-        raise TypeError(f"@handles decorates methods or takes an event class, not {target!r}")
-    setattr(target, _MARK, ())
-    return target
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,31 +103,18 @@ class Projection:
 
     name: ClassVar[str] = ""
     batch_size: int = 500
-    _by_class: ClassVar[dict[type[Any], _Entry]] = {}
-    _by_type: ClassVar[dict[str, _Entry]] = {}
-    _own: ClassVar[dict[type[Any] | str, _Entry]] = {}
-    _dispatch: ClassVar[dict[type[Any], _Entry | None]] = {}
+    _by_class: ClassVar[dict[type[Any], HandlerEntry]] = {}
+    _by_type: ClassVar[dict[str, HandlerEntry]] = {}
+    _own: ClassVar[dict[type[Any] | str, HandlerEntry]] = {}
+    _dispatch: ClassVar[dict[type[Any], HandlerEntry | None]] = {}
     #: True when every handler and create_schema are plain functions: units of
     #: work run whole on the read model's writer thread
     _plain: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        localns = defining_namespace(1)
-        own: dict[type[Any] | str, _Entry] = {}
-        for attr, member in cls.__dict__.items():
-            if not inspect.isfunction(member) or not hasattr(member, _MARK):
-                continue
-            keys: tuple[type[Any] | str, ...] = getattr(member, _MARK) or event_classes(
-                member, cls, localns, kind="projection handler", arities=(3, 4)
-            )
-            takes_recorded = len(inspect.signature(member).parameters) == 4
-            for key in keys:
-                if key in own:
-                    label = key if isinstance(key, str) else key.__qualname__
-                    raise TypeError(f"{cls.__qualname__} has two handlers for {label}: {attr}")
-                own[key] = (member, takes_recorded)
-        merged: dict[type[Any] | str, _Entry] = {}
+        own = own_handlers(cls, defining_namespace(1))
+        merged: dict[type[Any] | str, HandlerEntry] = {}
         for base in reversed(cls.__mro__[1:]):
             merged.update(base.__dict__.get("_own", {}))
         merged.update(own)
@@ -181,7 +140,7 @@ class Projection:
         plain or ``async def``)."""
 
     # -- applying events ----------------------------------------------------------
-    def _handler_for(self, event: RecordedEvent) -> _Entry | None:
+    def _handler_for(self, event: RecordedEvent) -> HandlerEntry | None:
         entry = self._by_type.get(event.type)
         if entry is not None:
             return entry
