@@ -224,6 +224,22 @@ class ReadModelBackend(abc.ABC):
     def commit(self, uow: UnitOfWork, name: str) -> None:
         """Store ``uow.checkpoint`` as ``name``'s checkpoint and commit."""
 
+    def begin_at_once(self, name: str) -> UnitOfWork | None:
+        """Like :meth:`begin`, on the calling thread (the event loop), if that does
+        not wait: no lock held by another writer, no network round trip. Else
+        None, and the facade begins on its writer thread. The default is None.
+
+        A unit of work whose handlers run on the event loop then takes no
+        thread hop to begin (SQLite's ``BEGIN IMMEDIATE`` on a free file).
+        """
+        return None
+
+    @property
+    def commits_at_once(self) -> bool:
+        """True if :meth:`commit` never waits (no fsync, no network): the facade
+        then commits on the event loop, without a thread hop. Default False."""
+        return False
+
     @abc.abstractmethod
     def rollback(self) -> None:
         """Roll back the open transaction, if any. Never raises for a failed

@@ -160,20 +160,27 @@ class ReadModel:
         Leaving the block writes ``uow.checkpoint`` and commits; an exception
         (or a cancellation) rolls everything back. Units of work of one
         projection take turns, across processes too. Begin and commit run on
-        the writer thread; the block's statements run where it runs.
+        the writer thread when they may wait (a lock, an fsync, the network),
+        else here; the block's statements run where it runs.
 
         With ``swap_in=fresh`` (a model made by :meth:`create_fresh`), the
         transaction begins by replacing the projection's tables by ``fresh``'s
         and taking over its checkpoint: a rebuild's swap, committed at once.
         """
+        backend = self._backend
         async with self._lock:
             begin = await self._beginning(name, swap_in)
             try:
-                uow = await self._writer.run(begin)
+                uow = backend.begin_at_once(name) if swap_in is None else None
+                if uow is None:
+                    uow = await self._writer.run(begin)
                 yield uow
-                await self._writer.run(self._backend.commit, uow, name)
+                if backend.commits_at_once:
+                    backend.commit(uow, name)
+                else:
+                    await self._writer.run(backend.commit, uow, name)
             except BaseException:
-                await self._writer.run(self._backend.rollback)
+                await self._writer.run(backend.rollback)
                 raise
 
     async def run_unit_of_work(

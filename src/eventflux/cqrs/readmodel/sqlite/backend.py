@@ -43,7 +43,14 @@ from ..backend import (
     Row,
     UnitOfWork,
 )
-from .connection import DURABILITIES, SQLiteFile, begin_immediate, open_reader, open_writer
+from .connection import (
+    DURABILITIES,
+    SQLiteFile,
+    begin_immediate,
+    open_reader,
+    open_writer,
+    try_begin_immediate,
+)
 from .swap import copy_objects
 from .transaction import SQLiteSnapshot, SQLiteTransaction, bind, first_row, first_value, rows_of
 
@@ -127,11 +134,27 @@ class SQLiteReadModelBackend(ReadModelBackend):
     def begin(self, name: str) -> UnitOfWork:
         conn = self._writer_conn()
         begin_immediate(conn, self.file)
+        return self._unit_of_work(conn, name)
+
+    def begin_at_once(self, name: str) -> UnitOfWork | None:
+        """``BEGIN IMMEDIATE`` here if the file's write lock is free (else None)."""
+        conn = self._writer_conn()
+        if not try_begin_immediate(conn, self.file):
+            return None
+        return self._unit_of_work(conn, name)
+
+    def _unit_of_work(self, conn: sqlite3.Connection, name: str) -> UnitOfWork:
+        """The unit of work, inside a transaction that has begun."""
         try:
             row = conn.execute(_READ_CHECKPOINT, (name,)).fetchone()
         except sqlite3.Error as e:
             raise self.file.unavailable(e) from e
         return UnitOfWork(SQLiteTransaction(conn), 0 if row is None else row[0], row is None)
+
+    @property
+    def commits_at_once(self) -> bool:
+        """True unless every commit is synced to disk (``durability=full``)."""
+        return self.file.durability != "full" or self.file.scratch
 
     def begin_swap(self, fresh: ReadModelBackend, name: str, checkpoint: int) -> UnitOfWork:
         if not isinstance(fresh, SQLiteReadModelBackend):

@@ -21,7 +21,15 @@ from typing import Final
 from ....exceptions import StoreBusyError, StoreUnavailableError
 from ..backend import CHECKPOINTS_TABLE
 
-__all__ = ["CHECKPOINTS_DDL", "SQLiteFile", "begin_immediate", "open_reader", "open_writer"]
+__all__ = [
+    "CHECKPOINTS_DDL",
+    "DURABILITIES",
+    "SQLiteFile",
+    "begin_immediate",
+    "open_reader",
+    "open_writer",
+    "try_begin_immediate",
+]
 
 CHECKPOINTS_DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} "
@@ -100,6 +108,18 @@ def open_reader(file: SQLiteFile) -> sqlite3.Connection:
 
 def _locked(error: sqlite3.OperationalError) -> bool:
     return "locked" in str(error) or "busy" in str(error)
+
+
+def try_begin_immediate(conn: sqlite3.Connection, file: SQLiteFile) -> bool:
+    """One ``BEGIN IMMEDIATE`` attempt: False while another writer holds the lock,
+    StoreUnavailableError on any other failure."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        if not _locked(e):
+            raise file.unavailable(e) from e
+        return False
+    return True
 
 
 def begin_immediate(conn: sqlite3.Connection, file: SQLiteFile) -> None:
