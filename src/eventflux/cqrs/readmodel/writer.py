@@ -39,10 +39,12 @@ class WriterThread:
     ) -> R:
         """Run ``fn(*args)`` on the thread and return its result.
 
-        A call that has started always runs to its end: when the awaiting task
-        is cancelled, ``on_cancel()`` is called (to ask ``fn`` to stop early),
-        the thread's work is waited for, and then the cancellation propagates.
-        Calls given later run after it, on the same thread.
+        A call that has started always runs to its end, and this waits for it:
+        when the awaiting task is cancelled, ``on_cancel()`` is called (to ask
+        ``fn`` to stop early), the thread's work is waited for (through further
+        cancellations too: until it ends, nobody else may use the connection it
+        uses), and then the cancellation propagates. Calls given later run
+        after it, on the same thread.
         """
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="eventflux-read-model")
@@ -53,7 +55,11 @@ class WriterThread:
         except asyncio.CancelledError:
             if on_cancel is not None:
                 on_cancel()
-            await asyncio.wait({waiting})
+            while not waiting.done():
+                try:
+                    await asyncio.wait({waiting})
+                except asyncio.CancelledError:
+                    continue  # still cancelled; the work ends soon (on_cancel asked it to)
             if not waiting.cancelled():
                 waiting.exception()  # retrieved: the cancellation is what propagates
             raise
