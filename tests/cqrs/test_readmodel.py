@@ -207,7 +207,9 @@ def test_open_read_model_picks_the_backend_by_url(tmp_path: pytest.TempPathFacto
         "ReadModel('sqlite:///data/read.db')",
     )
     assert model.backend.file.durability == "full"  # type: ignore[attr-defined]
-    assert open_read_model("sqlite:////abs/my%20read.db").url == "sqlite:////abs/my%20read.db"
+    spaced = open_read_model("sqlite:////abs/my%20read.db")
+    assert spaced.url == "sqlite:////abs/my%20read.db"
+    assert spaced.backend.path == "/abs/my read.db"  # type: ignore[attr-defined]
     pg = open_read_model("postgresql://app:secret@db.internal:6543/shop?schema=read")
     assert pg.url == "postgresql://app@db.internal:6543/shop?schema=read"  # no password
     assert "secret" not in repr(pg)
@@ -217,6 +219,7 @@ def test_open_read_model_picks_the_backend_by_url(tmp_path: pytest.TempPathFacto
         ("sqlite:///x.db?durability=fast", "durability"),
         ("sqlite:///x.db?colour=blue", "unknown option"),
         ("sqlite://host/x.db", "no host"),
+        ("sqlite:///", "needs a file path"),
         ("postgresql://db/shop?schema=no;drop", "schema"),
     ):
         with pytest.raises(ConfigurationError, match=message):
