@@ -109,6 +109,11 @@ async def test_a_held_checkpoint_is_waited_for_without_blocking_the_loop(
         assert uow.checkpoint == 1
 
 
+_NAPPING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'"
+)
+
+
 @pytest.mark.asyncio
 async def test_cancelling_a_batch_cancels_its_statement_on_the_server(
     store: EventStore, models: Models
@@ -129,7 +134,11 @@ async def test_cancelling_a_batch_cancels_its_statement_on_the_server(
     await store.append("naps", [NewEvent("Nap", {})])
     task = asyncio.create_task(Sleepy(model).catch_up(store))
     await poll_until(started.is_set, "the nap began")
-    await asyncio.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the server runs the statement
+        if await model.fetch_value(_NAPPING):
+            break
+        await asyncio.sleep(0.005)
     start = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
