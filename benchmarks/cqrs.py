@@ -53,7 +53,7 @@ for folder in (ROOT / "src", Path(__file__).resolve().parent):
 from _cqrs_eventsourcing import run_eventsourcing, run_eventsourcing_view  # noqa: E402
 from _cqrs_workload import Command, Outcome, partition, workload  # noqa: E402
 from eventflux import ConcurrencyError, open_store  # noqa: E402
-from eventflux.cqrs import SQLiteReadModel  # noqa: E402
+from eventflux.cqrs import open_read_model  # noqa: E402
 from eventflux.demos._bank_app import Bank, Deposit, OpenAccount, Transfer, Withdraw  # noqa: E402
 from eventflux.demos._bank_domain import InsufficientFunds  # noqa: E402
 
@@ -66,7 +66,7 @@ THREADS = 8  # concurrent command senders on the eventsourcing side (threads)
 async def run_eventflux(folder: Path, commands: list[Command], clients: int) -> Outcome:
     url = f"sqlite:///{folder}/ef-events.db?durability=full"
     async with await open_store(url) as store:
-        bank = Bank(store, SQLiteReadModel(folder / "ef-read.db", durability="full"))
+        bank = Bank(store, open_read_model(f"sqlite:///{folder}/ef-read.db?durability=full"))
         live = asyncio.create_task(bank.view.run(store))
         send = bank.commands.dispatch
         meta = {"user": "bench", "roles": ["teller"]}
@@ -98,7 +98,7 @@ async def run_eventflux(folder: Path, commands: list[Command], clients: int) -> 
         elapsed = time.perf_counter() - start
         live.cancel()
         await asyncio.gather(live, return_exceptions=True)
-        projected = int(bank.model.fetch_value("SELECT sum(balance) FROM accounts"))
+        projected = int(await bank.model.fetch_value("SELECT sum(balance) FROM accounts"))
         stored = 0
         for i in {c.account for c in commands}:
             stored += (await bank.accounts.get(f"a{i}")).balance

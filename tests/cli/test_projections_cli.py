@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from eventflux import NewEvent, open_store
 from eventflux.cli.projections import register
-from eventflux.cqrs import SQLiteReadModel
+from eventflux.cqrs import open_read_model
 from eventflux.demos import shop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
     assert " 0 " in result.output  # lag
 
     # damage the read model; the rebuild repairs it from the events
-    model = SQLiteReadModel(read)
+    model = open_read_model(f"sqlite:///{read}")
 
     async def damage() -> None:
         async with model.unit_of_work("shop-catalog") as uow:
@@ -69,8 +69,14 @@ def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
     assert "rebuilt shop-catalog: 16 events replayed and swapped in; checkpoint 16, lag 0" in (
         result.output
     )
-    assert model.fetch_value("SELECT count(*) FROM products") == 12
-    asyncio.run(model.close())
+
+    async def count() -> int:
+        try:
+            return int(await model.fetch_value("SELECT count(*) FROM products"))
+        finally:
+            await model.close()
+
+    assert asyncio.run(count()) == 12
 
     result = runner.invoke(_app(), ["projections", "status", "--store", url], terminal_width=200)
     assert result.exit_code == 0, result.output
@@ -119,7 +125,7 @@ def test_run_follows_the_store_until_sigterm(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    model = SQLiteReadModel(tmp_path / "crash-read.db")
+    model = open_read_model(f"sqlite:///{tmp_path}/crash-read.db")
     try:
         deadline = time.monotonic() + 30
         while asyncio.run(model.checkpoint("tick-counter")) < 50:
@@ -131,5 +137,11 @@ def test_run_follows_the_store_until_sigterm(tmp_path: Path) -> None:
     assert child.returncode == 0, err.decode()
     assert "running tick-counter" in out.decode()
     assert "stopped tick-counter" in out.decode()
-    assert model.fetch_value("SELECT count FROM totals") == 50
-    asyncio.run(model.close())
+
+    async def count() -> int:
+        try:
+            return int(await model.fetch_value("SELECT count FROM totals"))
+        finally:
+            await model.close()
+
+    assert asyncio.run(count()) == 50

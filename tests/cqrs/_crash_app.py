@@ -1,43 +1,73 @@
-"""A slow projection for the crash test, registered for ``python -m eventflux.cqrs``."""
+"""Slow projections for the crash tests, registered for ``python -m eventflux.cqrs``.
+
+The read model's URL comes from ``$EVENTFLUX_TEST_READ_URL`` (a SQLite file or
+a PostgreSQL schema), else it is ``crash-read`` beside the event store.
+``tick-counter`` has a plain handler (batches on the writer thread),
+``async-tick-counter`` an ``async def`` one (batches on the event loop).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from typing import Any
 
 from eventflux import RecordedEvent
 from eventflux.cqrs import (
     Projection,
-    SQLiteReadModel,
-    SQLiteTransaction,
-    beside,
+    Transaction,
     handles,
+    open_read_model,
+    read_model_url,
     register_projection,
 )
 
 
-class TickCounter(Projection[SQLiteTransaction]):
+class TickCounter(Projection):
     name = "tick-counter"
     batch_size = 20
 
-    def create_schema(self, tx: SQLiteTransaction) -> None:
+    def create_schema(self, tx: Transaction) -> None:
         tx.script(
             """
-            CREATE TABLE applied (position INTEGER NOT NULL, n INTEGER NOT NULL);
-            CREATE TABLE totals (id INTEGER PRIMARY KEY, count INTEGER, sum INTEGER);
+            CREATE TABLE applied (position BIGINT NOT NULL, n BIGINT NOT NULL);
+            CREATE TABLE totals (id INTEGER PRIMARY KEY, count BIGINT NOT NULL,
+                                 sum BIGINT NOT NULL);
             INSERT INTO totals VALUES (1, 0, 0);
             """
         )
 
+    def _count(self, tx: Transaction, n: int, position: int) -> None:
+        tx.execute("INSERT INTO applied VALUES (:position, :n)", {"position": position, "n": n})
+        tx.execute("UPDATE totals SET count = count + 1, sum = sum + :n WHERE id = 1", {"n": n})
+
     @handles("Tick")
-    def tick(self, event: dict[str, Any], tx: SQLiteTransaction, recorded: RecordedEvent) -> None:
-        time.sleep(0.0005)  # slow enough to be killed mid-stream
-        tx.execute("INSERT INTO applied VALUES (?, ?)", (recorded.position, event["n"]))
-        tx.execute("UPDATE totals SET count = count + 1, sum = sum + ? WHERE id = 1", (event["n"],))
+    def tick(self, event: dict[str, Any], tx: Transaction, recorded: RecordedEvent) -> None:
+        time.sleep(0.0005)  # slow enough to be killed mid-batch
+        self._count(tx, event["n"], recorded.position)
+
+
+class AsyncTickCounter(TickCounter):
+    name = "async-tick-counter"
+
+    @handles("Tick")
+    async def tick(self, event: dict[str, Any], tx: Transaction, recorded: RecordedEvent) -> None:
+        await asyncio.sleep(0.0005)  # slow enough to be killed mid-batch
+        self._count(tx, event["n"], recorded.position)
+
+
+def read_url(store_url: str) -> str:
+    return os.environ.get("EVENTFLUX_TEST_READ_URL") or read_model_url(store_url, "crash-read")
 
 
 def counter(store_url: str) -> TickCounter:
-    return TickCounter(SQLiteReadModel(beside(store_url, "crash-read.db")))
+    return TickCounter(open_read_model(read_url(store_url)))
+
+
+def async_counter(store_url: str) -> AsyncTickCounter:
+    return AsyncTickCounter(open_read_model(read_url(store_url)))
 
 
 register_projection("tick-counter", counter, description="counts Tick events, slowly")
+register_projection("async-tick-counter", async_counter, description="the same, async")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
 
 from eventflux.cqrs import ReadModel
 
@@ -43,7 +43,7 @@ class LoopTicks:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def wait_checkpoint(model: ReadModel[Any], name: str, at_least: int, deadline: float) -> int:
+async def wait_checkpoint(model: ReadModel, name: str, at_least: int, deadline: float) -> int:
     """Poll ``name``'s committed checkpoint until it reaches ``at_least`` (by
     ``deadline``, a ``time.monotonic()`` value); returns it."""
     while time.monotonic() < deadline:
@@ -52,3 +52,14 @@ async def wait_checkpoint(model: ReadModel[Any], name: str, at_least: int, deadl
             return position
         await asyncio.sleep(0.005)
     raise TimeoutError(f"the checkpoint of {name!r} did not reach {at_least}")
+
+
+async def poll_until(condition: Callable[[], object], what: str) -> None:
+    """Poll ``condition()`` (something another thread or task changes) until it
+    is true; TimeoutError naming ``what`` after a generous 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise TimeoutError(f"{what} did not happen within 30 s")

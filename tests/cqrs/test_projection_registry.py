@@ -11,7 +11,6 @@ from tests.cqrs._crash_app import TickCounter, counter
 from eventflux import ConfigurationError, NewEvent, open_store
 from eventflux.cqrs import (
     UnknownProjectionError,
-    beside,
     get_projection,
     load_apps,
     projection_entry,
@@ -34,7 +33,9 @@ def test_register_and_look_up() -> None:
     assert projection_entry("tick-counter") is entry
     projection = get_projection("tick-counter", "sqlite:///data/x-events.db")
     assert isinstance(projection, TickCounter)
-    assert projection.model.path == "data/crash-read.db"  # type: ignore[attr-defined]
+    assert projection.model.url == "sqlite:///data/crash-read.db"  # beside the store
+    on_postgres = get_projection("tick-counter", "postgresql://app@db/shop?schema=events")
+    assert on_postgres.model.url == "postgresql://app@db:5432/shop?schema=crash_read"
     with pytest.raises(UnknownProjectionError, match="no projection named 'nope'"):
         get_projection("nope", "memory://")
     assert list(registered_projections()) == sorted(registered_projections())
@@ -50,12 +51,6 @@ def test_load_apps_reports_modules_that_cannot_be_imported(
         load_apps(defaults=False)
 
 
-def test_beside() -> None:
-    assert beside("sqlite:///data/shop-events.db", "shop-read.db") == "data/shop-read.db"
-    assert beside("sqlite:////srv/x/e.db", "r.db") == "/srv/x/r.db"
-    assert beside("memory://", "r.db") == "r.db"
-
-
 @pytest.mark.asyncio
 async def test_run_projection_in_process_until_cancelled(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/events.db"
@@ -69,7 +64,7 @@ async def test_run_projection_in_process_until_cancelled(tmp_path: Path) -> None
             await reader.wait_for(10)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        assert reader.model.fetch_value("SELECT count FROM totals") == 10
+        assert await reader.model.fetch_value("SELECT count FROM totals") == 10
         await reader.model.close()
 
 

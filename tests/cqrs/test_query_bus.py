@@ -51,3 +51,17 @@ async def test_query_middleware_sees_the_callers_metadata() -> None:
     assert await queries.dispatch(ListAccounts(), metadata={"user": "ann"}) == ["a"]
     assert await queries.dispatch(ListAccounts()) == ["a"]
     assert seen == ["ann", None]
+
+
+def test_both_buses_are_dispatchers_and_no_name_is_shared_with_the_broker() -> None:
+    import eventflux
+    import eventflux.bus
+    import eventflux.cqrs as cqrs
+    from eventflux.cqrs import CommandBus, Dispatcher
+
+    assert issubclass(QueryBus, Dispatcher)
+    assert issubclass(CommandBus, Dispatcher)
+    public = {n for n in cqrs.__all__ if not n.endswith("Error")}  # errors are re-exported
+    for other in (eventflux.__all__, eventflux.bus.__all__):
+        assert not public & set(other), public & set(other)
+    assert not hasattr(cqrs, "MessageBus")

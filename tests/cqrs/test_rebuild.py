@@ -1,102 +1,140 @@
-"""Rebuilds: from position zero, beside the live model, swapped in atomically."""
+"""Rebuilds on every read model: from position zero, beside the live model,
+swapped in atomically, while queries and the live projection keep running."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
+import time
+from collections.abc import Awaitable, Callable
 
 import pytest
-from tests.cqrs._cqrs_domain import Ledger, Renamed, expected_balances, fill
+from tests.cqrs._cqrs_domain import Ledger, Renamed, expected_balances, fill, merged
+from tests.cqrs._places import ReadPlace
 
 from eventflux import EventStore, NewEvent
-from eventflux.cqrs import ProjectionError, SQLiteReadModel, SQLiteTransaction, handles
+from eventflux.cqrs import ProjectionError, ReadModel, Transaction, handles
+
+#: rows, total, applied, once, implied, last, checkpoint
+_STATE = (
+    "SELECT count(*) FROM balances",
+    "SELECT coalesce(sum(balance), 0) FROM balances",
+    "SELECT count(*) FROM applied",
+    "SELECT count(DISTINCT position) FROM applied",
+    "SELECT coalesce(sum(CASE type WHEN 'Credited' THEN 10 ELSE -1 END), 0) FROM applied",
+    "SELECT coalesce(max(position), 0) FROM applied",
+    "SELECT position FROM eventflux_checkpoints WHERE name = 'ledger'",
+)
+State = tuple[int, ...]
 
 
-def _state(model: SQLiteReadModel) -> tuple[int, int, int, int, int]:
-    """(balances rows, sum of balances, applied rows, sum implied by applied, checkpoint),
-    all from one snapshot."""
-    with model.snapshot() as db:
-        return (
-            db.fetch_value("SELECT count(*) FROM balances"),
-            db.fetch_value("SELECT coalesce(sum(balance), 0) FROM balances"),
-            db.fetch_value("SELECT count(*) FROM applied"),
-            db.fetch_value(
-                "SELECT coalesce(sum(CASE type WHEN 'Credited' THEN 10 ELSE -1 END), 0) "
-                "FROM applied"
-            ),
-            db.fetch_value("SELECT position FROM eventflux_checkpoints WHERE name = 'ledger'"),
-        )
+async def state_in_one_query(model: ReadModel) -> State:
+    """The ledger's state from one statement (one snapshot)."""
+    row = await model.fetch_one(
+        "SELECT " + ", ".join(f"({query}) AS v{i}" for i, query in enumerate(_STATE))
+    )
+    assert row is not None
+    return tuple(int(v) for v in row.values())
+
+
+async def state_in_a_snapshot(model: ReadModel) -> State:
+    """The same, one statement per value, inside a snapshot."""
+    async with model.snapshot() as db:
+        values = [await db.fetch_value(query) for query in _STATE]
+    return tuple(int(v) for v in values)
+
+
+def assert_whole(state: State, at_least: int) -> None:
+    rows, total, applied, once, implied, last, checkpoint = state
+    assert rows == 5, state  # never empty
+    assert applied >= at_least, state  # never less than before
+    assert applied == once, state  # no event twice
+    assert total == implied, state  # balances match the events applied
+    assert last == checkpoint, state  # the checkpoint matches the writes
+
+
+async def balances(model: ReadModel) -> dict[str, int]:
+    rows = await model.fetch_all("SELECT account, balance FROM balances")
+    return {r["account"]: int(r["balance"]) for r in rows}
+
+
+async def index_names(model: ReadModel, place: ReadPlace) -> list[str]:
+    if place.kind == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+    else:
+        query = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
+    return sorted(r["name"] for r in await model.fetch_all(query))
 
 
 @pytest.mark.asyncio
 async def test_queries_never_see_an_empty_or_partial_model_during_a_rebuild(
-    store: EventStore, ledger: Ledger
+    store: EventStore, ledger: Ledger, place: ReadPlace
 ) -> None:
     await fill(store, 600)
     await ledger.catch_up(store)
-    reader = SQLiteReadModel(ledger.model.path)  # a query process's own connection
-    observations: list[tuple[int, int, int, int, int]] = []
+    reader = place.open()  # a query process's own connections
+    plain: list[State] = []
+    snapshots: list[State] = []
     stop = asyncio.Event()
+    rebuilt = asyncio.Event()
+    rounds = 0
 
-    async def query_loop() -> None:
+    async def query_loop(read: Callable[[ReadModel], Awaitable[State]], into: list[State]) -> None:
         while not stop.is_set():
-            observations.append(_state(reader))
+            into.append(await read(reader))
             await asyncio.sleep(0)
 
-    async def writer() -> None:  # commands keep coming during the rebuild
-        for _ in range(10):
+    async def writer() -> None:
+        # Commands keep coming through the swap too; for 3 s at most, so that a swap
+        # (which applies what arrived meanwhile) is never left chasing the writer.
+        nonlocal rounds
+        until = time.monotonic() + 3
+        while rounds < 10 or (not rebuilt.is_set() and time.monotonic() < until):
             await fill(store, 5)
-            await asyncio.sleep(0.001)
+            rounds += 1
+            await asyncio.sleep(0.002)
 
     live = asyncio.create_task(ledger.run(store))
-    queries = asyncio.create_task(query_loop())
+    queries = [
+        asyncio.create_task(query_loop(state_in_one_query, plain)),
+        asyncio.create_task(query_loop(state_in_a_snapshot, snapshots)),
+    ]
     writes = asyncio.create_task(writer())
     progress: list[tuple[int, int]] = []
-    rebuilder = Ledger(SQLiteReadModel(ledger.model.path))
+    rebuilder = type(ledger)(place.open())
+    seen = (len(plain), len(snapshots))
     replayed = await rebuilder.rebuild(store, progress=lambda p, h: progress.append((p, h)))
+    rebuilt.set()
+    assert min(len(plain) - seen[0], len(snapshots) - seen[1]) > 10  # read all along
     await writes
     head = await store.last_position()
     async with asyncio.timeout(10):
         await ledger.wait_for(head)
     stop.set()
-    await queries
+    await asyncio.gather(*queries)
     live.cancel()
     await asyncio.gather(live, return_exceptions=True)
 
     assert replayed >= 600
-    assert len(observations) > 20, len(observations)
-    for rows, total, applied, implied, checkpoint in observations:
-        assert rows == 5  # never empty
-        assert applied >= 600  # never partial
-        assert total == implied  # balances match the events applied
-        assert applied == checkpoint  # positions are 1..n here: one row per event
-    counts = [o[2] for o in observations]
-    assert counts == sorted(counts)  # never goes back
+    for observations in (plain, snapshots):
+        assert len(observations) > 20, len(observations)
+        for state in observations:
+            assert_whole(state, 600)
+        counts = [o[2] for o in observations]
+        assert counts == sorted(counts)  # never goes back
     assert progress[-1][0] >= 600
     assert [p for p, _ in progress] == sorted(p for p, _ in progress)
-    final = _state(reader)
-    assert final[2] == head == final[4]  # each event applied exactly once
-    assert head == 650
-    rows = reader.fetch_all("SELECT * FROM balances")
-    expected = _merged(expected_balances(600), [expected_balances(5)] * 10)
-    assert {r["account"]: r["balance"] for r in rows} == expected
-    assert not [p for p in os.listdir(Path(ledger.model.path).parent) if "rebuild" in p]
-    await reader.close()
-    await rebuilder.model.close()
-
-
-def _merged(base: dict[str, int], more: list[dict[str, int]]) -> dict[str, int]:
-    out = dict(base)
-    for m in more:
-        for k, v in m.items():
-            out[k] = out.get(k, 0) + v
-    return out
+    final = await state_in_one_query(reader)
+    assert_whole(final, 600 + 5 * rounds)
+    assert (final[2], final[6]) == (600 + 5 * rounds, head)  # each event exactly once
+    assert await balances(reader) == merged(
+        expected_balances(600), *[expected_balances(5)] * rounds
+    )
+    assert await place.leftovers() == []
 
 
 @pytest.mark.asyncio
 async def test_a_rebuild_repairs_a_damaged_model_and_keeps_other_tables(
-    store: EventStore, ledger: Ledger
+    store: EventStore, ledger: Ledger, place: ReadPlace
 ) -> None:
     await fill(store, 40)
     await ledger.catch_up(store)
@@ -104,50 +142,71 @@ async def test_a_rebuild_repairs_a_damaged_model_and_keeps_other_tables(
         uow.tx.execute("UPDATE balances SET balance = -999")  # damage
         uow.tx.execute("CREATE TABLE unrelated (x INTEGER)")  # another projection's table
         uow.tx.execute("INSERT INTO unrelated VALUES (1)")
-    assert await ledger.rebuild(store) == 40
-    rows = ledger.model.fetch_all("SELECT account, balance FROM balances")
-    assert {r["account"]: r["balance"] for r in rows} == expected_balances(40)
-    assert ledger.model.fetch_value("SELECT count(*) FROM unrelated") == 1
-    indexes = ledger.model.fetch_all("SELECT name FROM sqlite_master WHERE type = 'index'")
-    assert {"name": "balances_by_balance"} in indexes
-    assert await ledger.lag(store) == 0
+    indexes = await index_names(ledger.model, place)
+    assert "balances_by_balance" in indexes
+    for _ in range(2):  # the second swap replaces what the first moved in
+        assert await ledger.rebuild(store) == 40
+        assert await balances(ledger.model) == expected_balances(40)
+        assert await ledger.model.fetch_value("SELECT count(*) FROM unrelated") == 1
+        assert await index_names(ledger.model, place) == indexes
+        assert await ledger.lag(store) == 0
+        assert await place.leftovers() == []
+    await fill(store, 3)
+    assert await ledger.catch_up(store) == 3  # the live runner writes the swapped tables
 
 
 @pytest.mark.asyncio
 async def test_a_first_rebuild_creates_the_model(store: EventStore, ledger: Ledger) -> None:
     await fill(store, 12)
     assert await ledger.rebuild(store) == 12
-    assert ledger.model.fetch_value("SELECT count(*) FROM applied") == 12
+    assert await ledger.model.fetch_value("SELECT count(*) FROM applied") == 12
     assert await ledger.catch_up(store) == 0
 
 
 @pytest.mark.asyncio
 async def test_a_failed_rebuild_leaves_the_live_model_alone(
-    store: EventStore, ledger: Ledger, tmp_path: Path
+    store: EventStore, ledger: Ledger, place: ReadPlace
 ) -> None:
     await fill(store, 20)
     await ledger.catch_up(store)
-    before = _state(ledger.model)
+    before = await state_in_one_query(ledger.model)
 
-    class Stricter(Ledger):
+    class Stricter(type(ledger)):  # type: ignore[misc]
+        name = "ledger"  # a subclass is named after its class otherwise
+
         @handles
-        def renamed(self, event: Renamed, tx: SQLiteTransaction) -> None:
+        def renamed(self, event: Renamed, tx: Transaction) -> None:
             raise RuntimeError("renames are not allowed")
 
     await store.append("a1", [NewEvent("Renamed", Renamed("a1", "x"))])
-    stricter = Stricter(ledger.model)
     with pytest.raises(ProjectionError, match="renames are not allowed"):
-        await stricter.rebuild(store)
-    assert _state(ledger.model) == before
-    assert not [p for p in os.listdir(tmp_path) if "rebuild" in p]
+        await Stricter(ledger.model).rebuild(store)
+    assert await state_in_one_query(ledger.model) == before
+    assert await place.leftovers() == []
+
+    # a failure inside the swap's transaction rolls the swap back as well
+    fresh = await ledger.model.create_fresh("ledger")
+    await type(ledger)(fresh).catch_up(store)
+
+    async def late_failure() -> None:
+        async with ledger.model.unit_of_work("ledger", swap_in=fresh) as uow:
+            assert uow.tx.fetch_value("SELECT count(*) FROM applied") == 20  # the new tables
+            uow.tx.execute("DELETE FROM balances")
+            raise RuntimeError("late failure")
+
+    with pytest.raises(RuntimeError, match="late failure"):
+        await late_failure()
+    await fresh.discard()
+    assert await state_in_one_query(ledger.model) == before
+    assert await place.leftovers() == []
 
 
 @pytest.mark.asyncio
 async def test_a_rebuild_finishes_under_a_writer_that_never_pauses(
-    store: EventStore, ledger: Ledger
+    store: EventStore, ledger: Ledger, place: ReadPlace
 ) -> None:
     """The swap applies what arrived since the replay only up to the head it
-    found when it began: a writer that keeps going cannot keep it open."""
+    found before it began: a writer that keeps going cannot keep it open."""
     await fill(store, 300)
     await ledger.catch_up(store)
     stop = asyncio.Event()
@@ -160,7 +219,7 @@ async def test_a_rebuild_finishes_under_a_writer_that_never_pauses(
             calls += 1
 
     writes = asyncio.create_task(writer())
-    rebuilder = Ledger(SQLiteReadModel(ledger.model.path))
+    rebuilder = type(ledger)(place.open())
     try:
         async with asyncio.timeout(60):
             replayed = await rebuilder.rebuild(store)
@@ -169,15 +228,15 @@ async def test_a_rebuild_finishes_under_a_writer_that_never_pauses(
         await writes
     assert replayed >= 300
     assert calls > 0
-    accounts, total, applied, implied, checkpoint = _state(ledger.model)
+    accounts, total, applied, once, implied, last, checkpoint = await state_in_one_query(
+        ledger.model
+    )
     assert accounts == 5
-    assert applied == checkpoint  # a prefix of the log, each event once
+    assert applied == once == checkpoint == last  # a prefix of the log, each event once
     assert total == implied
     await ledger.catch_up(store)  # the rest is the live projection's, as usual
-    final = _state(ledger.model)
+    final = await state_in_one_query(ledger.model)
     head = await store.last_position()
-    assert final[2] == head == final[4] == 300 + 5 * calls
-    balances = ledger.model.fetch_all("SELECT account, balance FROM balances")
-    expected = _merged(expected_balances(300), [expected_balances(5)] * calls)
-    assert {r["account"]: r["balance"] for r in balances} == expected
-    await rebuilder.model.close()
+    assert final[2] == head == final[6] == 300 + 5 * calls
+    expected = merged(expected_balances(300), *[expected_balances(5)] * calls)
+    assert await balances(ledger.model) == expected

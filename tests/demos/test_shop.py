@@ -1,4 +1,5 @@
-"""The shop demo: its scenario and its behaviour, failure paths included."""
+"""The shop demo: its scenario and its behaviour, failure paths included, with
+the catalogue on every read model."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from tests.cqrs._places import ReadPlace
 
 from eventflux import open_store
-from eventflux.cqrs import SQLiteReadModel, ValidationError, get_projection
+from eventflux.cqrs import ValidationError, get_projection
 from eventflux.demos import shop as demo
 from eventflux.demos._shop_app import (
     AddProduct,
     AdjustStock,
+    Catalog,
     ChangePrice,
     DiscontinueProduct,
     GetProduct,
@@ -31,9 +34,9 @@ META = {"user": "maria"}
 
 
 @pytest_asyncio.fixture
-async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
+async def shop(tmp_path: Path, place: ReadPlace) -> AsyncIterator[Shop]:
     async with await open_store(f"sqlite:///{tmp_path}/shop-events.db") as store:
-        app = Shop(store, SQLiteReadModel(tmp_path / "shop-read.db"))
+        app = Shop(store, place.open())
         for sku, name, price, stock in demo.PRODUCTS:
             await app.commands.dispatch(AddProduct(sku, name, price, stock), metadata=META)
         await app.catalog.catch_up(store)
@@ -42,8 +45,9 @@ async def shop(tmp_path: Path) -> AsyncIterator[Shop]:
 
 
 @pytest.mark.asyncio
-async def test_the_scenario_tells_what_happened(tmp_path: Path) -> None:
-    lines = await demo.run(tmp_path)
+async def test_the_scenario_tells_what_happened(tmp_path: Path, place: ReadPlace) -> None:
+    on_sqlite = place.kind == "sqlite"
+    lines = await demo.run(tmp_path, read_url=None if on_sqlite else place.url)
     text = "\n".join(lines)
     assert demo.TITLE
     assert "ChangePrice teapot: 45.00 EUR -> 39.90 EUR" in text
@@ -61,6 +65,9 @@ async def test_the_scenario_tells_what_happened(tmp_path: Path) -> None:
     total, full, products = (int(w) for w in ran.split() if w.isdigit())
     assert total == full > 0
     assert products == 12
+    if not on_sqlite:
+        assert await place.open().fetch_value("SELECT count(*) FROM products") == 12
+        return
     # the read model is its own file; the event store holds no catalogue table
     with sqlite3.connect(tmp_path / "shop-read.db") as read:
         assert read.execute("SELECT count(*) FROM products").fetchone() == (12,)
@@ -139,9 +146,14 @@ async def test_queries_read_the_catalogue(shop: Shop) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_registered_projection_rebuilds_while_queries_run(shop: Shop) -> None:
-    url = f"sqlite:///{Path(shop.model.path).with_name('shop-events.db')}"
-    projection = get_projection("shop-catalog", url)
+async def test_the_registered_projection_rebuilds_while_queries_run(
+    shop: Shop, place: ReadPlace, tmp_path: Path
+) -> None:
+    projection = get_projection("shop-catalog", f"sqlite:///{tmp_path}/shop-events.db")
+    assert projection.model.url == f"sqlite:///{tmp_path}/shop-read.db"  # beside the store
+    if place.kind != "sqlite":  # the same projection class, on the test's read model
+        await projection.model.close()
+        projection = Catalog(place.open())
     projection.batch_size = 2
     seen: list[int] = []
     stop = asyncio.Event()

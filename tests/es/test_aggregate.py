@@ -29,6 +29,22 @@ def test_collect_events_hands_them_over() -> None:
     assert account.saved_version == 2
 
 
+def test_replay_event_and_mark_saved_are_what_a_repository_uses() -> None:
+    account = Account("1")
+    account.replay_event(Opened("Ada"), 1)
+    account.replay_event(Deposited(10), 2)
+    assert (account.balance, account.version, account.saved_version) == (10, 2, 2)
+    assert account.pending_events == ()
+    account.deposit(5)
+    assert (account.version, account.saved_version) == (3, 2)
+    account.mark_saved()
+    assert (account.version, account.saved_version, account.pending_events) == (3, 3, ())
+    restored = Account("1")
+    restored.balance = 15  # as restore() would set it from a snapshot taken at version 3
+    restored.mark_saved(3)
+    assert (restored.version, restored.saved_version) == (3, 3)
+
+
 def test_a_refused_command_records_nothing() -> None:
     account = Account.open("1", "Ada")
     with pytest.raises(DomainError, match="balance is 0"):

@@ -3,9 +3,13 @@ through a query bus, and projections keep the read models up to date from the
 event store (checkpointed in the same transaction, rebuildable beside the
 live model and swapped in atomically).
 
+Read models are chosen by URL, ``open_read_model("sqlite:///read.db")`` or
+``open_read_model("postgresql://app@db/shop?schema=read")``; the same
+projection class and the same queries run on both.
+
 Example::
 
-    from eventflux.cqrs import CommandBus, QueryBus, Projection, SQLiteReadModel
+    from eventflux.cqrs import CommandBus, QueryBus, Projection, open_read_model
 
     commands = CommandBus(middleware=[logging_middleware(), validation_middleware()])
 
@@ -17,28 +21,32 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..exceptions import (
     CqrsError,
     HandlerAlreadyRegisteredError,
-    MissingExtraError,
     NoHandlerError,
     NotAuthorizedError,
     ProjectionError,
     UnknownProjectionError,
     ValidationError,
 )
-from ._dispatch import Handler, MessageBus, Middleware, Next
 from .commands import CommandBus
+from .dispatcher import Dispatcher, DispatchHandler, Middleware, Next
 from .middleware import authorization_middleware, logging_middleware, validation_middleware
 from .projections import Projection, ProjectionStatus, handles
 from .queries import QueryBus
-from .readmodel import ReadModel, UnitOfWork
+from .readmodel import (
+    ReadModel,
+    ReadModelBackend,
+    ReadSnapshot,
+    Transaction,
+    UnitOfWork,
+    open_read_model,
+    read_model_url,
+)
 from .registry import (
     ProjectionEntry,
     ProjectionFactory,
-    beside,
     get_projection,
     load_apps,
     projection_entry,
@@ -46,39 +54,17 @@ from .registry import (
     registered_projections,
 )
 from .runner import run_projection
-from .sqlite import SQLiteReadModel, SQLiteTransaction
-
-if TYPE_CHECKING:
-    from .postgres import PostgresReadModel, PostgresTransaction
-
-_POSTGRES = ("PostgresReadModel", "PostgresTransaction")
-
-
-def __getattr__(name: str) -> object:
-    # the PostgreSQL read model loads the psycopg driver only when it is asked for
-    if name in _POSTGRES:
-        try:
-            from . import postgres
-        except ImportError as e:
-            if not (e.name or "").startswith("psycopg"):
-                raise
-            raise MissingExtraError("the PostgreSQL read model", "postgres", "psycopg") from e
-        return getattr(postgres, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "CommandBus",
     "CqrsError",
-    "Handler",
+    "DispatchHandler",
+    "Dispatcher",
     "HandlerAlreadyRegisteredError",
-    "MessageBus",
     "Middleware",
     "Next",
     "NoHandlerError",
     "NotAuthorizedError",
-    "PostgresReadModel",
-    "PostgresTransaction",
     "Projection",
     "ProjectionEntry",
     "ProjectionError",
@@ -86,18 +72,20 @@ __all__ = [
     "ProjectionStatus",
     "QueryBus",
     "ReadModel",
-    "SQLiteReadModel",
-    "SQLiteTransaction",
+    "ReadModelBackend",
+    "ReadSnapshot",
+    "Transaction",
     "UnitOfWork",
     "UnknownProjectionError",
     "ValidationError",
     "authorization_middleware",
-    "beside",
     "get_projection",
     "handles",
     "load_apps",
     "logging_middleware",
+    "open_read_model",
     "projection_entry",
+    "read_model_url",
     "register_projection",
     "registered_projections",
     "run_projection",

@@ -25,12 +25,12 @@ from typing import Any, ClassVar
 from .._internal.ids import new_id
 from ..es.context import current_metadata, metadata_context
 from ..events import CAUSATION_ID, CORRELATION_ID
-from ._dispatch import MessageBus
+from .dispatcher import Dispatcher
 
 __all__ = ["CommandBus"]
 
 
-class CommandBus(MessageBus):
+class CommandBus(Dispatcher):
     """Routes commands (requests to change state) to their handlers."""
 
     kind: ClassVar[str] = "command"

@@ -23,7 +23,7 @@ import msgspec
 
 from ..es.context import current_metadata
 from ..exceptions import AggregateNotFoundError, DomainError, NotAuthorizedError, ValidationError
-from ._dispatch import Middleware, Next
+from .dispatcher import Middleware, Next
 
 __all__ = ["authorization_middleware", "logging_middleware", "validation_middleware"]
 

@@ -3,36 +3,40 @@
 A projection has one handler per event class (marked with :func:`handles`;
 the class comes from the annotation of the first parameter, as for aggregate
 apply methods, or is named in the decorator, as a class or a stored type
-name). Handlers write through the read model's transaction; the runner
-applies events in batches, each batch and the new checkpoint in one unit of
-work, so every event changes the read model exactly once, across crashes.
+name). Handlers write through the unit of work's
+:class:`~eventflux.cqrs.Transaction`; the runner applies events in batches,
+each batch and the new checkpoint in one unit of work, so every event changes
+the read model exactly once, across crashes.
 
 Example::
 
-    class Catalog(Projection[SQLiteTransaction]):
+    class Catalog(Projection):
         name = "shop-catalog"
 
-        def create_schema(self, tx: SQLiteTransaction) -> None:
+        def create_schema(self, tx: Transaction) -> None:
             tx.execute("CREATE TABLE products (sku TEXT PRIMARY KEY, name TEXT, price INT)")
 
         @handles
-        def added(self, event: ProductAdded, tx: SQLiteTransaction) -> None:
-            tx.execute("INSERT INTO products VALUES (?, ?, ?)",
-                       (event.sku, event.name, event.price))
+        def added(self, event: ProductAdded, tx: Transaction) -> None:
+            tx.execute("INSERT INTO products VALUES (:sku, :name, :price)",
+                       {"sku": event.sku, "name": event.name, "price": event.price})
 
-    catalog = Catalog(SQLiteReadModel("shop-read.db"))
+    catalog = Catalog(open_read_model("sqlite:///shop-read.db"))  # or postgresql://...
     await catalog.catch_up(store)        # or: asyncio.create_task(catalog.run(store))
     print(await catalog.status(store))   # checkpoint, head, lag
     await catalog.rebuild(store)         # from position zero, beside the live model, then swap
 
-A handler may take a third parameter, the :class:`~eventflux.RecordedEvent`
-(for its position, time and metadata), and may be ``async def`` (on a
-read model whose transaction methods are coroutines, PostgreSQL's, the
-handlers and ``create_schema`` must be; a projection with plain ones is
-refused when it is constructed). Events
-without a handler only advance the checkpoint. When every handler is a plain
-function, the read model may run a whole batch on its writer thread (SQLite
-does), so plain handlers must not touch the event loop.
+The same class runs unchanged on every read model. A handler may take a
+third parameter, the :class:`~eventflux.RecordedEvent` (for its position,
+time and metadata), and may be ``async def``; ``create_schema`` too. Events
+without a handler only advance the checkpoint. Where the handlers run:
+
+- every handler (and ``create_schema``) a plain function: each batch runs
+  whole on the read model's writer thread (one thread hop per batch), so the
+  event loop stays free. Plain handlers must not touch the event loop.
+- any ``async def`` among them: batches run on the event loop, so handlers can
+  await what the application awaits; their statements are plain calls that
+  hold the loop while they run.
 """
 
 from __future__ import annotations
@@ -40,49 +44,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Generic, TypeVar, overload
+from typing import Any, ClassVar, Final, TypeVar
 
-from ..es._typed import defining_namespace, event_classes
+from ..es.event_classes import defining_namespace
 from ..events import RecordedEvent
-from ..exceptions import ConfigurationError, ProjectionError
-from ..store.base import EventStore
-from .readmodel import ReadModel, UnitOfWork
+from ..exceptions import ProjectionError
+from ..store import EventStore
+from .handlers import HandlerEntry, handles, own_handlers
+from .readmodel import ReadModel, Transaction, UnitOfWork
 
 __all__ = ["Projection", "ProjectionStatus", "handles"]
 
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
-_MARK = "__eventflux_handles__"
-#: handler, and whether it takes the RecordedEvent as well
-_Entry = tuple[Callable[..., Any], bool]
+R = TypeVar("R")
 Progress = Callable[[int, int], None]
-
-
-@overload
-def handles(target: type[Any] | str, /) -> Callable[[F], F]: ...
-@overload
-def handles(target: F, /) -> F: ...
-def handles(target: Any, /) -> Any:
-    """Mark a projection method as the handler of an event class.
-
-    Bare (``@handles``) takes the class from the first parameter's
-    annotation; ``@handles(ProductAdded)`` names the class and
-    ``@handles("ProductAdded")`` a stored type name (for events read as dicts).
-    """
-    if isinstance(target, type | str):
-        key = target
-
-        def mark(fn: F) -> F:
-            setattr(fn, _MARK, (key,))
-            return fn
-
-        return mark
-    if not callable(target):
-        raise TypeError(f"@handles decorates methods or takes an event class, not {target!r}")
-    setattr(target, _MARK, ())
-    return target
+#: Extra catch-up passes of a rebuild before its swap (each one shrinks the backlog).
+_CATCH_UP_PASSES: Final = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +81,21 @@ def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 
 
-#: Extra catch-up passes of a rebuild before its swap (each one shrinks the backlog).
-_CATCH_UP_PASSES: Final = 5
+def _to_the_end(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine that never suspends (it awaits nothing that waits) to its
+    end, without an event loop: how the writer thread runs the projection loop
+    when every handler is a plain function."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: R = done.value
+        return result
+    coro.close()
+    raise RuntimeError("a projection with plain handlers only awaited something")
 
 
-class Projection(Generic[T]):
-    """Base class of projections writing into a :class:`ReadModel` of transaction type ``T``.
+class Projection:
+    """Base class of projections writing into a :class:`~eventflux.cqrs.ReadModel`.
 
     Class attributes: ``name`` (default: the class name in kebab case; it
     keys the checkpoint) and ``batch_size`` (events per transaction).
@@ -116,30 +103,18 @@ class Projection(Generic[T]):
 
     name: ClassVar[str] = ""
     batch_size: int = 500
-    _by_class: ClassVar[dict[type[Any], _Entry]] = {}
-    _by_type: ClassVar[dict[str, _Entry]] = {}
-    _own: ClassVar[dict[type[Any] | str, _Entry]] = {}
-    _dispatch: ClassVar[dict[type[Any], _Entry | None]] = {}
-    #: True when every handler is a plain function: batches may run off the loop
-    _blocking: ClassVar[bool] = True
+    _by_class: ClassVar[dict[type[Any], HandlerEntry]] = {}
+    _by_type: ClassVar[dict[str, HandlerEntry]] = {}
+    _own: ClassVar[dict[type[Any] | str, HandlerEntry]] = {}
+    _dispatch: ClassVar[dict[type[Any], HandlerEntry | None]] = {}
+    #: True when every handler and create_schema are plain functions: units of
+    #: work run whole on the read model's writer thread
+    _plain: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        localns = defining_namespace(1)
-        own: dict[type[Any] | str, _Entry] = {}
-        for attr, member in cls.__dict__.items():
-            if not inspect.isfunction(member) or not hasattr(member, _MARK):
-                continue
-            keys: tuple[type[Any] | str, ...] = getattr(member, _MARK) or event_classes(
-                member, cls, localns, kind="projection handler", arities=(3, 4)
-            )
-            takes_recorded = len(inspect.signature(member).parameters) == 4
-            for key in keys:
-                if key in own:
-                    label = key if isinstance(key, str) else key.__qualname__
-                    raise TypeError(f"{cls.__qualname__} has two handlers for {label}: {attr}")
-                own[key] = (member, takes_recorded)
-        merged: dict[type[Any] | str, _Entry] = {}
+        own = own_handlers(cls, defining_namespace(1))
+        merged: dict[type[Any] | str, HandlerEntry] = {}
         for base in reversed(cls.__mro__[1:]):
             merged.update(base.__dict__.get("_own", {}))
         merged.update(own)
@@ -147,13 +122,12 @@ class Projection(Generic[T]):
         cls._by_class = {k: v for k, v in merged.items() if isinstance(k, type)}
         cls._by_type = {k: v for k, v in merged.items() if isinstance(k, str)}
         cls._dispatch = {}
-        cls._blocking = not any(inspect.iscoroutinefunction(fn) for fn, _ in merged.values())
+        functions = [fn for fn, _ in merged.values()] + [cls.create_schema]
+        cls._plain = not any(inspect.iscoroutinefunction(fn) for fn in functions)
         if not cls.__dict__.get("name"):
             cls.name = _kebab(cls.__name__)
 
-    def __init__(self, model: ReadModel[T]) -> None:
-        if model.async_handlers_only:
-            self._require_async(model)
+    def __init__(self, model: ReadModel) -> None:
         self.model = model
         self._position = 0
         self._advanced = asyncio.Event()
@@ -161,28 +135,12 @@ class Projection(Generic[T]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} on {self.model!r}>"
 
-    def _require_async(self, model: ReadModel[T]) -> None:
-        """Refuse plain handlers on a model whose transaction methods are coroutines
-        (a plain handler could not await them: its writes would never run)."""
-        plain = {
-            fn.__qualname__
-            for fn, _ in (*self._by_class.values(), *self._by_type.values())
-            if not inspect.iscoroutinefunction(fn)
-        }
-        schema = type(self).create_schema
-        if schema is not Projection.create_schema and not inspect.iscoroutinefunction(schema):
-            plain.add(schema.__qualname__)
-        if plain:
-            raise ConfigurationError(
-                f"{model!r} needs async handlers (its transaction's methods are "
-                f"coroutines); make these async def: {', '.join(sorted(plain))}"
-            )
-
-    def create_schema(self, tx: T) -> Any:
-        """Create the read model's tables (runs once, in the first unit of work)."""
+    def create_schema(self, tx: Transaction) -> Any:
+        """Create the read model's tables (runs once, in the first unit of work;
+        plain or ``async def``)."""
 
     # -- applying events ----------------------------------------------------------
-    def _handler_for(self, event: RecordedEvent) -> _Entry | None:
+    def _handler_for(self, event: RecordedEvent) -> HandlerEntry | None:
         entry = self._by_type.get(event.type)
         if entry is not None:
             return entry
@@ -195,13 +153,18 @@ class Projection(Generic[T]):
         self._dispatch[cls] = found
         return found
 
-    async def _apply_in(self, uow: UnitOfWork[T], events: list[RecordedEvent]) -> int:
-        """Apply the events after the unit of work's checkpoint; returns how many."""
+    async def _apply(self, uow: UnitOfWork, events: Sequence[RecordedEvent]) -> tuple[int, int]:
+        """The projection loop: apply the events after the unit of work's
+        checkpoint, moving it past each one; returns (how many were applied,
+        the new checkpoint). With plain handlers only it never suspends: the
+        writer thread runs it to the end (see :func:`_to_the_end`)."""
         applied = 0
         tx = uow.tx
         for event in events:
             if event.position <= uow.checkpoint:
                 continue  # already in the read model (another runner, or a rebuild)
+            if uow.cancelled:
+                break  # the unit of work rolls back
             entry = self._handler_for(event)
             if entry is not None:
                 fn, takes_recorded = entry
@@ -211,51 +174,36 @@ class Projection(Generic[T]):
                         if takes_recorded
                         else fn(self, event.data, tx)
                     )
-                    if inspect.isawaitable(result):
+                    if result is not None and inspect.isawaitable(result):
                         await result
-                except Exception as e:
-                    raise ProjectionError(self.name, event.position, event.type, e) from e
-            uow.checkpoint = event.position
-            applied += 1
-        return applied
-
-    async def _setup(self, model: ReadModel[T]) -> None:
-        async with model.unit_of_work(self.name) as uow:
-            if uow.is_new:
-                try:
-                    result = self.create_schema(uow.tx)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception as e:
-                    raise ProjectionError(self.name, 0, "(create_schema)", e) from e
-
-    def _apply_blocking(self, uow: UnitOfWork[T], events: list[RecordedEvent]) -> tuple[int, int]:
-        """The batch with synchronous handlers only (maybe on a worker thread)."""
-        applied = 0
-        tx = uow.tx
-        for event in events:
-            if event.position <= uow.checkpoint:
-                continue
-            entry = self._handler_for(event)
-            if entry is not None:
-                fn, takes_recorded = entry
-                try:
-                    fn(self, event.data, tx, event) if takes_recorded else fn(self, event.data, tx)
                 except Exception as e:
                     raise ProjectionError(self.name, event.position, event.type, e) from e
             uow.checkpoint = event.position
             applied += 1
         return applied, uow.checkpoint
 
-    async def _apply_batch(self, model: ReadModel[T], events: list[RecordedEvent]) -> int:
-        if self._blocking:
-            applied, position = await model.run_unit_of_work(
-                self.name, lambda uow: self._apply_blocking(uow, events)
-            )
-        else:
-            async with model.unit_of_work(self.name) as uow:
-                applied = await self._apply_in(uow, events)
-                position = uow.checkpoint
+    async def _create_schema(self, uow: UnitOfWork) -> None:
+        if not uow.is_new:
+            return
+        try:
+            result = self.create_schema(uow.tx)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as e:
+            raise ProjectionError(self.name, 0, "(create_schema)", e) from e
+
+    async def _in_unit_of_work(
+        self, model: ReadModel, work: Callable[[UnitOfWork], Coroutine[Any, Any, R]]
+    ) -> R:
+        """Run ``work`` in one unit of work: whole on the writer thread when
+        every handler is plain, else on the event loop."""
+        if self._plain:
+            return await model.run_unit_of_work(self.name, lambda uow: _to_the_end(work(uow)))
+        async with model.unit_of_work(self.name) as uow:
+            return await work(uow)
+
+    async def _apply_batch(self, model: ReadModel, events: Sequence[RecordedEvent]) -> int:
+        applied, position = await self._in_unit_of_work(model, lambda uow: self._apply(uow, events))
         if model is self.model:
             self._advance(position)
         return applied
@@ -272,9 +220,9 @@ class Projection(Generic[T]):
         return await self._catch_up(store, self.model, None)
 
     async def _catch_up(
-        self, store: EventStore, model: ReadModel[T], progress: Progress | None
+        self, store: EventStore, model: ReadModel, progress: Progress | None
     ) -> int:
-        await self._setup(model)
+        await self._in_unit_of_work(model, self._create_schema)
         total = 0
         head = await store.last_position()
         after = await model.checkpoint(self.name)
@@ -297,7 +245,7 @@ class Projection(Generic[T]):
         batch is rolled back whole). A handler error stops it with
         :class:`~eventflux.cqrs.ProjectionError`.
         """
-        await self._setup(self.model)
+        await self._in_unit_of_work(self.model, self._create_schema)
         after = await self.model.checkpoint(self.name)
         self._advance(after)
         queue: asyncio.Queue[RecordedEvent | BaseException | None] = asyncio.Queue(
@@ -388,21 +336,43 @@ class Projection(Generic[T]):
                 replayed += more
                 if more < self.batch_size:
                     break
-            async with self.model.swap_in(fresh, self.name) as uow:
-                head = await store.last_position()
-                while uow.checkpoint < head:
-                    batch = [
-                        e
-                        async for e in store.read_all(after=uow.checkpoint, limit=self.batch_size)
-                        if e.position <= head
-                    ]
-                    if not batch:
-                        break
-                    replayed += await self._apply_in(uow, batch)
-                position = uow.checkpoint
+            applied, position = await self._swap(store, fresh)
+            replayed += applied
             self._advance(position)
             if progress is not None:
                 progress(position, max(position, await store.last_position()))
             return replayed
         finally:
             await fresh.discard()
+
+    async def _swap(self, store: EventStore, fresh: ReadModel) -> tuple[int, int]:
+        """Swap ``fresh`` in; in the same transaction, apply the events up to the
+        head the store has once the swap holds the live checkpoint (so the
+        checkpoint never goes back, whatever the live runner did meanwhile)."""
+        if not self._plain:
+            async with self.model.unit_of_work(self.name, swap_in=fresh) as uow:
+                return await self._apply(uow, await self._backlog(store, uow.checkpoint))
+        loop = asyncio.get_running_loop()
+
+        def swap(uow: UnitOfWork) -> tuple[int, int]:  # on the writer thread
+            reading = self._backlog(store, uow.checkpoint)
+            backlog = asyncio.run_coroutine_threadsafe(reading, loop).result()
+            return _to_the_end(self._apply(uow, backlog))
+
+        return await self.model.run_unit_of_work(self.name, swap, swap_in=fresh)
+
+    async def _backlog(self, store: EventStore, after: int) -> list[RecordedEvent]:
+        """The events after ``after`` up to the store's head now."""
+        head = await store.last_position()
+        events: list[RecordedEvent] = []
+        while after < head:
+            batch = [
+                e
+                async for e in store.read_all(after=after, limit=self.batch_size)
+                if e.position <= head
+            ]
+            if not batch:
+                break
+            events += batch
+            after = batch[-1].position
+        return events

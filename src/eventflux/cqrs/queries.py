@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ..es.context import metadata_context
-from ._dispatch import MessageBus
+from .dispatcher import Dispatcher
 
 __all__ = ["QueryBus"]
 
 
-class QueryBus(MessageBus):
+class QueryBus(Dispatcher):
     """Routes queries (requests to read state) to their handlers.
 
     Same shape as :class:`~eventflux.cqrs.CommandBus`; a query never changes

@@ -1,11 +1,14 @@
 """Named projections, so the command line and other processes can find them.
 
 A module registers a factory that, given the event store's URL, returns the
-projection bound to its read model (typically a SQLite file beside the event
-store). Importing the module registers it::
+projection bound to its read model (typically one beside the event store: a
+file next to a SQLite store, a schema in a PostgreSQL store's database; see
+:func:`~eventflux.cqrs.read_model_url`). Importing the module registers it::
 
     register_projection("shop-catalog", lambda store_url: Catalog(
-        SQLiteReadModel(beside(store_url, "shop-read.db"))))
+        open_read_model(read_model_url(store_url, "shop-read"))))
+
+The registry itself knows no read-model backend: the factory picks one.
 
 ``eventflux projections ...`` imports the demo modules and every module given
 with ``--app`` (or ``$EVENTFLUX_APP``, comma separated) before looking names up.
@@ -17,10 +20,7 @@ import importlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from .._internal.urls import sqlite_path
 from ..codec import Codec
 from ..exceptions import ConfigurationError, UnknownProjectionError
 from .projections import Projection
@@ -29,7 +29,6 @@ __all__ = [
     "DEFAULT_APP_MODULES",
     "ProjectionEntry",
     "ProjectionFactory",
-    "beside",
     "get_projection",
     "load_apps",
     "projection_entry",
@@ -38,7 +37,7 @@ __all__ = [
 ]
 
 #: store URL -> the projection, bound to its read model
-ProjectionFactory = Callable[[str], Projection[Any]]
+ProjectionFactory = Callable[[str], Projection]
 #: modules whose projections are always available to the command line
 DEFAULT_APP_MODULES = ("eventflux.demos.bank", "eventflux.demos.shop")
 
@@ -84,7 +83,7 @@ def registered_projections() -> dict[str, ProjectionEntry]:
     return dict(sorted(_registry.items()))
 
 
-def get_projection(name: str, store_url: str) -> Projection[Any]:
+def get_projection(name: str, store_url: str) -> Projection:
     """Build the projection registered as ``name`` for the store at ``store_url``."""
     return projection_entry(name).factory(store_url)
 
@@ -117,13 +116,3 @@ def load_apps(modules: Iterable[str] = (), *, defaults: bool = True) -> None:
             importlib.import_module(module)
         except ImportError as e:
             raise ConfigurationError(f"cannot import the app module {module!r}: {e}") from e
-
-
-def beside(store_url: str, filename: str) -> str:
-    """A path next to a SQLite event store's file (the working folder otherwise).
-
-    ``beside("sqlite:///data/shop-events.db", "shop-read.db") == "data/shop-read.db"``
-    """
-    if store_url.lower().startswith("sqlite:"):
-        return str(Path(sqlite_path(store_url)).with_name(filename))
-    return filename

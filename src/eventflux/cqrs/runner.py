@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 from ..codec import Codec
 from ..exceptions import EventfluxError
@@ -34,7 +33,7 @@ __all__ = ["main", "run_projection"]
 
 
 async def run_projection(
-    projection: Projection[Any] | ProjectionFactory | str,
+    projection: Projection | ProjectionFactory | str,
     store_url: str,
     *,
     codec: Codec | None = None,

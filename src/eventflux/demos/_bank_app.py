@@ -20,8 +20,8 @@ from ..cqrs import (
     CommandBus,
     Projection,
     QueryBus,
-    SQLiteReadModel,
-    SQLiteTransaction,
+    ReadModel,
+    Transaction,
     authorization_middleware,
     handles,
     logging_middleware,
@@ -29,7 +29,7 @@ from ..cqrs import (
 )
 from ..es import Repository, retry_on_conflict
 from ..events import RecordedEvent, uuid7
-from ..store.base import EventStore
+from ..store import EventStore
 from ._bank_domain import (
     Account,
     AccountOpened,
@@ -103,40 +103,40 @@ class AuditEntry:
 
 
 # -- the read model -----------------------------------------------------------------
-class AccountsView(Projection[SQLiteTransaction]):
-    """Balances of every account, for fast queries."""
+class AccountsView(Projection):
+    """Balances of every account, for fast queries (portable SQL: SQLite or PostgreSQL)."""
 
     name = "bank-accounts"
 
-    def create_schema(self, tx: SQLiteTransaction) -> None:
+    def create_schema(self, tx: Transaction) -> None:
         tx.execute(
             "CREATE TABLE accounts (id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
-            "balance INTEGER NOT NULL, changes INTEGER NOT NULL, updated_at TEXT NOT NULL)"
+            "balance BIGINT NOT NULL, changes INTEGER NOT NULL, updated_at TEXT NOT NULL)"
         )
 
     @handles
-    def opened(self, event: AccountOpened, tx: SQLiteTransaction, e: RecordedEvent) -> None:
+    def opened(self, event: AccountOpened, tx: Transaction, e: RecordedEvent) -> None:
         tx.execute(
-            "INSERT INTO accounts VALUES (?, ?, 0, 1, ?)",
-            (_account_id(e), event.owner, e.recorded_at.isoformat()),
+            "INSERT INTO accounts VALUES (:id, :owner, 0, 1, :at)",
+            {"id": _account_id(e), "owner": event.owner, "at": e.recorded_at.isoformat()},
         )
 
-    def _change(self, tx: SQLiteTransaction, e: RecordedEvent, delta: int) -> None:
+    def _change(self, tx: Transaction, e: RecordedEvent, delta: int) -> None:
         tx.execute(
-            "UPDATE accounts SET balance = balance + ?, changes = changes + 1, updated_at = ? "
-            "WHERE id = ?",
-            (delta, e.recorded_at.isoformat(), _account_id(e)),
+            "UPDATE accounts SET balance = balance + :delta, changes = changes + 1, "
+            "updated_at = :at WHERE id = :id",
+            {"delta": delta, "at": e.recorded_at.isoformat(), "id": _account_id(e)},
         )
 
     @handles
     def credited(
-        self, event: MoneyDeposited | TransferReceived, tx: SQLiteTransaction, e: RecordedEvent
+        self, event: MoneyDeposited | TransferReceived, tx: Transaction, e: RecordedEvent
     ) -> None:
         self._change(tx, e, event.amount)
 
     @handles
     def debited(
-        self, event: MoneyWithdrawn | TransferSent, tx: SQLiteTransaction, e: RecordedEvent
+        self, event: MoneyWithdrawn | TransferSent, tx: Transaction, e: RecordedEvent
     ) -> None:
         self._change(tx, e, -event.amount)
 
@@ -175,7 +175,7 @@ class Bank:
     def __init__(
         self,
         store: EventStore,
-        model: SQLiteReadModel,
+        model: ReadModel,
         *,
         snapshot_every: int = 50,
         cache_size: int = 1000,
@@ -240,13 +240,15 @@ class Bank:
     async def balance(self, query: GetBalance) -> int | None:
         if query.as_of is not None:  # time travel: rebuild the account from its events
             return (await self.accounts.get(query.account_id, as_of=query.as_of)).balance
-        value = self.model.fetch_value(
-            "SELECT balance FROM accounts WHERE id = ?", (query.account_id,)
+        value = await self.model.fetch_value(
+            "SELECT balance FROM accounts WHERE id = :id", {"id": query.account_id}
         )
         return None if value is None else int(value)
 
     async def list_accounts(self, query: ListAccounts) -> list[dict[str, Any]]:
-        return self.model.fetch_all("SELECT id, owner, balance, changes FROM accounts ORDER BY id")
+        return await self.model.fetch_all(
+            "SELECT id, owner, balance, changes FROM accounts ORDER BY id"
+        )
 
     async def audit_trail(self, query: GetAuditTrail) -> list[AuditEntry]:
         """Every change of an account, read from the event store with its metadata."""

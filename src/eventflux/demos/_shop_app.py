@@ -1,9 +1,10 @@
 """The shop demo's application: commands, the catalogue read model, its queries.
 
 Commands change :class:`Product` aggregates; the ``shop-catalog`` projection
-keeps a ``products`` table in its own SQLite file (``shop-read.db``); queries
-read only that table: one product, a page of products, a name search, the
-products running low.
+keeps a ``products`` table in its own read model (a SQLite file,
+``shop-read.db``, or a PostgreSQL schema: the same class and SQL run on
+both); queries read only that table: one product, a page of products, a name
+search, the products running low.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from ..cqrs import (
     CommandBus,
     Projection,
     QueryBus,
-    SQLiteReadModel,
-    SQLiteTransaction,
+    ReadModel,
+    Transaction,
     handles,
     logging_middleware,
     validation_middleware,
 )
 from ..es import Repository
 from ..events import RecordedEvent
-from ..store.base import EventStore
+from ..store import EventStore
 from ._shop_domain import (
     PriceChanged,
     Product,
@@ -112,58 +113,70 @@ class Page:
 COLUMNS = "sku, name, price, stock, discontinued"
 
 
-class Catalog(Projection[SQLiteTransaction]):
-    """The ``products`` table the shop's queries read."""
+class Catalog(Projection):
+    """The ``products`` table the shop's queries read (portable SQL: SQLite or PostgreSQL)."""
 
     name = "shop-catalog"
 
-    def create_schema(self, tx: SQLiteTransaction) -> None:
+    def create_schema(self, tx: Transaction) -> None:
         tx.script(
             """
             CREATE TABLE products (
                 sku TEXT PRIMARY KEY, name TEXT NOT NULL, price INTEGER NOT NULL,
                 stock INTEGER NOT NULL, discontinued INTEGER NOT NULL DEFAULT 0,
                 updated_at TEXT NOT NULL);
-            CREATE INDEX products_by_name ON products (name COLLATE NOCASE);
+            CREATE INDEX products_by_name ON products (lower(name));
             CREATE INDEX products_by_stock ON products (stock) WHERE discontinued = 0;
             """
         )
 
     @handles
-    def added(self, event: ProductAdded, tx: SQLiteTransaction, e: RecordedEvent) -> None:
+    def added(self, event: ProductAdded, tx: Transaction, e: RecordedEvent) -> None:
         tx.execute(
-            "INSERT INTO products (sku, name, price, stock, updated_at) VALUES (?, ?, ?, ?, ?)",
-            (event.sku, event.name, event.price, event.stock, e.recorded_at.isoformat()),
+            "INSERT INTO products (sku, name, price, stock, updated_at) "
+            "VALUES (:sku, :name, :price, :stock, :at)",
+            {
+                "sku": event.sku,
+                "name": event.name,
+                "price": event.price,
+                "stock": event.stock,
+                "at": e.recorded_at.isoformat(),
+            },
         )
 
-    def _set(self, tx: SQLiteTransaction, e: RecordedEvent, assignment: str, value: int) -> None:
+    def _set(self, tx: Transaction, e: RecordedEvent, assignment: str, value: int) -> None:
         tx.execute(
-            f"UPDATE products SET {assignment}, updated_at = ? WHERE sku = ?",
-            (value, e.recorded_at.isoformat(), e.stream.removeprefix("product-")),
+            f"UPDATE products SET {assignment}, updated_at = :at WHERE sku = :sku",
+            {
+                "value": value,
+                "at": e.recorded_at.isoformat(),
+                "sku": e.stream.removeprefix("product-"),
+            },
         )
 
     @handles
-    def priced(self, event: PriceChanged, tx: SQLiteTransaction, e: RecordedEvent) -> None:
-        self._set(tx, e, "price = ?", event.new_price)
+    def priced(self, event: PriceChanged, tx: Transaction, e: RecordedEvent) -> None:
+        self._set(tx, e, "price = :value", event.new_price)
 
     @handles
-    def stocked(self, event: StockAdjusted, tx: SQLiteTransaction, e: RecordedEvent) -> None:
-        self._set(tx, e, "stock = stock + ?", event.delta)
+    def stocked(self, event: StockAdjusted, tx: Transaction, e: RecordedEvent) -> None:
+        self._set(tx, e, "stock = stock + :value", event.delta)
 
     @handles
-    def gone(self, event: ProductDiscontinued, tx: SQLiteTransaction, e: RecordedEvent) -> None:
-        self._set(tx, e, "discontinued = ?", 1)
+    def gone(self, event: ProductDiscontinued, tx: Transaction, e: RecordedEvent) -> None:
+        self._set(tx, e, "discontinued = :value", 1)
 
 
 def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A case-insensitive LIKE pattern for ``text`` anywhere (its % and _ literal)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 class Shop:
     """The shop application: command bus, query bus, repository, catalogue projection."""
 
-    def __init__(self, store: EventStore, model: SQLiteReadModel) -> None:
+    def __init__(self, store: EventStore, model: ReadModel) -> None:
         self.store = store
         self.model = model
         self.products = Repository(store, Product, cache_size=1000)
@@ -202,32 +215,34 @@ class Shop:
         await self.products.update(command.sku, lambda p: p.discontinue(command.reason))
 
     # -- query handlers (read model only) ---------------------------------------------
-    def get_product(self, query: GetProduct) -> dict[str, Any] | None:
-        return self.model.fetch_one(f"SELECT {COLUMNS} FROM products WHERE sku = ?", (query.sku,))
-
-    def list_products(self, query: ListProducts) -> Page:
-        where = "" if query.include_discontinued else "WHERE discontinued = 0"
-        with self.model.snapshot() as db:  # the page and the total from one state
-            items = db.fetch_all(
-                f"SELECT {COLUMNS} FROM products {where} "
-                "ORDER BY name COLLATE NOCASE, sku LIMIT ? OFFSET ?",
-                (query.page_size, (query.page - 1) * query.page_size),
-            )
-            total = db.fetch_value(f"SELECT count(*) FROM products {where}")
-        return Page(items, query.page, query.page_size, int(total))
-
-    def search(self, query: SearchProducts) -> list[dict[str, Any]]:
-        return self.model.fetch_all(
-            f"SELECT {COLUMNS} FROM products WHERE name LIKE ? ESCAPE '\\' "
-            "AND discontinued = 0 ORDER BY name COLLATE NOCASE LIMIT ?",
-            (_like(query.text), query.limit),
+    async def get_product(self, query: GetProduct) -> dict[str, Any] | None:
+        return await self.model.fetch_one(
+            f"SELECT {COLUMNS} FROM products WHERE sku = :sku", {"sku": query.sku}
         )
 
-    def low_stock(self, query: LowStock) -> list[dict[str, Any]]:
-        return self.model.fetch_all(
-            f"SELECT {COLUMNS} FROM products WHERE discontinued = 0 AND stock <= ? "
+    async def list_products(self, query: ListProducts) -> Page:
+        where = "" if query.include_discontinued else "WHERE discontinued = 0"
+        async with self.model.snapshot() as db:  # the page and the total from one state
+            items = await db.fetch_all(
+                f"SELECT {COLUMNS} FROM products {where} "
+                "ORDER BY lower(name), sku LIMIT :limit OFFSET :offset",
+                {"limit": query.page_size, "offset": (query.page - 1) * query.page_size},
+            )
+            total = await db.fetch_value(f"SELECT count(*) FROM products {where}")
+        return Page(items, query.page, query.page_size, int(total))
+
+    async def search(self, query: SearchProducts) -> list[dict[str, Any]]:
+        return await self.model.fetch_all(
+            f"SELECT {COLUMNS} FROM products WHERE lower(name) LIKE :pattern ESCAPE '\\' "
+            "AND discontinued = 0 ORDER BY lower(name), sku LIMIT :limit",
+            {"pattern": _like(query.text), "limit": query.limit},
+        )
+
+    async def low_stock(self, query: LowStock) -> list[dict[str, Any]]:
+        return await self.model.fetch_all(
+            f"SELECT {COLUMNS} FROM products WHERE discontinued = 0 AND stock <= :threshold "
             "ORDER BY stock, sku",
-            (query.threshold,),
+            {"threshold": query.threshold},
         )
 
     async def settle(self) -> None:

@@ -2,7 +2,8 @@
 
 Accounts are aggregates whose state is replayed from their events; commands go
 through a command bus (logging, authorization, validation); a projection keeps
-the ``bank-accounts`` read model (``bank-read.db``) up to date; balances can be
+the ``bank-accounts`` read model (``bank-read.db``, or any read-model URL) up
+to date; balances can be
 read now or as of any earlier time; every change carries who, why and a
 correlation id, so the audit trail is a query over the event store.
 
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..cqrs import SQLiteReadModel, beside, register_projection
+from ..cqrs import open_read_model, read_model_url, register_projection
 from ..es import AggregateNotFoundError
 from ..exceptions import EventfluxError
 from ..store import open_store
@@ -39,8 +40,10 @@ TITLE = "Bank: event-sourced accounts, a CQRS read model, time travel and an aud
 
 
 def accounts_view(store_url: str) -> AccountsView:
-    """The ``bank-accounts`` projection, on ``bank-read.db`` beside the event store."""
-    return AccountsView(SQLiteReadModel(beside(store_url, "bank-read.db")))
+    """The ``bank-accounts`` projection, on the ``bank-read`` read model beside the
+    event store (``bank-read.db`` next to a SQLite store, schema ``bank_read`` in
+    a PostgreSQL one)."""
+    return AccountsView(open_read_model(read_model_url(store_url, "bank-read")))
 
 
 register_projection("bank-accounts", accounts_view, description="balances of the bank demo")
@@ -57,13 +60,15 @@ def _clock(at: datetime) -> str:
     return at.strftime("%H:%M:%S.%f")[:-3]
 
 
-async def run(workdir: Path) -> list[str]:
-    """Run the bank scenario against ``sqlite:///{workdir}/bank-events.db``."""
+async def run(workdir: Path, *, read_url: str | None = None) -> list[str]:
+    """Run the bank scenario against ``sqlite:///{workdir}/bank-events.db``, with
+    the read model in ``bank-read.db`` there, or in the read model ``read_url``
+    names (which must be empty)."""
     db, read = workdir / "bank-events.db", workdir / "bank-read.db"
     remove_databases(db, read)
     lines: list[str] = []
     async with await open_store(f"sqlite:///{db}") as store:
-        bank = Bank(store, SQLiteReadModel(read))
+        bank = Bank(store, open_read_model(read_url or f"sqlite:///{read}"))
         live = asyncio.create_task(bank.view.run(store))
         try:
             await _scenario(bank, lines)

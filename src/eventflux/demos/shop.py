@@ -2,10 +2,11 @@
 
 Commands (AddProduct, ChangePrice, AdjustStock, DiscontinueProduct) change
 event-sourced products; the ``shop-catalog`` projection keeps the catalogue in
-its own SQLite file (``shop-read.db``); queries read only that file: one
-product, pages, a name search, the products running low. At the end the
-catalogue is rebuilt from position zero beside the live one and swapped in,
-while queries keep running.
+its own read model (``shop-read.db``, or any read-model URL: a PostgreSQL
+schema runs the same code); queries read only that: one product, pages, a
+name search, the products running low. At the end the catalogue is rebuilt
+from position zero beside the live one and swapped in, while queries keep
+running.
 
 Run it with ``eventflux demo shop``; rebuild the catalogue with
 ``eventflux projections rebuild shop-catalog --store sqlite:///shop-events.db``.
@@ -17,7 +18,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..cqrs import SQLiteReadModel, beside, register_projection
+from ..cqrs import open_read_model, read_model_url, register_projection
 from ..exceptions import EventfluxError
 from ..store import open_store
 from ._shop_app import (
@@ -37,7 +38,7 @@ from .bank import remove_databases
 
 __all__ = ["TITLE", "Shop", "catalog", "run"]
 
-TITLE = "Shop: a CQRS catalogue whose read model lives in its own SQLite file"
+TITLE = "Shop: a CQRS catalogue whose read model lives in its own database"
 
 PRODUCTS = [
     ("mug-blue", "Blue mug", 900, 40),
@@ -56,8 +57,10 @@ PRODUCTS = [
 
 
 def catalog(store_url: str) -> Catalog:
-    """The ``shop-catalog`` projection, on ``shop-read.db`` beside the event store."""
-    return Catalog(SQLiteReadModel(beside(store_url, "shop-read.db")))
+    """The ``shop-catalog`` projection, on the ``shop-read`` read model beside the
+    event store (``shop-read.db`` next to a SQLite store, schema ``shop_read`` in
+    a PostgreSQL one)."""
+    return Catalog(open_read_model(read_model_url(store_url, "shop-read")))
 
 
 register_projection("shop-catalog", catalog, description="product catalogue of the shop demo")
@@ -78,19 +81,22 @@ def _names(rows: list[dict[str, Any]]) -> str:
     return ", ".join(r["name"] for r in rows) or "none"
 
 
-async def run(workdir: Path) -> list[str]:
-    """Run the shop scenario against ``sqlite:///{workdir}/shop-events.db``."""
+async def run(workdir: Path, *, read_url: str | None = None) -> list[str]:
+    """Run the shop scenario against ``sqlite:///{workdir}/shop-events.db``, with
+    the catalogue in ``shop-read.db`` there, or in the read model ``read_url``
+    names (which must be empty)."""
     db, read = workdir / "shop-events.db", workdir / "shop-read.db"
     remove_databases(db, read)
+    read_url = read_url or f"sqlite:///{read}"
     lines: list[str] = []
     async with await open_store(f"sqlite:///{db}") as store:
-        shop = Shop(store, SQLiteReadModel(read))
+        shop = Shop(store, open_read_model(read_url))
         live = asyncio.create_task(shop.catalog.run(store))
         try:
             await _commands(shop, lines)
             await shop.settle()
             await _queries(shop, lines)
-            await _rebuild(shop, lines, f"sqlite:///{db}")
+            await _rebuild(shop, lines, f"sqlite:///{db}", read_url)
         finally:
             live.cancel()
             await asyncio.gather(live, return_exceptions=True)
@@ -141,7 +147,7 @@ async def _queries(shop: Shop, lines: list[str]) -> None:
     lines.append("LowStock <= 5 -> " + ", ".join(f"{r['sku']} ({r['stock']})" for r in low))
 
 
-async def _rebuild(shop: Shop, lines: list[str], store_url: str) -> None:
+async def _rebuild(shop: Shop, lines: list[str], store_url: str, read_url: str) -> None:
     expected = (await shop.queries.dispatch(ListProducts(include_discontinued=True))).total
     seen: list[int] = []
     done = asyncio.Event()
@@ -153,7 +159,7 @@ async def _rebuild(shop: Shop, lines: list[str], store_url: str) -> None:
             await asyncio.sleep(0)
 
     queries = asyncio.create_task(keep_querying())
-    rebuilder = catalog(store_url)
+    rebuilder = Catalog(open_read_model(read_url))
     rebuilder.batch_size = 4  # small batches: a slow rebuild, to watch the queries meanwhile
     try:
         replayed = await rebuilder.rebuild(shop.store)

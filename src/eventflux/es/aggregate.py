@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, overload
 
 from ..exceptions import MissingApplyMethodError
-from ._typed import defining_namespace, event_classes
+from .event_classes import defining_namespace, event_classes
 
 __all__ = ["Aggregate", "apply"]
 
@@ -179,11 +179,30 @@ class Aggregate:
         self._saved_version = self.version
         return events
 
-    def _mark_saved(self) -> None:
+    def mark_saved(self, version: int | None = None) -> None:
+        """Count the aggregate as stored at ``version`` (default: its current
+        version), with nothing pending.
+
+        The repository calls it after appending the pending events, and after
+        restoring a snapshot taken at ``version``::
+
+            aggregate.restore(snapshot.data)
+            aggregate.mark_saved(snapshot.version)
+        """
+        if version is not None:
+            self.version = version
         self._pending = []
         self._saved_version = self.version
 
-    def _replay(self, event: Any, version: int) -> None:
+    def replay_event(self, event: Any, version: int) -> None:
+        """Apply a stored event while loading: the aggregate is then at stream
+        ``version``, with that event counted as saved (not pending).
+
+        The repository replays a stream with it::
+
+            async for e in store.read("account-42"):
+                account.replay_event(e.data, e.version)
+        """
         self._applier_for(type(event))(self, event)
         self.version = self._saved_version = version
 

@@ -28,7 +28,7 @@ from ..exceptions import (
     EventfluxError,
     SerializationError,
 )
-from ..store.base import EventStore, Snapshot
+from ..store import EventStore, Snapshot
 from .aggregate import Aggregate
 from .cache import AggregateCache
 from .context import current_metadata
@@ -129,7 +129,7 @@ class Repository(Generic[A]):
         if aggregate is None:
             aggregate = self.aggregate_type(aggregate_id)
             async for event in self.store.read(stream, as_of=as_of, limit=version):
-                aggregate._replay(event.data, event.version)
+                aggregate.replay_event(event.data, event.version)
         if aggregate.version == 0:
             detail = "its stream has no events"
             if as_of is not None:
@@ -156,7 +156,7 @@ class Repository(Generic[A]):
             if event.version != aggregate.version + 1:
                 self._cache.drop(aggregate.id)
                 return False
-            aggregate._replay(event.data, event.version)
+            aggregate.replay_event(event.data, event.version)
         return True
 
     async def _from_snapshot(
@@ -172,7 +172,7 @@ class Repository(Generic[A]):
                 "snapshot of %s could not be restored; replaying", snap.stream, exc_info=True
             )
             return None
-        aggregate.version = aggregate._saved_version = snap.version
+        aggregate.mark_saved(snap.version)
         # Read the snapshot's own last event too: the snapshot counts only if that
         # event is still in the stream (and, with as_of, was recorded by then).
         covered = False
@@ -187,7 +187,7 @@ class Repository(Generic[A]):
                 continue
             if event.version != aggregate.version + 1:
                 return None  # events missing after the snapshot: replay from the start
-            aggregate._replay(event.data, event.version)
+            aggregate.replay_event(event.data, event.version)
         return aggregate if covered else None
 
     async def exists(self, aggregate_id: str) -> bool:
@@ -238,7 +238,7 @@ class Repository(Generic[A]):
         )
         codec = self.store.codec
         events: list[NewEvent] = []
-        for event in aggregate._pending:
+        for event in aggregate.pending_events:
             type_name = codec.type_name_of(event)
             if type_name is None:
                 raise SerializationError(
@@ -266,7 +266,7 @@ class Repository(Generic[A]):
         result = await self.store.append(
             self.stream_name(aggregate.id), events, expected_version=old
         )
-        aggregate._mark_saved()
+        aggregate.mark_saved()
         self._saw(self.stream_name(aggregate.id), aggregate.version)
         self._cache.put(aggregate)
         await self._maybe_snapshot(aggregate, old)
@@ -297,7 +297,7 @@ class Repository(Generic[A]):
         out: dict[str, AppendResult] = {}
         for stream, aggregate in owners.items():
             old = aggregate.saved_version
-            aggregate._mark_saved()
+            aggregate.mark_saved()
             self._saw(stream, aggregate.version)
             self._cache.put(aggregate)
             await self._maybe_snapshot(aggregate, old)

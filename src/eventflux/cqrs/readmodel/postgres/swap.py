@@ -10,11 +10,15 @@ what depends on them goes too). Objects of the live schema that the rebuild did
 not make stay. A rebuild that made types or functions is refused: they would
 stay behind, and dropping the scratch schema would take them (and the columns
 or triggers using them) away.
+
+Example::
+
+    refuse_unmovable(conn, scratch, "ledger")
+    begin_swap(conn, place, "ledger", scratch)   # the swap's transaction is open
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
@@ -24,18 +28,11 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from ..exceptions import ConfigurationError, StoreBusyError, StoreUnavailableError
-from ._pg_tx import (
-    RESET_LOCK_TIMEOUT,
-    SET_LOCK_TIMEOUT,
-    SWAP_LOCK,
-    Conn,
-    Statements,
-    milliseconds,
-    reason,
-    rollback,
-)
-from .readmodel import CHECKPOINTS_TABLE
+from ....exceptions import ConfigurationError, StoreBusyError, StoreUnavailableError
+from ..backend import CHECKPOINTS_TABLE
+from .place import RESET_LOCK_TIMEOUT, SET_LOCK_TIMEOUT, SWAP_LOCK, PgPlace, milliseconds, reason
+from .transaction import SyncConn
+from .writer import roll_back
 
 __all__ = ["begin_swap", "refuse_unmovable", "scratch_schema"]
 
@@ -100,29 +97,73 @@ WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'f'
 """
 
 
-async def _moved(conn: Conn, schema: str) -> list[tuple[str, str]]:
-    """(name, relkind) of what a swap moves out of ``schema``."""
-    cur = await conn.execute(_MOVED, {"schema": schema, "skip": CHECKPOINTS_TABLE})
-    return [(name, kind) for name, kind in await cur.fetchall()]
-
-
-async def _namesakes(conn: Conn, schema: str, names: list[str]) -> list[tuple[str, str]]:
-    """(name, relkind) of the relations of ``schema`` that a swap replaces."""
-    cur = await conn.execute(_NAMESAKES, {"schema": schema, "names": names})
-    return [(name, kind) for name, kind in await cur.fetchall()]
-
-
-async def refuse_unmovable(conn: Conn, source: str, name: str) -> None:
+def refuse_unmovable(conn: SyncConn, source: str, name: str) -> None:
     """Refuse a swap that would leave behind objects the moved tables may use
     (dropping the scratch schema would then drop them, or parts of the tables)."""
-    cur = await conn.execute(_UNMOVABLE, {"schema": source})
-    left = [row[0] for row in await cur.fetchall()]
+    left = [row[0] for row in conn.execute(_UNMOVABLE, {"schema": source}).fetchall()]
     if left:
         raise ConfigurationError(
             f"the rebuilt read model of projection {name!r} holds objects a swap does "
             f"not move ({', '.join(left)}); create types and functions in another "
             "schema (once, outside the projection) and name them with that schema"
         )
+
+
+def begin_swap(conn: SyncConn, place: PgPlace, name: str, source: str) -> None:
+    """Begin the swap of projection ``name`` from ``source`` into ``place``'s
+    schema: lock the checkpoint row (inserted if missing) and the swap lock (no
+    snapshot is open then), replace the live objects by the rebuilt ones.
+
+    Each attempt waits a short while for its locks; a reader holding one of the
+    tables makes it roll back and try again, so readers never wait long behind
+    a swap that waits for them. After ``lock_timeout`` s: StoreBusyError.
+    """
+    deadline = time.monotonic() + place.lock_timeout
+    wait = _FIRST_WAIT
+    while True:
+        try:
+            _attempt(conn, place, name, source, wait)
+            return
+        except _RETRY as e:
+            if not roll_back(conn):
+                raise place.unavailable(e) from e
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"the swap of projection {name!r} into schema {place.schema!r} did not "
+                    f"get its locks within {place.lock_timeout} s (long-running readers or "
+                    "another rebuild); nothing was changed, run the rebuild again"
+                ) from e
+        except psycopg.Error as e:
+            raise StoreUnavailableError(
+                f"PostgreSQL refused the swap of projection {name!r} into schema "
+                f"{place.schema!r}: {reason(e)}"
+            ) from e
+        time.sleep(wait / 2)
+        wait = min(wait * 2, _MAX_WAIT)
+
+
+def _attempt(conn: SyncConn, place: PgPlace, name: str, source: str, wait: float) -> None:
+    st = place.statements
+    conn.execute("BEGIN")
+    conn.execute(SET_LOCK_TIMEOUT, (milliseconds(wait),))
+    conn.execute(st.insert, (name,))
+    conn.execute(st.lock, (name,))
+    conn.execute(_LOCK_SWAP, (SWAP_LOCK, place.schema))
+    _move_objects(conn, source, place.schema)
+    conn.execute(RESET_LOCK_TIMEOUT)
+
+
+def _move_objects(conn: SyncConn, source: str, target: str) -> None:
+    """Replace ``target``'s objects by those of ``source`` (in the caller's
+    transaction; the statements go in one round trip)."""
+    moved = conn.execute(_MOVED, {"schema": source, "skip": CHECKPOINTS_TABLE}).fetchall()
+    names = [name for name, _ in moved]
+    replaced = conn.execute(_NAMESAKES, {"schema": target, "names": names}).fetchall()
+    with conn.pipeline():
+        for name, kind in replaced:
+            conn.execute(_drop(target, name, kind))
+        for name, kind in moved:
+            conn.execute(_move(source, name, kind, target))
 
 
 def _drop(schema: str, name: str, kind: str) -> sql.Composed:
@@ -137,59 +178,3 @@ def _move(source: str, name: str, kind: str, target: str) -> sql.Composed:
     return sql.SQL("ALTER {} {} SET SCHEMA {}").format(
         sql.SQL(_KINDS[kind]), sql.Identifier(source, name), sql.Identifier(target)
     )
-
-
-async def begin_swap(
-    conn: Conn, st: Statements, name: str, source: str, lock_timeout: float
-) -> None:
-    """Begin the swap of projection ``name`` from ``source`` into the schema of
-    ``st``: lock the checkpoint row (inserted if missing) and the swap lock (no
-    snapshot is open then), replace the live objects by the rebuilt ones.
-
-    Each attempt waits a short while for its locks; a reader holding one of the
-    tables makes it roll back and try again, so readers never wait long behind
-    a swap that waits for them. After ``lock_timeout`` s: StoreBusyError.
-    """
-    deadline = time.monotonic() + lock_timeout
-    wait = _FIRST_WAIT
-    while True:
-        try:
-            await _attempt(conn, st, name, source, wait)
-            return
-        except _RETRY as e:
-            await rollback(conn)
-            if time.monotonic() >= deadline:
-                raise StoreBusyError(
-                    f"the swap of projection {name!r} into schema {st.schema!r} did not get "
-                    f"its locks within {lock_timeout} s (long-running readers or another "
-                    "rebuild); nothing was changed, run the rebuild again"
-                ) from e
-        except psycopg.Error as e:
-            raise StoreUnavailableError(
-                f"PostgreSQL refused the swap of projection {name!r} into schema "
-                f"{st.schema!r}: {reason(e)}"
-            ) from e
-        await asyncio.sleep(wait / 2)
-        wait = min(wait * 2, _MAX_WAIT)
-
-
-async def _attempt(conn: Conn, st: Statements, name: str, source: str, wait: float) -> None:
-    await conn.execute("BEGIN")
-    await conn.execute(SET_LOCK_TIMEOUT, (milliseconds(wait),))
-    await conn.execute(st.insert, (name,))
-    await conn.execute(st.lock, (name,))
-    await conn.execute(_LOCK_SWAP, (SWAP_LOCK, st.schema))
-    await _move_objects(conn, source, st.schema)
-    await conn.execute(RESET_LOCK_TIMEOUT)
-
-
-async def _move_objects(conn: Conn, source: str, target: str) -> None:
-    """Replace ``target``'s objects by those of ``source`` (in the caller's
-    transaction; the statements go in one round trip)."""
-    moved = await _moved(conn, source)
-    replaced = await _namesakes(conn, target, [name for name, _ in moved])
-    async with conn.pipeline():
-        for name, kind in replaced:
-            await conn.execute(_drop(target, name, kind))
-        for name, kind in moved:
-            await conn.execute(_move(source, name, kind, target))

@@ -1,8 +1,19 @@
-"""The shared shape of the command bus and the query bus.
+"""The in-process dispatcher: the shared shape of the command bus and the query bus.
 
 One handler per message type; a chain of middleware (``async def mw(message,
 next)``) around every handler; dispatch by the message's class (or the nearest
-registered base class).
+registered base class). Not to be confused with :class:`eventflux.MessageBus`,
+the broker between processes: a :class:`Dispatcher` calls a function in this
+process and returns its result.
+
+Example::
+
+    commands = CommandBus(middleware=[logging_middleware()])  # a Dispatcher
+
+    @commands.handler(Deposit)
+    async def deposit(command: Deposit) -> int: ...
+
+    balance = await commands.dispatch(Deposit("42", 100))
 """
 
 from __future__ import annotations
@@ -13,19 +24,20 @@ from typing import Any, ClassVar, TypeVar
 
 from ..exceptions import HandlerAlreadyRegisteredError, NoHandlerError
 
-__all__ = ["Handler", "MessageBus", "Middleware", "Next"]
+__all__ = ["DispatchHandler", "Dispatcher", "Middleware", "Next"]
 
 M = TypeVar("M")
 H = TypeVar("H", bound=Callable[..., Any])
-#: A handler takes the message and returns a result (or an awaitable of one).
-Handler = Callable[[Any], Any]
+#: What a dispatcher routes a message to: it takes the message and returns a result
+#: (or an awaitable of one).
+DispatchHandler = Callable[[Any], Any]
 #: What a middleware calls to pass the message on down the chain.
 Next = Callable[[Any], Awaitable[Any]]
 #: ``async def middleware(message, next) -> result``
 Middleware = Callable[[Any, Next], Awaitable[Any]]
 
 
-def _call(handler: Handler) -> Next:
+def _call(handler: DispatchHandler) -> Next:
     async def call(message: Any) -> Any:
         result = handler(message)
         if inspect.isawaitable(result):
@@ -42,13 +54,18 @@ def _wrap(middleware: Middleware, inner: Next) -> Next:
     return step
 
 
-class MessageBus:
-    """Routes each message type to its one handler through the middleware."""
+class Dispatcher:
+    """Routes each message type to its one handler through the middleware.
+
+    The base of :class:`~eventflux.cqrs.CommandBus` and
+    :class:`~eventflux.cqrs.QueryBus`; a subclass names its ``kind`` and
+    defines ``dispatch``.
+    """
 
     kind: ClassVar[str] = "message"
 
     def __init__(self, *, middleware: Iterable[Middleware] = ()) -> None:
-        self._handlers: dict[type[Any], Handler] = {}
+        self._handlers: dict[type[Any], DispatchHandler] = {}
         self._middleware: list[Middleware] = list(middleware)
         self._chains: dict[type[Any], Next] = {}
 
