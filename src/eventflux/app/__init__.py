@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from .app import App, Page, RelaySpec, SubscriptionSpec
+from .app import App, Page, ProjectionSpec, RelaySpec, SubscriptionSpec
 from .context import AppLike, Context
 from .handlers import HandlerTable, Middleware, Next
 
@@ -27,6 +27,7 @@ __all__ = [
     "Middleware",
     "Next",
     "Page",
+    "ProjectionSpec",
     "RelaySpec",
     "SubscriptionSpec",
 ]

@@ -30,7 +30,9 @@ a context whose correlation id is its ``correlation_id`` header (else its
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -42,6 +44,7 @@ from .._internal.ids import new_id
 from ..bus import Message, MessageBus, open_bus
 from ..bus.outbox import OutboxRelay
 from ..bus.subjects import validate_subject
+from ..codec import Codec
 from ..context import (
     ACTOR,
     CAUSATION_ID,
@@ -52,14 +55,15 @@ from ..context import (
     metadata_context,
     replace_metadata,
 )
+from ..cqrs import Projection, ReadModel, open_read_model, read_model_url
 from ..events import RecordedEvent
-from ..exceptions import AppNotRunningError, ConfigurationError
+from ..exceptions import AppNotRunningError, ConfigurationError, UnknownProjectionError
 from ..observability.logs import get_logger
 from ..store import EventStore, open_store
 from .context import Context
 from .handlers import HandlerTable, Middleware, accepts_context, call_handler
 
-__all__ = ["App", "Page", "RelaySpec", "SubscriptionSpec"]
+__all__ = ["App", "Page", "ProjectionSpec", "RelaySpec", "SubscriptionSpec"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 #: ``async def task(ctx)``: a background task of an App
@@ -95,6 +99,17 @@ class RelaySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectionSpec:
+    """``app.projection(cls)``: a projection the App keeps up to date while it runs."""
+
+    cls: type[Projection]
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """A web page the server mounts for the App (``app.page(path, template)``)."""
 
@@ -110,6 +125,9 @@ class _Running:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     handlers: list[Callable[..., Any]] = field(default_factory=list)
     relays: list[OutboxRelay] = field(default_factory=list)
+    read_model: ReadModel | None = None
+    projections: dict[str, Projection] = field(default_factory=dict)
+    runners: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
 class App:
@@ -129,6 +147,8 @@ class App:
         *,
         store: str | None = None,
         bus: str | None = None,
+        read_model: str | None = None,
+        codec: Codec | None = None,
         middleware: list[Middleware] | tuple[Middleware, ...] = (),
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -136,12 +156,15 @@ class App:
                 f"an App name is letters, digits, '-' and '_' (it names consumer groups), "
                 f"not {name!r}"
             )
-        for what, url in (("store", store), ("bus", bus)):
+        for what, url in (("store", store), ("bus", bus), ("read_model", read_model)):
             if url is not None and not isinstance(url, str):
                 raise ConfigurationError(f"App {what} must be a URL string, not {url!r}")
         self.name = name
         self._store_url = store
         self._bus_url = bus
+        self._read_model_url = read_model
+        self.codec = codec
+        self._projections: list[ProjectionSpec] = []
         self._commands = HandlerTable("command", middleware)
         self._queries = HandlerTable("query", middleware)
         self._subscriptions: list[SubscriptionSpec] = []
@@ -167,26 +190,70 @@ class App:
         return bus_url(self._bus_url)
 
     @property
+    def read_model_url(self) -> str:
+        """Where the App's projections write: the ``read_model`` URL given, else
+        ``$EVENTFLUX_READ_MODEL``, else ``<app name>-read`` beside the store (a
+        file next to a SQLite store, a schema in a PostgreSQL store's database;
+        a temporary file for a ``memory://`` store)."""
+        given = self._read_model_url or os.environ.get("EVENTFLUX_READ_MODEL")
+        return given or read_model_url(self.store_url, f"{self.name}-read")
+
+    @property
+    def read_model(self) -> ReadModel:
+        """The read model the App's projections keep (inside ``app.running()``)."""
+        state = self._state()
+        if state.read_model is None:
+            raise ConfigurationError(f"App {self.name!r} has no projection, so no read model")
+        return state.read_model
+
+    def projection_instance(self, name_or_class: str | type[Projection]) -> Projection:
+        """The running projection registered under ``name_or_class``."""
+        name = name_or_class if isinstance(name_or_class, str) else name_or_class.name
+        found = self._state().projections.get(name)
+        if found is None:
+            known = ", ".join(sorted(p.name for p in self._projections)) or "none"
+            raise UnknownProjectionError(
+                f"App {self.name!r} has no projection {name!r} (it has: {known})"
+            )
+        return found
+
+    async def settle(self) -> None:
+        """Wait until every projection of the App holds every event stored now
+        (tests and scripts: read your own writes; bound it with ``asyncio.timeout``)."""
+        state = self._state()
+        head = await state.store.last_position()
+        for name, projection in state.projections.items():
+            runner = state.runners[name]
+            waiting = asyncio.ensure_future(projection.wait_for(head))
+            try:
+                await asyncio.wait({waiting, runner}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not waiting.done():
+                    waiting.cancel()
+            if not waiting.done() or waiting.cancelled():
+                runner.result()  # the projection stopped: its error
+                raise ConfigurationError(f"projection {name!r} stopped")
+
+    def _state(self) -> _Running:
+        if self._running is None:
+            raise AppNotRunningError(
+                f"App {self.name!r} is not running; use 'async with app.running():'"
+            )
+        return self._running
+
+    @property
     def running_now(self) -> bool:
         return self._running is not None
 
     @property
     def store(self) -> EventStore:
         """The App's event store (inside ``async with app.running()``)."""
-        if self._running is None:
-            raise AppNotRunningError(
-                f"App {self.name!r} is not running; use 'async with app.running():'"
-            )
-        return self._running.store
+        return self._state().store
 
     @property
     def bus(self) -> MessageBus:
         """The App's message bus (inside ``async with app.running()``)."""
-        if self._running is None:
-            raise AppNotRunningError(
-                f"App {self.name!r} is not running; use 'async with app.running():'"
-            )
-        return self._running.bus
+        return self._state().bus
 
     # -- registration --------------------------------------------------------------------
     def command(self, command_type: type[Any]) -> Callable[[H], H]:
@@ -269,6 +336,31 @@ class App:
             if event.stream.startswith(spec.stream_prefix):
                 return spec.subject_of(event)
         return None
+
+    def projection(self, cls: type[Projection]) -> type[Projection]:
+        """Keep the read model of projection class ``cls`` up to date while the App
+        runs (checkpointed in the read model, rebuildable with ``eventflux
+        projections rebuild NAME --app module:app``). Works as a decorator too.
+
+        Example::
+
+            @app.projection
+            class Catalog(Projection): ...
+        """
+        if not (isinstance(cls, type) and issubclass(cls, Projection)):
+            raise TypeError(f"app.projection takes a Projection subclass, not {cls!r}")
+        if any(p.name == cls.name for p in self._projections):
+            raise ConfigurationError(f"App {self.name!r} already has a projection {cls.name!r}")
+        self._projections.append(ProjectionSpec(cls))
+        return cls
+
+    @property
+    def projections(self) -> tuple[ProjectionSpec, ...]:
+        return tuple(self._projections)
+
+    async def open_read_model(self) -> ReadModel:
+        """Open the App's read model (what ``running()`` does; the CLI uses it)."""
+        return open_read_model(self.read_model_url)
 
     def task(self, fn: Task) -> Task:
         """Run ``async def fn(ctx)`` in the background while the App runs (a
@@ -394,7 +486,7 @@ class App:
             raise ConfigurationError(f"App {self.name!r} is already running")
         async with AsyncExitStack() as stack:
             if store is None:
-                store = await open_store(self.store_url)
+                store = await open_store(self.store_url, codec=self.codec)
                 stack.push_async_callback(store.close)
             shared_bus = bus is not None
             if bus is None:
@@ -403,6 +495,8 @@ class App:
             state = _Running(store, bus)
             self._running = state
             try:
+                if self._projections:
+                    await self._start_projections(state, stack)
                 for spec in self._subscriptions:
                     self._subscribe(bus, spec)
                 for relay in self._relays:
@@ -434,6 +528,36 @@ class App:
                     for handler in state.handlers:
                         await bus.unsubscribe(handler)
                 self._running = None
+
+    async def _start_projections(self, state: _Running, stack: AsyncExitStack) -> None:
+        url = self._read_model_url or os.environ.get("EVENTFLUX_READ_MODEL")
+        if url is None and self.store_url.startswith("memory:"):
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="eventflux-"))
+            url = f"sqlite:///{folder}/{self.name}-read.db"
+        model = open_read_model(url or self.read_model_url)
+        stack.push_async_callback(model.close)
+        state.read_model = model
+        loop = asyncio.get_running_loop()
+        for spec in self._projections:
+            projection = spec.cls(model)
+            state.projections[spec.name] = projection
+            runner = loop.create_task(
+                self._run_projection(projection, state.store),
+                name=f"eventflux-app-{self.name}-projection-{spec.name}",
+            )
+            state.runners[spec.name] = runner
+            state.tasks.append(runner)
+
+    async def _run_projection(self, projection: Projection, store: EventStore) -> None:
+        try:
+            await projection.run(store)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.log.error(
+                "projection stopped", projection=projection.name, error=f"{type(e).__name__}: {e}"
+            )
+            raise
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set (or the task is cancelled): what ``eventflux

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..bus import Message, MessageBus
+from ..cqrs import ReadModel
 from ..store import EventStore
 
 __all__ = ["AppLike", "Context"]
@@ -35,6 +36,9 @@ class AppLike(Protocol):
 
     @property
     def bus(self) -> MessageBus: ...
+
+    @property
+    def read_model(self) -> ReadModel: ...
 
     async def dispatch(self, command: object, metadata: Mapping[str, Any] | None = None) -> Any: ...
 
@@ -59,6 +63,11 @@ class Context:
     def bus(self) -> MessageBus:
         """The App's message bus: publishes carry the correlation and causation ids."""
         return self.app.bus
+
+    @property
+    def read_model(self) -> ReadModel:
+        """The App's read model (where its projections write; queries read it)."""
+        return self.app.read_model
 
     @property
     def correlation_id(self) -> str | None:
