@@ -13,8 +13,8 @@ import pytest
 
 from eventflux import ConfigurationError
 from eventflux.bus import OutgoingMessage, open_bus
-from eventflux.bus._sqlite_ops import Ops
-from eventflux.bus.sqlite import SQLiteBus
+from eventflux.bus.sqlite import SQLiteBusBackend
+from eventflux.bus.sqlite.ops import Ops
 from eventflux.testing.bus_contract import Recorder, eventually
 
 
@@ -84,11 +84,12 @@ async def test_concurrent_publishes_share_commits(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_the_dedup_table_is_trimmed(tmp_path: Path) -> None:
     async with await open_bus(f"sqlite:///{tmp_path}/bus.db?dedup_window=0.05") as bus:
-        assert isinstance(bus, SQLiteBus)
+        backend = bus.backend
+        assert isinstance(backend, SQLiteBusBackend)
         await bus.publish_many([OutgoingMessage("d", {}, msg_id=f"m{i}") for i in range(20)])
         await asyncio.sleep(0.1)
-        await bus._writer.submit(Ops.housekeeping, 1.0)
-        left = await bus._writer.submit(
+        await backend.writer.submit(Ops.housekeeping, 1.0)
+        left = await backend.writer.submit(
             lambda conn: conn.execute("SELECT count(*) FROM bus_dedup").fetchone()[0]
         )
         assert left == 0
@@ -108,8 +109,11 @@ async def test_a_slow_consumer_leaves_the_backlog_on_disk(tmp_path: Path) -> Non
         await bus.publish_many([("slow", {"n": i}) for i in range(2000)])
         await eventually(lambda: len(seen) == 4)
         await asyncio.sleep(0.05)
-        member = bus._members[0]
-        assert member.held == 4
+        with sqlite3.connect(tmp_path / "bus.db") as db:
+            leased, queued = db.execute(
+                "SELECT count(owner IS NOT NULL AND avail_at > 0 OR NULL), count(*) FROM bus_queue"
+            ).fetchone()
+        assert (leased, queued) == (4, 2000)  # four leased, the backlog on disk
         gate.set()
         await eventually(lambda: len(seen) == 2000, 20)
 
@@ -136,15 +140,16 @@ async def test_operations_fail_cleanly_when_the_writer_is_gone(tmp_path: Path) -
     from eventflux.bus import BusUnavailableError
 
     bus = await open_bus(f"sqlite:///{tmp_path}/bus.db")
-    assert isinstance(bus, SQLiteBus)
+    backend = bus.backend
+    assert isinstance(backend, SQLiteBusBackend)
 
     def broken(conn: sqlite3.Connection) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     with pytest.raises(BusUnavailableError, match="disk I/O error"):
-        await bus._writer.submit(broken)
+        await backend.writer.submit(broken)
     await bus.publish("x", {})  # one failing operation does not break the others
-    await bus._writer.close()
+    await backend.writer.close()
     with pytest.raises(BusUnavailableError, match="closed"):
         await bus.publish("x", {})
     await bus.close()

@@ -1,5 +1,7 @@
 """What handlers receive (:class:`Message`), what the dead-letter queue holds
-(:class:`DeadLetter`), and the envelopes passed between the port and a backend.
+(:class:`DeadLetter`), and what :meth:`MessageBus.publish_many` takes
+(:class:`OutgoingMessage`). The values passed between the facade and a backend
+are in :mod:`eventflux.bus.backend`.
 
 Example::
 
@@ -21,8 +23,6 @@ from .._internal.ids import new_msg_id
 __all__ = [
     "NO_HEADERS",
     "DeadLetter",
-    "Delivery",
-    "Envelope",
     "Message",
     "OutgoingMessage",
     "new_msg_id",
@@ -91,41 +91,3 @@ class OutgoingMessage:
     msg_id: str | None = None
     key: str | None = None
     headers: Mapping[str, str] | None = None
-
-
-@dataclass(slots=True)
-class Envelope:
-    """A validated, encoded message on its way to a backend's ``_publish`` hook.
-
-    ``explicit_id`` is True when the caller gave ``msg_id`` (only those take
-    part in dedup; generated ids are unique anyway). ``published_at`` is Unix
-    time in seconds.
-    """
-
-    subject: str
-    data: bytes
-    msg_id: str
-    key: str | None
-    headers: Mapping[str, str]
-    published_at: float
-    explicit_id: bool
-
-
-@dataclass(slots=True, eq=False)
-class Delivery:
-    """One fetched (leased) message, as a backend's ``_fetch`` hook returns it.
-
-    ``attempt`` counts this delivery (1 = first). ``headers`` is a mapping or
-    its JSON encoding. ``ref`` is the backend's own handle (lease token,
-    native message...) that the settle hooks receive back; the port never
-    looks inside it.
-    """
-
-    subject: str
-    data: bytes
-    msg_id: str
-    key: str | None
-    headers: Mapping[str, str] | bytes
-    attempt: int
-    published_at: float
-    ref: Any = None
