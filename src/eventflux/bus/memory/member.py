@@ -159,10 +159,10 @@ class MemoryMember(MemberHandle):
         letter = letters.get(e.letter_id) if e.letter_id is not None else None
         if letter is None:
             letter_id = e.letter_id or str(uuid7())
-            letters[letter_id] = Letter(letter_id, q, e.env, error, e.deliveries)
+            letters[letter_id] = Letter(letter_id, q, e.env, error, d.attempt)
         else:
             letter.error = error
-            letter.deliveries = e.deliveries
+            letter.deliveries = d.attempt
             letter.dead_at = time.time()
             letter.retrying = False
         q.notify()
