@@ -4,11 +4,12 @@
 A consumer joins its group through the backend (:meth:`BusBackend.join`) and
 loops: while it has free slots it fetches deliveries from its
 :class:`~eventflux.bus.backend.MemberHandle`, runs one handler task per
-delivery (at most ``concurrency`` at once) and settles each by the outcome:
-ack on return, a counted ``nak`` with backoff on an exception (a dead letter
-once ``max_deliver`` deliveries failed), a dead letter at once on ``Reject``
-or undecodable bytes, and an uncounted ``nak`` when a circuit breaker refused
-the call. A background task extends the leases of everything it holds.
+delivery (at most ``concurrency`` at once) and settles each by the outcome
+:mod:`.handling` decides: ack on return, a counted ``nak`` with backoff on an
+exception (a dead letter once ``max_deliver`` deliveries failed), a dead
+letter at once on ``Reject`` or undecodable bytes, and an uncounted ``nak``
+when a circuit breaker refused the call. A background task extends the
+leases of everything it holds.
 Stopping lets running handlers finish (none is cancelled) and gives back the
 deliveries that had not started.
 
@@ -37,19 +38,14 @@ import logging
 from collections import deque
 from collections.abc import Collection, Coroutine
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
 from typing import Any, Final
 
-from ..codec import loads
-from ..exceptions import BusClosedError, CircuitOpenError
-from ..signals import AlreadyHandled, Reject
+from ..exceptions import BusClosedError
 from .backend import BusBackend, Delivery, KeyOrder, MemberHandle
-from .message import Message
+from .handling import Outcome, Settlement, describe, run_handler
 from .subscription import Subscription
 
-__all__ = ["FETCH_TIMEOUT", "Consumer", "decode_delivery", "describe"]
+__all__ = ["FETCH_TIMEOUT", "Consumer"]
 
 log = logging.getLogger("eventflux.bus")
 
@@ -57,52 +53,6 @@ log = logging.getLogger("eventflux.bus")
 FETCH_TIMEOUT: Final = 2.0
 #: Seconds before trying again to record an in-place retry that failed to record.
 RECORD_RETRY: Final = 0.5
-
-
-class Settlement(Enum):
-    """How a delivery is settled after its handler ran."""
-
-    ACK = "ack"
-    NAK = "nak"
-    DEAD = "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    settlement: Settlement
-    delay: float = 0.0
-    count: bool = True
-    error: str = ""
-
-
-_ACK: Final = Outcome(Settlement.ACK)
-
-
-def describe(error: BaseException) -> str:
-    """``"ExcType: message"`` of an exception, as dead letters record it."""
-    return f"{type(error).__name__}: {error}"
-
-
-def decode_delivery(d: Delivery, group: str) -> Message:
-    """The handler's :class:`Message` for a delivery (its own decoded copy of the
-    data); raises :class:`~eventflux.DeserializationError` on bad bytes."""
-    raw = d.headers
-    if isinstance(raw, bytes | bytearray | memoryview):
-        headers = loads(bytes(raw)) if raw else {}
-        if not isinstance(headers, dict):
-            raise ValueError("message headers are not a JSON object")
-    else:
-        headers = dict(raw)  # each delivery gets its own copy
-    return Message(
-        d.subject,
-        loads(d.data),
-        d.msg_id,
-        d.key,
-        headers,
-        d.attempt,
-        datetime.fromtimestamp(d.published_at, UTC),
-        group,
-    )
 
 
 class Consumer:
@@ -301,7 +251,7 @@ class Consumer:
                     kept = True
                     return
                 d.attempt = attempt
-            outcome = await self._process(d)
+            outcome = await run_handler(self.sub, d)
             retry = outcome.settlement is Settlement.NAK
             if retry and self._retries_here(d):
                 self._wait(d, outcome.delay, d.attempt + (1 if outcome.count else 0))
@@ -431,74 +381,3 @@ class Consumer:
             await handle.nak(d, delay, count=outcome.count)
         else:
             await handle.dead_letter(d, outcome.error)
-
-    def _exhausted(self, d: Delivery, error: str) -> Outcome:
-        sub = self.sub
-        if sub.dead_letter:
-            log.error(
-                "group %r: message %r dead-lettered after %d deliveries: %s",
-                sub.group,
-                d.msg_id,
-                d.attempt,
-                error,
-            )
-            return Outcome(Settlement.DEAD, error=error)
-        log.error(
-            "group %r: message %r dropped (dead_letter=False) after %d deliveries: %s",
-            sub.group,
-            d.msg_id,
-            d.attempt,
-            error,
-        )
-        return _ACK
-
-    async def _process(self, d: Delivery) -> Outcome:
-        sub = self.sub
-        try:
-            msg = decode_delivery(d, sub.group)
-        except Exception as e:
-            return self._exhausted(d, describe(e))
-        if d.attempt > sub.policy.max_deliver:
-            return self._exhausted(
-                d,
-                f"LeaseExpired: delivery {d.attempt - 1} was neither acked nor extended "
-                f"within ack_wait={sub.ack_wait:g}s",
-            )
-        inbox = sub.idempotent
-        try:
-            if inbox is not None and await inbox.seen(sub.group, msg.msg_id):
-                return _ACK
-            breaker = sub.breaker
-            if breaker is None:
-                result = sub.handler(msg)
-                if result is not None:
-                    await result
-            else:
-                async with breaker:
-                    result = sub.handler(msg)
-                    if result is not None:
-                        await result
-            if inbox is not None:
-                await inbox.record(sub.group, msg.msg_id)
-        except AlreadyHandled:
-            return _ACK
-        except Reject as e:
-            return self._exhausted(d, e.reason)
-        except CircuitOpenError as e:
-            log.info("group %r: circuit open, %r deferred", sub.group, d.msg_id)
-            return Outcome(Settlement.NAK, delay=max(e.retry_after, 0.01), count=False)
-        except Exception as e:
-            error = describe(e)
-            if not sub.policy.should_retry(d.attempt):
-                return self._exhausted(d, error)
-            delay = sub.policy.delay(d.attempt)
-            log.warning(
-                "group %r: handler failed on delivery %d of %r, retry in %.3gs: %s",
-                sub.group,
-                d.attempt,
-                d.msg_id,
-                delay,
-                error,
-            )
-            return Outcome(Settlement.NAK, delay=delay)
-        return _ACK

@@ -29,18 +29,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Coroutine, Sequence
 from typing import Any, Final
 
 from ..backend import Delivery, MemberHandle, Revoke
-from . import wire
 from .context import NatsContext
 from .delivery import DeliveryState, NatsDelivery
 from .errors import DRIVER_ERRORS, driver_error, translated
 from .letters import letter_record
 from .ownership import Ownership
 from .puller import Puller
+from .received import Received, by_seq
 
 __all__ = ["PARTITION_WINDOW", "NatsMember"]
 
@@ -60,10 +59,6 @@ def _own(d: Delivery) -> NatsDelivery:
     if not isinstance(d, NatsDelivery):
         raise TypeError(f"not a delivery of the NATS bus: {d!r}")
     return d
-
-
-def _by_seq(d: NatsDelivery) -> int:
-    return d.seq
 
 
 class NatsMember(MemberHandle):
@@ -89,10 +84,7 @@ class NatsMember(MemberHandle):
         self._window = max(concurrency, PARTITION_WINDOW)
         self._revoke = revoke
         self._registry = registry
-        self.buffer: deque[NatsDelivery] = deque()
-        self.tracked: set[NatsDelivery] = set()
-        self.by_seq: dict[int, NatsDelivery] = {}
-        self.per_lane: dict[int, int] = {}
+        self.received = Received(ctx, gid, group)
         self.parts: dict[int, Puller] = {}
         self.draining: set[int] = set()
         self.catching_up: dict[int, list[NatsDelivery]] = {}
@@ -174,9 +166,9 @@ class NatsMember(MemberHandle):
                 pending = info.num_ack_pending
         finally:
             gathered = self.catching_up.pop(lane, [])
-            for d in sorted(gathered, key=_by_seq):
+            for d in sorted(gathered, key=by_seq):
                 if d.state is _BUFFERED:
-                    self.buffer.append(d)
+                    self.received.buffer.append(d)
             if gathered:
                 self._arrived.set()
 
@@ -189,10 +181,11 @@ class NatsMember(MemberHandle):
         puller = self.parts.pop(lane, None)
         if puller is not None:
             await puller.finish()
-        out = [d for d in self.tracked if d.lane == lane and d.state is _OUT]
+        received = self.received
+        out = [d for d in received.tracked if d.lane == lane and d.state is _OUT]
         if out:
             await self._revoke(out)
-        await self._give_back_buffered([d for d in self.tracked if d.lane == lane])
+        await received.give_back_all([d for d in received.tracked if d.lane == lane], _BUFFERED)
         await self.ctx.nc.flush()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -220,8 +213,9 @@ class NatsMember(MemberHandle):
         partitions = [p.finish() for p in self.parts.values()]
         shared = [] if self.shared is None else [self.shared.drain()]
         await asyncio.gather(*partitions, *shared)
-        busy = {d.lane for d in self.tracked if d.state is _OUT and d.lane >= 0}
-        await self._give_back_buffered([d for d in self.tracked if d.lane not in busy])
+        tracked = self.received.tracked
+        busy = {d.lane for d in tracked if d.state is _OUT and d.lane >= 0}
+        await self.received.give_back_all([d for d in tracked if d.lane not in busy], _BUFFERED)
 
     async def leave(self) -> None:
         """The member is gone: give back what it still buffers, then free its
@@ -236,7 +230,7 @@ class NatsMember(MemberHandle):
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self._give_back_buffered(list(self.tracked))
+            await self.received.give_back_all(list(self.received.tracked), _BUFFERED)
             if self.owner is not None:
                 await self.owner.stop()
         finally:
@@ -251,41 +245,14 @@ class NatsMember(MemberHandle):
 
     # -- arrivals -----------------------------------------------------------------------
     async def _arrive(self, puller: Puller, msg: Any) -> None:
-        nd, seq, pending = wire.ack_fields(msg.reply)
-        puller.backlog = pending
-        known = self.by_seq.get(seq)
-        if known is not None:
-            # Redelivered to us while we still hold it (its ack_wait ran out: a
-            # stalled event loop). Keep its place; settle the newer delivery.
-            known.msg = msg
-            known.nd = nd
+        d = await self.received.add(puller.lane, msg)
+        if d is None:
             return
-        ctx = self.ctx
-        saved = await ctx.load_adjustment(self._gid, seq) if nd > 1 else 0
-        meta = wire.read_meta(msg.headers)
-        d = NatsDelivery(
-            wire.split_subject(msg.subject, ctx.prefix_len),
-            msg.data,
-            meta.msg_id or f"{ctx.settings.stream}-{seq}",
-            meta.key,
-            meta.headers.encode() if meta.headers else {},
-            nd + saved,
-            meta.published_at or time.time(),
-            msg,
-            puller.lane,
-            seq,
-            nd,
-            saved,
-            meta.letter,
-        )
-        self.tracked.add(d)
-        self.by_seq[seq] = d
-        self.per_lane[d.lane] = self.per_lane.get(d.lane, 0) + 1
         waiting = self.catching_up.get(d.lane)
         if waiting is not None:
             waiting.append(d)
             return
-        self.buffer.append(d)
+        self.received.buffer.append(d)
         self._arrived.set()
 
     # -- fetching -----------------------------------------------------------------------
@@ -304,6 +271,7 @@ class NatsMember(MemberHandle):
             raise driver_error("fetching", e) from e
 
     async def _fetch(self, max_messages: int, wait: float) -> list[Delivery]:
+        buffer = self.received.buffer
         out = self._take(max_messages)
         if out:
             return out
@@ -322,12 +290,12 @@ class NatsMember(MemberHandle):
             if shared.idle and remaining > 0.01:
                 await shared.pull(1, remaining)
         self._arrived.clear()
-        if not self.buffer:
+        if not buffer:
             await self._wait(self._arrived, deadline)
         if self.halted():
             return []
-        more = max_messages - len(self.buffer)
-        if self.buffer and more > 0 and shared.idle:
+        more = max_messages - len(buffer)
+        if buffer and more > 0 and shared.idle:
             # the first message came: take the rest of its burst in the same hand-out
             self._shared_done.clear()
             await shared.pull(more, no_wait=True)
@@ -345,15 +313,7 @@ class NatsMember(MemberHandle):
         self._shared_done.set()
 
     def _take(self, n: int) -> list[Delivery]:
-        out: list[Delivery] = []
-        buffer, draining = self.buffer, self.draining
-        while buffer and len(out) < n:
-            d = buffer.popleft()
-            if d.state is not _BUFFERED or d.lane in draining:
-                continue  # given back meanwhile, or its partition is being handed over
-            d.state = _OUT
-            out.append(d)
-        return out
+        return self.received.take(n, self.draining)
 
     def refill_soon(self) -> None:
         """Open pull requests on the owned partitions where there is room (soon, in a task)."""
@@ -364,7 +324,7 @@ class NatsMember(MemberHandle):
         try:
             for lane, puller in list(self.parts.items()):
                 if puller.idle:
-                    room = self._window - self.per_lane.get(lane, 0)
+                    room = self._window - self.received.per_lane.get(lane, 0)
                     if lane in self.catching_up:
                         room = max(room, CATCH_UP_WINDOW)
                     if room > 0:
@@ -375,32 +335,6 @@ class NatsMember(MemberHandle):
             self._refill_task = None
 
     # -- settling -----------------------------------------------------------------------
-    def _forget(self, d: NatsDelivery) -> None:
-        d.state = _GONE
-        self.tracked.discard(d)
-        if self.by_seq.get(d.seq) is d:
-            del self.by_seq[d.seq]
-        self.per_lane[d.lane] -= 1
-
-    async def _give_back(self, d: NatsDelivery, delay: float, attempt: int) -> None:
-        """Nak ``d`` so that its next server delivery carries ``attempt``."""
-        wanted = attempt - d.nd - 1
-        if wanted != d.saved:
-            await self.ctx.save_adjustment(self._gid, d.seq, wanted)
-            d.saved = wanted
-        await d.msg.nak(delay=delay if delay > 0 else None)
-
-    async def _give_back_buffered(self, batch: list[NatsDelivery]) -> None:
-        """Give back the buffered messages of ``batch`` (never handed out), in stream
-        order, each delivery un-counted."""
-        for d in sorted(batch, key=_by_seq):
-            if d.state is _BUFFERED:
-                self._forget(d)
-                try:
-                    await self._give_back(d, 0.0, d.attempt)
-                except Exception as e:  # the message comes back after ack_wait anyway
-                    log.warning("group %r: releasing a message failed: %s", self._group, e)
-
     async def ack(self, delivery: Delivery) -> None:
         d = _own(delivery)
         if d.state is not _OUT:
@@ -409,7 +343,7 @@ class NatsMember(MemberHandle):
             await d.msg.ack()
         except DRIVER_ERRORS as e:
             raise driver_error("acknowledging", e) from e
-        self._forget(d)
+        self.received.forget(d)
         self.refill_soon()
         if d.letter:
             await self.ctx.letter_done(d.letter)
@@ -420,25 +354,18 @@ class NatsMember(MemberHandle):
         d = _own(delivery)
         if d.state is not _OUT:
             return
-        self._forget(d)
+        self.received.forget(d)
         with translated("giving a message back"):
-            await self._give_back(d, delay, d.attempt + (1 if count else 0))
+            await self.received.give_back(d, delay, d.attempt + (1 if count else 0))
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
-        for d in sorted(map(_own, deliveries), key=_by_seq):
-            if d.state is not _OUT:
-                continue
-            self._forget(d)
-            try:
-                await self._give_back(d, 0.0, d.attempt)
-            except Exception as e:  # the message comes back after ack_wait anyway
-                log.warning("group %r: releasing a message failed: %s", self._group, e)
+        await self.received.give_back_all([_own(d) for d in deliveries], _OUT)
 
     async def extend(self, deliveries: Sequence[Delivery]) -> None:
         """Tell the server the member still works on everything it holds (what the
         runtime holds, ``deliveries``, and what is buffered here), in stream order."""
         with translated("extending"):
-            for d in sorted(self.tracked, key=_by_seq):
+            for d in self.received.in_stream_order():
                 if d.state is not _GONE:
                     await d.msg.in_progress()
 
@@ -450,7 +377,7 @@ class NatsMember(MemberHandle):
             rel, body = letter_record(self._gid, self.pattern, d, self._group, error)
             await self.ctx.meta.put(rel, body)
             await d.msg.term()
-        self._forget(d)
+        self.received.forget(d)
         self.refill_soon()
         if d.saved:
             self.ctx.forget_adjustment(self._gid, d.seq)
