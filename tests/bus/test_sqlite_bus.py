@@ -153,3 +153,36 @@ async def test_operations_fail_cleanly_when_the_writer_is_gone(tmp_path: Path) -
     with pytest.raises(BusUnavailableError, match="closed"):
         await bus.publish("x", {})
     await bus.close()
+
+
+@pytest.mark.asyncio
+async def test_groups_count_only_members_whose_handle_still_vouches_for_them(
+    tmp_path: Path,
+) -> None:
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db") as bus:
+        backend = bus.backend
+        assert isinstance(backend, SQLiteBusBackend)
+        bus.subscribe("work", Recorder(), group="g")
+        await bus.ready()
+        (gid,) = await backend.writer.submit(
+            lambda conn: conn.execute("SELECT id FROM bus_groups WHERE name = 'g'").fetchone()
+        )
+        # A member of a process that was killed 20 s ago: its handle stopped vouching.
+        await backend.writer.submit(
+            lambda conn: conn.execute(
+                "INSERT INTO bus_members (owner, grp, seen_at) VALUES ('killed', ?, ?)",
+                (gid, time.time() - 20),
+            )
+        )
+        (g,) = await bus.groups()
+        assert g.members == 1
+        stale = time.time() - 20  # now both look dead, until the handle vouches again
+        await backend.writer.submit(
+            lambda conn: conn.execute("UPDATE bus_members SET seen_at = ?", (stale,))
+        )
+        deadline = time.monotonic() + 20  # the handle vouches for its members every 5 s
+        while (await bus.groups())[0].members != 1:
+            assert time.monotonic() < deadline, "the live member was not vouched for again"
+            await asyncio.sleep(0.1)
+        (g,) = await bus.groups()
+        assert g.members == 1  # vouched for again; the killed one was not

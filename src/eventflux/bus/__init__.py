@@ -33,6 +33,7 @@ from .backend import (
     BusBackend,
     Delivery,
     Envelope,
+    GroupStats,
     KeyOrder,
     MemberHandle,
     Revoke,
@@ -40,7 +41,7 @@ from .backend import (
 )
 from .dlq import DeadLetterQueue
 from .facade import MessageBus
-from .message import DeadLetter, Message, OutgoingMessage
+from .message import DeadLetter, GroupInfo, Message, OutgoingMessage
 from .subjects import matches, validate_group, validate_subject
 from .subscription import MessageHandler, Subscription
 
@@ -55,6 +56,8 @@ __all__ = [
     "DeadLetterQueue",
     "Delivery",
     "Envelope",
+    "GroupInfo",
+    "GroupStats",
     "KeyOrder",
     "MemberHandle",
     "Message",

@@ -14,8 +14,8 @@ A backend only stores and moves messages:
   :class:`MemberHandle`, through which the runtime fetches (leases)
   :class:`Delivery` s and settles them (ack, nak, release, dead-letter) and
   extends their leases;
-* dead letters, checkpoints, the inbox and the read-only group figures live
-  with the backend's storage.
+* dead letters, checkpoints, the inbox and the read-only figures of each
+  group (:class:`GroupStats`) live with the backend's storage.
 
 Per-key order is shared work too, in one of two shapes a backend declares in
 :attr:`BusBackend.key_order` (:class:`KeyOrder`): a backend with row leases
@@ -48,6 +48,7 @@ __all__ = [
     "BusBackend",
     "Delivery",
     "Envelope",
+    "GroupStats",
     "KeyOrder",
     "MemberHandle",
     "Revoke",
@@ -130,6 +131,29 @@ class StoredLetter:
     error: str
     deliveries: int
     dead_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """Read-only figures of one consumer group ``(group, pattern)`` now.
+
+    ``members`` counts the live members the backend can see, in every process
+    that shares the storage (``None`` when it cannot tell). ``pending``
+    counts the messages not yet handled and not leased: ready, waiting for a
+    redelivery, or behind an older message of their key. ``in_flight``
+    counts those leased to a member now. ``dead_letters`` counts the group's
+    letters. ``oldest_pending_at`` is the publish time (Unix seconds) of the
+    oldest message the group has not settled, pending or in flight (``None``
+    when there is none).
+    """
+
+    group: str
+    pattern: str
+    members: int | None
+    pending: int
+    in_flight: int
+    dead_letters: int
+    oldest_pending_at: float | None
 
 
 #: How a backend with :attr:`KeyOrder.MEMBER` takes deliveries back from the
@@ -320,6 +344,11 @@ class BusBackend(abc.ABC):
     @abc.abstractmethod
     async def save_checkpoint(self, name: str, value: int) -> None:
         """Keep ``value`` as the checkpoint ``name`` (replacing the previous one)."""
+
+    @abc.abstractmethod
+    async def group_stats(self) -> list[GroupStats]:
+        """Figures of every consumer group the storage knows, members or not
+        (read-only; a snapshot, not a transaction across groups)."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -27,11 +27,11 @@ from ..codec import Codec, default_codec
 from ..exceptions import BusClosedError
 from ..resilience.breaker import CircuitBreaker
 from ..resilience.inbox import Inbox
-from .backend import BusBackend, Envelope
+from .backend import BusBackend, Envelope, GroupStats
 from .consumer import Consumer
 from .dlq import DeadLetterQueue
 from .envelopes import first_of_each_id, make_envelope
-from .message import OutgoingMessage
+from .message import GroupInfo, OutgoingMessage
 from .subscription import Subscription, subscription_factory
 
 __all__ = ["MessageBus"]
@@ -316,3 +316,37 @@ class MessageBus:
     def dlq(self) -> DeadLetterQueue:
         """The dead-letter queue: ``await bus.dlq.list()``, ``retry(id)``, ``purge()``."""
         return self._dlq
+
+    # -- introspection ----------------------------------------------------------------
+    async def groups(self) -> list[GroupInfo]:
+        """Every consumer group the bus's storage knows, by name, with its patterns,
+        live members, pending and in-flight messages, dead letters and the age
+        of its oldest unhandled message (read-only).
+
+        Example::
+
+            for g in await bus.groups():
+                print(g.name, g.patterns, g.members, g.pending, g.oldest_pending_age)
+        """
+        self._check_open()
+        by_name: dict[str, list[GroupStats]] = {}
+        for stats in await self._backend.group_stats():
+            by_name.setdefault(stats.group, []).append(stats)
+        now = time.time()
+        out: list[GroupInfo] = []
+        for name in sorted(by_name):
+            parts = by_name[name]
+            counts = [p.members for p in parts]
+            oldest = [p.oldest_pending_at for p in parts if p.oldest_pending_at is not None]
+            out.append(
+                GroupInfo(
+                    name,
+                    tuple(sorted(p.pattern for p in parts)),
+                    None if None in counts else sum(c for c in counts if c is not None),
+                    sum(p.pending for p in parts),
+                    sum(p.in_flight for p in parts),
+                    sum(p.dead_letters for p in parts),
+                    max(0.0, now - min(oldest)) if oldest else None,
+                )
+            )
+        return out

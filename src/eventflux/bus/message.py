@@ -23,6 +23,7 @@ from .._internal.ids import new_msg_id
 __all__ = [
     "NO_HEADERS",
     "DeadLetter",
+    "GroupInfo",
     "Message",
     "OutgoingMessage",
     "new_msg_id",
@@ -91,3 +92,31 @@ class OutgoingMessage:
     msg_id: str | None = None
     key: str | None = None
     headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """One consumer group (by name) as :meth:`MessageBus.groups` sees it now.
+
+    ``patterns`` are the subject patterns it subscribes to (each pattern is a
+    queue of its own). ``members`` counts its live members, in every process
+    the backend can see (``None`` when the backend cannot tell); ``pending``
+    the messages waiting to be handled (ready, waiting for a redelivery, or
+    behind an older message of their key); ``in_flight`` those leased to a
+    member now; ``dead_letters`` its dead letters; ``oldest_pending_age`` the
+    age in seconds of the oldest message it has not handled yet, pending or in
+    flight (``None`` when there is none).
+
+    Example::
+
+        for g in await bus.groups():
+            print(g.name, g.members, g.pending, g.in_flight, g.oldest_pending_age)
+    """
+
+    name: str
+    patterns: tuple[str, ...]
+    members: int | None
+    pending: int
+    in_flight: int
+    dead_letters: int
+    oldest_pending_age: float | None

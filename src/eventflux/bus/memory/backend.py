@@ -17,7 +17,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import Self
 from urllib.parse import SplitResult
@@ -28,6 +28,7 @@ from ..backend import (
     DEFAULT_DEDUP_WINDOW,
     BusBackend,
     Envelope,
+    GroupStats,
     KeyOrder,
     MemberHandle,
     Revoke,
@@ -35,7 +36,7 @@ from ..backend import (
 )
 from ..subscription import check_seconds
 from .member import MemoryMember
-from .state import GroupQueue, MemoryState
+from .state import EntryState, GroupQueue, MemoryState
 
 __all__ = ["MemoryBusBackend"]
 
@@ -151,6 +152,28 @@ class MemoryBusBackend(BusBackend):
         for i in doomed:
             del letters[i]
         return len(doomed)
+
+    # -- introspection ------------------------------------------------------------------
+    async def group_stats(self) -> list[GroupStats]:
+        letters = Counter(lt.queue for lt in self._state.letters.values())
+        out: list[GroupStats] = []
+        for q in self._queues.values():
+            pending = in_flight = 0
+            oldest: float | None = None
+            for e in q.entries.values():
+                if e.state is EntryState.TIMED and e.lease:
+                    in_flight += 1
+                else:
+                    pending += 1
+                at = e.env.published_at
+                if oldest is None or at < oldest:
+                    oldest = at
+            out.append(
+                GroupStats(
+                    q.group, q.pattern, len(q.wakeups), pending, in_flight, letters[q], oldest
+                )
+            )
+        return out
 
     # -- inbox and checkpoints ----------------------------------------------------------
     def inbox(self) -> Inbox:

@@ -38,7 +38,15 @@ import orjson
 from ...codec import loads
 from ...exceptions import BusUnavailableError, ConfigurationError, EventfluxError
 from ...resilience.inbox import Inbox
-from ..backend import BusBackend, Envelope, KeyOrder, MemberHandle, Revoke, StoredLetter
+from ..backend import (
+    BusBackend,
+    Envelope,
+    GroupStats,
+    KeyOrder,
+    MemberHandle,
+    Revoke,
+    StoredLetter,
+)
 from . import wire
 from .context import NatsContext
 from .errors import DRIVER_ERRORS, driver_error, translated
@@ -47,6 +55,7 @@ from .letters import letter_group, letter_subject, payload, stored_letter
 from .member import NatsMember
 from .publisher import Publisher
 from .settings import NatsSettings, ensure_streams, parse_settings
+from .stats import group_stats
 
 __all__ = ["ATOMIC_BATCH", "NatsBusBackend"]
 
@@ -248,6 +257,11 @@ class NatsBusBackend(BusBackend):
     async def purge_letters(self, group: str | None) -> int:
         with translated("purging dead letters"):
             return await self.ctx.meta.purge(f"dlq.{group or '*'}.*")
+
+    # -- introspection ------------------------------------------------------------------
+    async def group_stats(self) -> list[GroupStats]:
+        with translated("reading the groups"):
+            return await group_stats(self.ctx)
 
     # -- inbox and checkpoints ----------------------------------------------------------
     def inbox(self) -> Inbox:

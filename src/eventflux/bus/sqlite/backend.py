@@ -25,17 +25,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from typing import Final, Self
 from urllib.parse import SplitResult
 
 from ..._internal.urls import float_option, reject_unknown_options, sqlite_path
-from ...exceptions import ConfigurationError
+from ...events import uuid7
+from ...exceptions import BusUnavailableError, ConfigurationError
 from ...resilience.inbox import DEFAULT_RETENTION, Inbox
 from ..backend import (
     DEFAULT_DEDUP_WINDOW,
     BusBackend,
     Envelope,
+    GroupStats,
     KeyOrder,
     MemberHandle,
     Revoke,
@@ -47,6 +50,7 @@ from .inbox import SQLiteBusInbox
 from .member import SQLiteMember
 from .ops import Ops
 from .schema import SCHEMA, SCHEMA_VERSION
+from .stats import group_stats
 from .writer import Writer
 
 __all__ = ["SQLiteBusBackend"]
@@ -89,7 +93,9 @@ class SQLiteBusBackend(BusBackend):
             loop=asyncio.get_running_loop(),
             on_commit=lambda: notify_path(key),
             on_external_change=lambda: self._ctx.notify(),
-            housekeeping=lambda conn: Ops.housekeeping(conn, self.inbox_retention),
+            housekeeping=lambda conn: Ops.housekeeping(
+                conn, self.inbox_retention, self._ctx.owners
+            ),
             poll_interval=poll_interval,
         )
         self._ctx = SQLiteContext(self.writer, self._ops, key)
@@ -154,8 +160,9 @@ class SQLiteBusBackend(BusBackend):
     async def join(
         self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
     ) -> MemberHandle:
-        gid: int = await self.writer.submit(Ops.join, group, pattern)
-        return SQLiteMember(self._ctx, gid, ack_wait=ack_wait)
+        owner = str(uuid7())
+        gid: int = await self.writer.submit(Ops.join, group, pattern, owner)
+        return SQLiteMember(self._ctx, gid, owner=owner, ack_wait=ack_wait)
 
     # -- dead letters -------------------------------------------------------------------
     async def list_letters(self, group: str | None) -> list[StoredLetter]:
@@ -169,6 +176,21 @@ class SQLiteBusBackend(BusBackend):
     async def purge_letters(self, group: str | None) -> int:
         count: int = await self.writer.submit(Ops.dlq_purge, group)
         return count
+
+    # -- introspection ------------------------------------------------------------------
+    async def group_stats(self) -> list[GroupStats]:
+        return await asyncio.to_thread(self._read_stats)
+
+    def _read_stats(self) -> list[GroupStats]:
+        """Read on a connection of its own (a long backlog never holds the writer up)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                return group_stats(conn, time.time())
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            raise BusUnavailableError(f"reading the groups of {self.path!r} failed: {e}") from e
 
     # -- inbox and checkpoints ----------------------------------------------------------
     def inbox(self) -> Inbox:

@@ -44,6 +44,8 @@ class SQLiteContext:
         self.key = key
         self.loop = asyncio.get_running_loop()
         self.wakeups: set[asyncio.Event] = set()
+        #: The owner tokens of this handle's members (the writer vouches for them).
+        self.owners: tuple[str, ...] = ()
         self._acks: list[SQLiteDelivery] = []
         self._ack_future: asyncio.Future[None] | None = None
 
@@ -59,6 +61,12 @@ class SQLiteContext:
                 peers.discard(self)
                 if not peers:
                     del _registry[self.key]
+
+    def add_owner(self, owner: str) -> None:
+        self.owners = (*self.owners, owner)  # replaced whole: the writer thread reads it
+
+    def remove_owner(self, owner: str) -> None:
+        self.owners = tuple(o for o in self.owners if o != owner)
 
     def notify(self) -> None:
         """Wake every member (a commit may have made messages available)."""

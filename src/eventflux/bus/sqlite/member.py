@@ -8,7 +8,7 @@ commit wakes the member or the next delayed row falls due.
 
 Example::
 
-    member = SQLiteMember(ctx, group_id=3, ack_wait=30.0)
+    member = SQLiteMember(ctx, group_id=3, owner=owner, ack_wait=30.0)
     deliveries = await member.fetch(16, 2.0)
 """
 
@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 
-from ...events import uuid7
 from ..backend import Delivery, MemberHandle
 from .context import SQLiteContext
 from .delivery import SQLiteDelivery
@@ -37,14 +36,15 @@ def _own(d: Delivery) -> SQLiteDelivery:
 class SQLiteMember(MemberHandle):
     """A member's handle on its group's rows."""
 
-    def __init__(self, ctx: SQLiteContext, group_id: int, *, ack_wait: float) -> None:
+    def __init__(self, ctx: SQLiteContext, group_id: int, *, owner: str, ack_wait: float) -> None:
         self._ctx = ctx
         self._gid = group_id
-        self._owner = str(uuid7())
+        self._owner = owner
         self._ack_wait = ack_wait
         self._stopped = False
         self._wakeup = asyncio.Event()
         ctx.wakeups.add(self._wakeup)
+        ctx.add_owner(owner)
 
     @property
     def ack_wait(self) -> float:
@@ -55,7 +55,10 @@ class SQLiteMember(MemberHandle):
         self._wakeup.set()
 
     async def leave(self) -> None:
-        self._ctx.wakeups.discard(self._wakeup)
+        ctx = self._ctx
+        ctx.wakeups.discard(self._wakeup)
+        ctx.remove_owner(self._owner)
+        await ctx.writer.submit(Ops.leave, self._owner)
 
     async def fetch(self, max_messages: int, max_wait: float) -> list[Delivery]:
         if self._stopped:

@@ -20,7 +20,7 @@ from ...events import uuid7
 from ..backend import Envelope
 from ..subjects import compile_pattern
 from .delivery import SQLiteDelivery
-from .schema import PARKED
+from .schema import MEMBER_FORGET, PARKED
 
 __all__ = ["Ops", "Row"]
 
@@ -126,17 +126,27 @@ class Ops:
 
     # -- consuming ---------------------------------------------------------------------
     @staticmethod
-    def join(conn: sqlite3.Connection, name: str, pattern: str) -> int:
+    def join(conn: sqlite3.Connection, name: str, pattern: str, owner: str) -> int:
+        """Create the group if needed and register the member ``owner``; return the group id."""
+        now = time.time()
         cur = conn.execute(
             "INSERT OR IGNORE INTO bus_groups (name, pattern, created_at) VALUES (?, ?, ?)",
-            (name, pattern, time.time()),
+            (name, pattern, now),
         )
         if cur.rowcount:
             conn.execute("UPDATE bus_meta SET value = value + 1 WHERE key = 'groups_version'")
         (gid,) = conn.execute(
             "SELECT id FROM bus_groups WHERE name = ? AND pattern = ?", (name, pattern)
         ).fetchone()
+        conn.execute(
+            "INSERT OR REPLACE INTO bus_members (owner, grp, seen_at) VALUES (?, ?, ?)",
+            (owner, gid, now),
+        )
         return int(gid)
+
+    @staticmethod
+    def leave(conn: sqlite3.Connection, owner: str) -> None:
+        conn.execute("DELETE FROM bus_members WHERE owner = ?", (owner,))
 
     @staticmethod
     def fetch(
@@ -314,7 +324,16 @@ class Ops:
         )
 
     @staticmethod
-    def housekeeping(conn: sqlite3.Connection, inbox_retention: float) -> None:
+    def housekeeping(
+        conn: sqlite3.Connection, inbox_retention: float, owners: tuple[str, ...] = ()
+    ) -> None:
+        """Drop expired dedup ids and old inbox records; vouch for this handle's
+        members (``owners``) and forget members nobody vouched for in a long time."""
         now = time.time()
         conn.execute("DELETE FROM bus_dedup WHERE expires_at < ?", (now,))
         conn.execute("DELETE FROM bus_inbox WHERE handled_at < ?", (now - inbox_retention,))
+        if owners:
+            conn.executemany(
+                "UPDATE bus_members SET seen_at = ? WHERE owner = ?", [(now, o) for o in owners]
+            )
+        conn.execute("DELETE FROM bus_members WHERE seen_at < ?", (now - MEMBER_FORGET,))

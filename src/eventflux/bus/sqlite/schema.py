@@ -13,17 +13,27 @@ whole schedule of a row:
   When that head is acked or dead-lettered, the oldest parked row of the key
   becomes ready. So at most one message per key and group is ever in
   flight, whatever the number of members or processes.
+
+``bus_members`` lists the members of every handle on the file, each with the
+time its handle last vouched for it (every few seconds, see
+:data:`MEMBER_TTL`): what ``bus.groups()`` counts as live members. The table
+was added without a schema version change (older versions never read it).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["PARKED", "SCHEMA", "SCHEMA_VERSION"]
+__all__ = ["MEMBER_FORGET", "MEMBER_TTL", "PARKED", "SCHEMA", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION: Final = 1
 #: ``avail_at`` of a row parked behind an older message of its key.
 PARKED: Final = 1e18
+#: Seconds a member row counts as live after its handle last vouched for it
+#: (handles vouch every 5 seconds; a killed process stops).
+MEMBER_TTL: Final = 15.0
+#: Seconds after which a member row nobody vouches for is deleted.
+MEMBER_FORGET: Final = 300.0
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS bus_meta (
@@ -83,5 +93,10 @@ CREATE INDEX IF NOT EXISTS bus_inbox_age ON bus_inbox (handled_at);
 CREATE TABLE IF NOT EXISTS bus_checkpoints (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bus_members (
+    owner TEXT PRIMARY KEY,
+    grp INTEGER NOT NULL,
+    seen_at REAL NOT NULL
 ) WITHOUT ROWID;
 """

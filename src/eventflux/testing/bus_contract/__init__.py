@@ -22,6 +22,7 @@ from .delivery import DeliveryContract
 from .dlq import DeadLetterContract
 from .durable import DurableBusContract
 from .inputs import InputContract
+from .introspection import IntrospectionContract
 from .lifecycle import LifecycleContract
 from .ordering import OrderingContract
 from .retry import RetryContract
@@ -44,5 +45,6 @@ class MessageBusContract(
     OrderingContract,
     LifecycleContract,
     InputContract,
+    IntrospectionContract,
 ):
-    """Every behaviour of DESIGN.md 3.3 that a backend must show."""
+    """Every behaviour of DESIGN.md 3.3 that a backend must show, and ``bus.groups()``."""

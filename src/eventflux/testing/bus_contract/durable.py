@@ -10,17 +10,17 @@ import pytest
 from ...bus import Message, OutgoingMessage
 from ._base import (
     FAST,
-    BusContractBase,
     Recorder,
     crashed_member,
     eventually,
     eventually_letters,
     quiet,
 )
+from .introspection import DurableIntrospectionContract
 from .ordering import KeyLog
 
 
-class DurableBusContract(BusContractBase):
+class DurableBusContract(DurableIntrospectionContract):
     """Run only on backends whose ``make_bus(..., reopen=True)`` shares storage."""
 
     @pytest.mark.asyncio

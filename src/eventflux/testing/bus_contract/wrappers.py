@@ -23,7 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...bus.backend import BusBackend, Delivery, Envelope, MemberHandle, Revoke, StoredLetter
+from ...bus.backend import (
+    BusBackend,
+    Delivery,
+    Envelope,
+    GroupStats,
+    MemberHandle,
+    Revoke,
+    StoredLetter,
+)
 from ...resilience.inbox import Inbox
 
 __all__ = ["BackendWrapper", "HeldCounter", "MemberWrapper"]
@@ -111,6 +119,9 @@ class BackendWrapper(BusBackend):
 
     async def save_checkpoint(self, name: str, value: int) -> None:
         await self.inner.save_checkpoint(name, value)
+
+    async def group_stats(self) -> list[GroupStats]:
+        return await self.inner.group_stats()
 
     async def close(self) -> None:
         if self.close_inner:
