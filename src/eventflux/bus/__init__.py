@@ -8,10 +8,11 @@ JetStream, the ``nats`` extra). Options go in the query string, e.g.
 ``sqlite:///bus.db?dedup_window=300&durability=normal``.
 
 The layout: :mod:`.facade` (:class:`MessageBus`), :mod:`.backend` (the public
-backend interface), :mod:`.consumer` (the consumer runtime every backend
-shares), :mod:`.dlq`, :mod:`.outbox`, the message types and rules
-(:mod:`.message`, :mod:`.subjects`, :mod:`.subscription`, :mod:`.envelopes`),
-and one folder per backend: ``memory/``, ``sqlite/``, ``nats/``.
+backend interface), :mod:`.consumer` and :mod:`.handling` (the consumer
+runtime every backend shares), :mod:`.dlq`, :mod:`.outbox`, the message types
+and rules (:mod:`.message`, :mod:`.subjects`, :mod:`.subscription`,
+:mod:`.envelopes`), and one folder per backend: ``memory/``, ``sqlite/``,
+``nats/``.
 
 Example::
 
