@@ -271,6 +271,18 @@ class BusBackend(abc.ABC):
     called by many tasks at once. Errors are :class:`~eventflux.EventfluxError`;
     translate driver errors at this boundary (``raise BusUnavailableError(...)
     from e``). :mod:`eventflux.testing.bus_contract` checks the rules.
+
+    Example::
+
+        class MyBusBackend(BusBackend):
+            durable = True
+            key_order = KeyOrder.BACKEND
+
+            async def publish(self, envelopes): ...
+            async def join(self, group, pattern, *, ack_wait, concurrency, revoke): ...
+            ...
+
+        bus = MessageBus(MyBusBackend())
     """
 
     #: True when several handles (processes) can share the storage: a group then
