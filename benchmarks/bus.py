@@ -45,8 +45,8 @@ from typing import Any
 import orjson
 
 from eventflux.bus import open_bus
-from eventflux.bus._sqlite_ops import SCHEMA
 from eventflux.bus.message import new_msg_id
+from eventflux.bus.sqlite.schema import SCHEMA
 
 HERE = Path(__file__).resolve().parent
 Row = dict[str, Any]

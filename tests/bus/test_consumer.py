@@ -3,36 +3,62 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Sequence
 
 import pytest
 
-from eventflux.bus import Delivery, Message
-from eventflux.bus.memory import MemoryBus
+from eventflux.bus import Delivery, MemberHandle, Message, MessageBus, Revoke
+from eventflux.bus.memory import MemoryBusBackend
 from eventflux.bus.subscription import default_group
-from eventflux.testing.bus_contract import Recorder, eventually
+from eventflux.testing.bus_contract import Recorder, eventually, eventually_letters
+from eventflux.testing.bus_contract.wrappers import BackendWrapper, MemberWrapper
 
 
-class SameKeyBus(MemoryBus):
-    """A backend that hands out several messages of one key at once (as a
-    broker without per-key leases may): the runtime must still serialise them."""
+def memory_bus() -> MessageBus:
+    return MessageBus(MemoryBusBackend())
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.releases: list[str] = []
 
-    async def _fetch(
-        self, handle: Any, max_messages: int, ack_wait: float, max_wait: float
-    ) -> list[Delivery]:
-        batch = await super()._fetch(handle, max_messages, ack_wait, max_wait)
+class SameKeyMember(MemberWrapper):
+    """Hands out several messages of one key at once (as a broker without
+    per-key leases may): the runtime must still serialise them."""
+
+    def __init__(self, inner: MemberHandle, releases: list[str]) -> None:
+        super().__init__(inner)
+        self.releases = releases
+
+    async def fetch(self, max_messages: int, max_wait: float) -> list[Delivery]:
+        batch = await super().fetch(max_messages, max_wait)
         for d in batch:
             d.key = "K"
         return batch
 
-    async def _nak(self, delivery: Delivery, delay: float, *, count: bool) -> None:
+    async def nak(self, delivery: Delivery, delay: float, *, count: bool) -> None:
         if not count:
             self.releases.append(delivery.msg_id)
-        await super()._nak(delivery, delay, count=count)
+        await super().nak(delivery, delay, count=count)
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        self.releases.extend(d.msg_id for d in deliveries)
+        await super().release(deliveries)
+
+
+class SameKeyBackend(BackendWrapper):
+    def __init__(self) -> None:
+        super().__init__(MemoryBusBackend())
+        self.releases: list[str] = []
+
+    def wrap_member(self, handle: MemberHandle) -> MemberHandle:
+        return SameKeyMember(handle, self.releases)
+
+
+class SameKeyBus(MessageBus):
+    def __init__(self) -> None:
+        self.spy = SameKeyBackend()
+        super().__init__(self.spy)
+
+    @property
+    def releases(self) -> list[str]:
+        return self.spy.releases
 
 
 @pytest.mark.asyncio
@@ -94,7 +120,7 @@ def test_default_groups_come_from_the_handler() -> None:
 
 @pytest.mark.asyncio
 async def test_subscribing_without_a_group_uses_the_handler_name() -> None:
-    bus = MemoryBus()
+    bus = memory_bus()
     rec = Recorder()
     bus.subscribe("x", rec)
     assert bus.subscriptions[0].group == default_group(rec)
@@ -106,11 +132,13 @@ async def test_subscribing_without_a_group_uses_the_handler_name() -> None:
 
 @pytest.mark.asyncio
 async def test_a_failing_join_is_reported_by_ready() -> None:
-    class Broken(MemoryBus):
-        async def _join(self, group: str, pattern: str) -> Any:
+    class Broken(BackendWrapper):
+        async def join(
+            self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
+        ) -> MemberHandle:
             raise OSError("storage gone")
 
-    bus = Broken()
+    bus = MessageBus(Broken(MemoryBusBackend()))
     bus.subscribe("x", Recorder(), group="g")
     with pytest.raises(OSError, match="storage gone"):
         await bus.ready()
@@ -120,18 +148,20 @@ async def test_a_failing_join_is_reported_by_ready() -> None:
 
 @pytest.mark.asyncio
 async def test_a_fetch_error_is_retried() -> None:
-    class Flaky(MemoryBus):
+    class Flaky(MemberWrapper):
         fails = 1
 
-        async def _fetch(
-            self, handle: Any, max_messages: int, ack_wait: float, max_wait: float
-        ) -> list[Delivery]:
+        async def fetch(self, max_messages: int, max_wait: float) -> list[Delivery]:
             if self.fails:
                 self.fails -= 1
                 raise OSError("hiccup")
-            return await super()._fetch(handle, max_messages, ack_wait, max_wait)
+            return await super().fetch(max_messages, max_wait)
 
-    bus = Flaky()
+    class FlakyBackend(BackendWrapper):
+        def wrap_member(self, handle: MemberHandle) -> MemberHandle:
+            return Flaky(handle)
+
+    bus = MessageBus(FlakyBackend(MemoryBusBackend()))
     rec = Recorder()
     bus.subscribe("x", rec, group="g")
     await bus.publish("x", {})
@@ -152,7 +182,7 @@ async def test_registered_event_classes_are_published_as_their_fields() -> None:
     class Shipped:
         order_id: int
 
-    bus = MemoryBus(codec=codec)
+    bus = MessageBus(MemoryBusBackend(), codec=codec)
     rec = Recorder()
     bus.subscribe("s", rec, group="g")
     await bus.publish("s", Shipped(7))
@@ -170,14 +200,14 @@ async def test_registered_event_classes_are_published_as_their_fields() -> None:
 
 @pytest.mark.asyncio
 async def test_an_exception_without_a_message_is_recorded_by_its_type() -> None:
-    bus = MemoryBus()
+    bus = memory_bus()
 
     async def fail(msg: Message) -> None:
         raise KeyError
 
     bus.subscribe("e", fail, group="g", max_deliver=1)
     await bus.publish("e", {})
-    await eventually(lambda: bool(bus._letters))
+    await eventually_letters(bus, 1)
     (letter,) = await bus.dlq.list()
     assert letter.error == "KeyError: "
     await bus.close()

@@ -11,14 +11,16 @@ import pytest
 
 from eventflux import ConfigurationError, MissingExtraError
 from eventflux.bus import DeadLetter, Message, MessageBus, open_bus
-from eventflux.bus.memory import MemoryBus
-from eventflux.bus.sqlite import SQLiteBus
+from eventflux.bus.memory import MemoryBusBackend
+from eventflux.bus.sqlite import SQLiteBusBackend
 
 
 @pytest.mark.asyncio
 async def test_memory_gives_a_fresh_bus_each_call() -> None:
     a, b = await open_bus("memory://"), await open_bus("memory://")
-    assert isinstance(a, MemoryBus)
+    assert isinstance(a, MessageBus)
+    assert isinstance(a.backend, MemoryBusBackend)
+    assert a.backend is not b.backend
     assert a is not b
     seen: list[Message] = []
     b.subscribe("x", seen.append, group="g")
@@ -34,11 +36,13 @@ async def test_sqlite_urls_are_relative_or_absolute(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     async with await open_bus("sqlite:///rel.db?durability=normal") as bus:
-        assert isinstance(bus, SQLiteBus)
+        assert isinstance(bus.backend, SQLiteBusBackend)
         assert bus.durable
     assert (tmp_path / "rel.db").exists()
     async with await open_bus(f"sqlite:///{tmp_path}/abs.db") as bus:
-        assert bus.path == f"{tmp_path}/abs.db"  # type: ignore[attr-defined]
+        backend = bus.backend
+        assert isinstance(backend, SQLiteBusBackend)
+        assert backend.path == f"{tmp_path}/abs.db"
     with pytest.raises(ConfigurationError, match="memory://"):
         await open_bus("sqlite:///:memory:")  # the store's rule: use memory:// instead
 

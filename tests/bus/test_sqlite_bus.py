@@ -13,8 +13,8 @@ import pytest
 
 from eventflux import ConfigurationError
 from eventflux.bus import OutgoingMessage, open_bus
-from eventflux.bus._sqlite_ops import Ops
-from eventflux.bus.sqlite import SQLiteBus
+from eventflux.bus.sqlite import SQLiteBusBackend
+from eventflux.bus.sqlite.ops import Ops
 from eventflux.testing.bus_contract import Recorder, eventually
 
 
@@ -84,11 +84,12 @@ async def test_concurrent_publishes_share_commits(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_the_dedup_table_is_trimmed(tmp_path: Path) -> None:
     async with await open_bus(f"sqlite:///{tmp_path}/bus.db?dedup_window=0.05") as bus:
-        assert isinstance(bus, SQLiteBus)
+        backend = bus.backend
+        assert isinstance(backend, SQLiteBusBackend)
         await bus.publish_many([OutgoingMessage("d", {}, msg_id=f"m{i}") for i in range(20)])
         await asyncio.sleep(0.1)
-        await bus._writer.submit(Ops.housekeeping, 1.0)
-        left = await bus._writer.submit(
+        await backend.writer.submit(Ops.housekeeping, 1.0)
+        left = await backend.writer.submit(
             lambda conn: conn.execute("SELECT count(*) FROM bus_dedup").fetchone()[0]
         )
         assert left == 0
@@ -108,8 +109,11 @@ async def test_a_slow_consumer_leaves_the_backlog_on_disk(tmp_path: Path) -> Non
         await bus.publish_many([("slow", {"n": i}) for i in range(2000)])
         await eventually(lambda: len(seen) == 4)
         await asyncio.sleep(0.05)
-        member = bus._members[0]
-        assert member.held == 4
+        with sqlite3.connect(tmp_path / "bus.db") as db:
+            leased, queued = db.execute(
+                "SELECT count(owner IS NOT NULL AND avail_at > 0 OR NULL), count(*) FROM bus_queue"
+            ).fetchone()
+        assert (leased, queued) == (4, 2000)  # four leased, the backlog on disk
         gate.set()
         await eventually(lambda: len(seen) == 2000, 20)
 
@@ -136,15 +140,49 @@ async def test_operations_fail_cleanly_when_the_writer_is_gone(tmp_path: Path) -
     from eventflux.bus import BusUnavailableError
 
     bus = await open_bus(f"sqlite:///{tmp_path}/bus.db")
-    assert isinstance(bus, SQLiteBus)
+    backend = bus.backend
+    assert isinstance(backend, SQLiteBusBackend)
 
     def broken(conn: sqlite3.Connection) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     with pytest.raises(BusUnavailableError, match="disk I/O error"):
-        await bus._writer.submit(broken)
+        await backend.writer.submit(broken)
     await bus.publish("x", {})  # one failing operation does not break the others
-    await bus._writer.close()
+    await backend.writer.close()
     with pytest.raises(BusUnavailableError, match="closed"):
         await bus.publish("x", {})
     await bus.close()
+
+
+@pytest.mark.asyncio
+async def test_groups_count_only_members_whose_handle_still_vouches_for_them(
+    tmp_path: Path,
+) -> None:
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db") as bus:
+        backend = bus.backend
+        assert isinstance(backend, SQLiteBusBackend)
+        bus.subscribe("work", Recorder(), group="g")
+        await bus.ready()
+        (gid,) = await backend.writer.submit(
+            lambda conn: conn.execute("SELECT id FROM bus_groups WHERE name = 'g'").fetchone()
+        )
+        # A member of a process that was killed 20 s ago: its handle stopped vouching.
+        await backend.writer.submit(
+            lambda conn: conn.execute(
+                "INSERT INTO bus_members (owner, grp, seen_at) VALUES ('killed', ?, ?)",
+                (gid, time.time() - 20),
+            )
+        )
+        (g,) = await bus.groups()
+        assert g.members == 1
+        stale = time.time() - 20  # now both look dead, until the handle vouches again
+        await backend.writer.submit(
+            lambda conn: conn.execute("UPDATE bus_members SET seen_at = ?", (stale,))
+        )
+        deadline = time.monotonic() + 20  # the handle vouches for its members every 5 s
+        while (await bus.groups())[0].members != 1:
+            assert time.monotonic() < deadline, "the live member was not vouched for again"
+            await asyncio.sleep(0.1)
+        (g,) = await bus.groups()
+        assert g.members == 1  # vouched for again; the killed one was not

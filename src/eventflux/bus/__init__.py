@@ -1,10 +1,18 @@
-"""Message bus: the port and ``open_bus(url)``, which picks a backend by URL scheme.
+"""Message bus: the facade users call, ``open_bus(url)`` which picks a backend by
+URL scheme, and the value types.
 
 Schemes: ``memory://`` (a fresh in-process bus each call),
 ``sqlite:///relative.db`` / ``sqlite:////absolute.db`` (embedded, durable,
 shared by the processes of one machine) and ``nats://host:4222`` (NATS
 JetStream, the ``nats`` extra). Options go in the query string, e.g.
 ``sqlite:///bus.db?dedup_window=300&durability=normal``.
+
+The layout: :mod:`.facade` (:class:`MessageBus`), :mod:`.backend` (the public
+backend interface), :mod:`.consumer` and :mod:`.handling` (the consumer
+runtime every backend shares), :mod:`.dlq`, :mod:`.outbox`, the message types
+and rules (:mod:`.message`, :mod:`.subjects`, :mod:`.subscription`,
+:mod:`.envelopes`), and one folder per backend: ``memory/``, ``sqlite/``,
+``nats/``.
 
 Example::
 
@@ -17,20 +25,31 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._internal.urls import Backends, resolve_backend
 from ..codec import Codec
 from ..exceptions import BusUnavailableError, CircuitOpenError, DeadLetterNotFoundError
 from ..signals import AlreadyHandled, Reject
-from .base import DEFAULT_DEDUP_WINDOW, Handler, MessageBus, Subscription
+from .backend import (
+    DEFAULT_DEDUP_WINDOW,
+    BusBackend,
+    Delivery,
+    Envelope,
+    GroupStats,
+    KeyOrder,
+    MemberHandle,
+    Revoke,
+    StoredLetter,
+)
 from .dlq import DeadLetterQueue
-from .message import DeadLetter, Delivery, Envelope, Message, OutgoingMessage
+from .facade import MessageBus
+from .message import DeadLetter, GroupInfo, Message, OutgoingMessage
 from .subjects import matches, validate_group, validate_subject
+from .subscription import MessageHandler, Subscription
 
 __all__ = [
     "DEFAULT_DEDUP_WINDOW",
     "AlreadyHandled",
+    "BusBackend",
     "BusUnavailableError",
     "CircuitOpenError",
     "DeadLetter",
@@ -38,11 +57,17 @@ __all__ = [
     "DeadLetterQueue",
     "Delivery",
     "Envelope",
-    "Handler",
+    "GroupInfo",
+    "GroupStats",
+    "KeyOrder",
+    "MemberHandle",
     "Message",
     "MessageBus",
+    "MessageHandler",
     "OutgoingMessage",
     "Reject",
+    "Revoke",
+    "StoredLetter",
     "Subscription",
     "matches",
     "open_bus",
@@ -52,14 +77,17 @@ __all__ = [
 
 # scheme -> (module, class, extra needed, driver module that extra provides)
 _BACKENDS: Backends = {
-    "memory": ("eventflux.bus.memory", "MemoryBus", None, None),
-    "sqlite": ("eventflux.bus.sqlite", "SQLiteBus", None, None),
-    "nats": ("eventflux.bus.nats", "NatsBus", "nats", "nats"),
+    "memory": ("eventflux.bus.memory", "MemoryBusBackend", None, None),
+    "sqlite": ("eventflux.bus.sqlite", "SQLiteBusBackend", None, None),
+    "nats": ("eventflux.bus.nats", "NatsBusBackend", "nats", "nats"),
 }
 
 
-async def open_bus(url: str, *, codec: Codec | None = None, **settings: Any) -> MessageBus:
+async def open_bus(url: str, *, codec: Codec | None = None) -> MessageBus:
     """Open the message bus named by ``url``; it is also an async context manager.
+
+    ``codec`` encodes published payloads (default: the process-wide
+    :data:`~eventflux.default_codec`).
 
     Example::
 
@@ -67,5 +95,5 @@ async def open_bus(url: str, *, codec: Codec | None = None, **settings: Any) -> 
         async with await open_bus("sqlite:///bus.db?dedup_window=60") as bus: ...
     """
     cls, parts, options = resolve_backend(url, _BACKENDS, "message bus")
-    bus: MessageBus = await cls._open(parts, options, codec=codec, **settings)
-    return bus
+    backend: BusBackend = await cls.open(parts, options)
+    return MessageBus(backend, codec=codec)

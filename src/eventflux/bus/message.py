@@ -1,5 +1,7 @@
 """What handlers receive (:class:`Message`), what the dead-letter queue holds
-(:class:`DeadLetter`), and the envelopes passed between the port and a backend.
+(:class:`DeadLetter`), and what :meth:`MessageBus.publish_many` takes
+(:class:`OutgoingMessage`). The values passed between the facade and a backend
+are in :mod:`eventflux.bus.backend`.
 
 Example::
 
@@ -21,8 +23,7 @@ from .._internal.ids import new_msg_id
 __all__ = [
     "NO_HEADERS",
     "DeadLetter",
-    "Delivery",
-    "Envelope",
+    "GroupInfo",
     "Message",
     "OutgoingMessage",
     "new_msg_id",
@@ -93,39 +94,29 @@ class OutgoingMessage:
     headers: Mapping[str, str] | None = None
 
 
-@dataclass(slots=True)
-class Envelope:
-    """A validated, encoded message on its way to a backend's ``_publish`` hook.
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    """One consumer group (by name) as :meth:`MessageBus.groups` sees it now.
 
-    ``explicit_id`` is True when the caller gave ``msg_id`` (only those take
-    part in dedup; generated ids are unique anyway). ``published_at`` is Unix
-    time in seconds.
+    ``patterns`` are the subject patterns it subscribes to (each pattern is a
+    queue of its own). ``members`` counts its live members, in every process
+    the backend can see (``None`` when the backend cannot tell); ``pending``
+    the messages waiting to be handled (ready, waiting for a redelivery, or
+    behind an older message of their key); ``in_flight`` those leased to a
+    member now; ``dead_letters`` its dead letters; ``oldest_pending_age`` the
+    age in seconds of the oldest message it has not handled yet, pending or in
+    flight (``None`` when there is none).
+
+    Example::
+
+        for g in await bus.groups():
+            print(g.name, g.members, g.pending, g.in_flight, g.oldest_pending_age)
     """
 
-    subject: str
-    data: bytes
-    msg_id: str
-    key: str | None
-    headers: Mapping[str, str]
-    published_at: float
-    explicit_id: bool
-
-
-@dataclass(slots=True, eq=False)
-class Delivery:
-    """One fetched (leased) message, as a backend's ``_fetch`` hook returns it.
-
-    ``attempt`` counts this delivery (1 = first). ``headers`` is a mapping or
-    its JSON encoding. ``ref`` is the backend's own handle (lease token,
-    native message...) that the settle hooks receive back; the port never
-    looks inside it.
-    """
-
-    subject: str
-    data: bytes
-    msg_id: str
-    key: str | None
-    headers: Mapping[str, str] | bytes
-    attempt: int
-    published_at: float
-    ref: Any = None
+    name: str
+    patterns: tuple[str, ...]
+    members: int | None
+    pending: int
+    in_flight: int
+    dead_letters: int
+    oldest_pending_age: float | None

@@ -35,8 +35,8 @@ from typing import Any, Self
 import msgspec
 
 from ..events import CAUSATION_ID, CORRELATION_ID, RecordedEvent
-from ..store.base import EventStore
-from .base import MessageBus
+from ..store import EventStore
+from .facade import MessageBus
 from .message import OutgoingMessage
 
 __all__ = [
@@ -102,18 +102,19 @@ class FileCheckpoint(Checkpoint):
 
 
 class BusCheckpoint(Checkpoint):
-    """A named checkpoint kept by the bus itself (SQLite: a table of the bus file)."""
+    """A named checkpoint kept by the bus itself (SQLite: a table of the bus file;
+    NATS: the bus's meta stream), through the backend interface."""
 
     def __init__(self, bus: MessageBus, name: str) -> None:
         self.bus = bus
         self.name = name
 
     async def load(self) -> int:
-        value = await self.bus._load_checkpoint(self.name)
+        value = await self.bus.backend.load_checkpoint(self.name)
         return 0 if value is None else value
 
     async def save(self, position: int) -> None:
-        await self.bus._save_checkpoint(self.name, position)
+        await self.bus.backend.save_checkpoint(self.name, position)
 
 
 def event_subject(prefix: str) -> Callable[[RecordedEvent], str]:

@@ -11,20 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from uuid import UUID
 
+from ..resilience.breaker import CircuitBreaker
 from ..resilience.inbox import Inbox
 from ..resilience.retry import RetryPolicy
 from .message import Message
 from .subjects import validate_group, validate_subject
 
-if TYPE_CHECKING:
-    from ..resilience.breaker import CircuitBreaker
-
 __all__ = [
     "MAX_ID_LENGTH",
-    "Handler",
+    "MessageHandler",
     "Subscription",
     "check_seconds",
     "check_text",
@@ -34,7 +32,9 @@ __all__ = [
 
 MAX_ID_LENGTH: Final = 255
 
-Handler = Callable[[Message], Awaitable[None] | None]
+#: What ``subscribe`` takes: ``async def handler(msg: Message) -> None`` (plain
+#: functions work too).
+MessageHandler = Callable[[Message], Awaitable[None] | None]
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -75,7 +75,7 @@ class Subscription:
     """The validated settings of one member."""
 
     subject: str
-    handler: Handler
+    handler: MessageHandler
     group: str
     policy: RetryPolicy
     dead_letter: bool
@@ -100,7 +100,7 @@ def subscription_factory(
     idempotent: bool | Inbox,
     breaker: CircuitBreaker | None,
     bus_inbox: Callable[[], Inbox],
-) -> Callable[[Handler], Subscription]:
+) -> Callable[[MessageHandler], Subscription]:
     """Check ``subscribe``'s arguments now; return a function that makes the
     Subscription for a handler (which may come later, in decorator form)."""
     pattern = validate_subject(subject, pattern=True)
@@ -120,7 +120,7 @@ def subscription_factory(
     if breaker is not None and not hasattr(breaker, "allow"):
         raise TypeError(f"breaker must be a CircuitBreaker, not {breaker!r}")
 
-    def make(handler: Handler) -> Subscription:
+    def make(handler: MessageHandler) -> Subscription:
         if not callable(handler):
             raise TypeError(f"a handler must be callable, not {handler!r}")
         name = group if isinstance(group, str) else default_group(handler)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .breaker import CircuitBreaker, CircuitOpenError, CircuitState, StateChange
-from .inbox import Inbox, MemoryInbox
+from .inbox import HandledMessage, Inbox, MemoryInbox
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
+    "HandledMessage",
     "Inbox",
     "MemoryInbox",
     "RetryPolicy",

@@ -26,12 +26,23 @@ from __future__ import annotations
 import abc
 import time
 from collections import OrderedDict
-from typing import Final
+from typing import Final, Protocol
 
-__all__ = ["DEFAULT_RETENTION", "Inbox", "MemoryInbox"]
+__all__ = ["DEFAULT_RETENTION", "HandledMessage", "Inbox", "MemoryInbox"]
 
 #: How long handled ids are remembered (seconds): 7 days.
 DEFAULT_RETENTION: Final = 7 * 24 * 3600.0
+
+
+class HandledMessage(Protocol):
+    """What an inbox needs of a message: its id and the group it was delivered
+    to (:class:`eventflux.bus.Message` has both)."""
+
+    @property
+    def msg_id(self) -> str: ...
+
+    @property
+    def group(self) -> str | None: ...
 
 
 class Inbox(abc.ABC):

@@ -11,10 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from .._internal.urls import sqlite_path
-from ..bus.message import Message
 from ..exceptions import BusUnavailableError
 from ..signals import AlreadyHandled
-from .inbox import DEFAULT_RETENTION, Inbox
+from .inbox import DEFAULT_RETENTION, HandledMessage, Inbox
 
 __all__ = ["SQLiteInbox"]
 
@@ -104,7 +103,7 @@ class SQLiteInbox(Inbox):
 
     @asynccontextmanager
     async def transaction(
-        self, msg: Message, group: str | None = None
+        self, msg: HandledMessage, group: str | None = None
     ) -> AsyncIterator[sqlite3.Connection]:
         """Run your writes and the inbox record in one transaction.
 

@@ -19,6 +19,7 @@ import pytest
 from tests.servers.nats import NatsCluster, nats_cluster
 
 from eventflux.bus import open_bus
+from eventflux.bus.nats import NatsBusBackend
 from eventflux.exceptions import BusError
 
 from ._procs import publish, spawn, stop_all, wait_ready
@@ -35,7 +36,9 @@ async def _publish_through_the_failure(
 ) -> set[str]:
     acked: set[str] = set()
     async with await open_bus(url) as bus:
-        info = await bus.js.stream_info(stream)  # type: ignore[attr-defined]
+        backend = bus.backend
+        assert isinstance(backend, NatsBusBackend)
+        info = await backend.js.stream_info(stream)
         leader = info.cluster.leader
 
         async def one(n: int) -> None:

@@ -16,11 +16,10 @@ import pytest
 from tests.servers.nats import NatsServer, free_port, nats_server, nats_server_binary
 
 from eventflux.bus import Message, MessageBus, OutgoingMessage, open_bus
-from eventflux.bus.nats import NatsBus
+from eventflux.bus.nats import NatsBusBackend
 from eventflux.exceptions import BusUnavailableError, CircuitOpenError, ConfigurationError
 from eventflux.signals import Reject
-from eventflux.testing.bus_contract import Recorder, eventually
-from eventflux.testing.bus_contract._base import eventually_letters
+from eventflux.testing.bus_contract import Recorder, eventually, eventually_letters
 
 __all__ = ["nats_server"]
 
@@ -33,8 +32,9 @@ def _url(server: NatsServer, stream: str | None = None, **options: str) -> str:
 
 
 def _owned(bus: MessageBus) -> int:
-    assert isinstance(bus, NatsBus)
-    return sum(len(h.owner.owned) for h in bus._handles if h.owner is not None)
+    backend = bus.backend
+    assert isinstance(backend, NatsBusBackend)
+    return sum(len(m.owner.owned) for m in backend.members if m.owner is not None)
 
 
 @pytest.mark.asyncio
@@ -94,8 +94,8 @@ async def test_partitions_are_fixed_when_the_stream_is_created(nats_server: Nats
     with pytest.raises(ConfigurationError, match="partitions=4"):
         await open_bus(_url(nats_server, stream, partitions="8"))
     async with await open_bus(_url(nats_server, stream)) as bus:
-        assert isinstance(bus, NatsBus)
-        assert bus.settings.partitions == 4
+        assert isinstance(bus.backend, NatsBusBackend)
+        assert bus.backend.settings.partitions == 4
 
 
 @pytest.mark.asyncio
@@ -232,10 +232,10 @@ async def test_checkpoints_and_the_inbox_are_shared(nats_server: NatsServer) -> 
         await open_bus(_url(nats_server, stream)) as one,
         await open_bus(_url(nats_server, stream)) as two,
     ):
-        assert await one._load_checkpoint("relay") is None
-        await one._save_checkpoint("relay", 42)
-        await one._save_checkpoint("relay", 43)
-        assert await two._load_checkpoint("relay") == 43
+        assert await one.backend.load_checkpoint("relay") is None
+        await one.backend.save_checkpoint("relay", 42)
+        await one.backend.save_checkpoint("relay", 43)
+        assert await two.backend.load_checkpoint("relay") == 43
         await one.inbox.record("g", "m-1")
         assert await two.inbox.seen("g", "m-1")
         assert not await two.inbox.seen("g", "m-2")

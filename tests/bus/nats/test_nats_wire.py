@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from eventflux.bus import _nats_wire as wire
-from eventflux.bus._nats_setup import parse_settings
+from eventflux.bus.nats import wire
+from eventflux.bus.nats.settings import parse_settings
 from eventflux.exceptions import ConfigurationError
 
 

@@ -10,15 +10,19 @@ opens another handle on the same storage::
         async def make_bus(self, tmp_path, options=None, *, reopen=False):
             return await open_bus(f"sqlite:///{tmp_path}/bus.db")
 
-Some tests drive the port's private hooks directly (``_join``, ``_fetch``,
-``_publish``) to simulate a crashed member or a foreign producer.
+Every test uses public names only: the bus facade and, to simulate a
+crashed member or a foreign producer, the public backend interface
+(``bus.backend.join(...)``, ``bus.backend.publish(...)``). :mod:`.wrappers`
+holds backends that pass every call on to another one, to watch the consumer
+runtime through that interface.
 """
 
-from ._base import BusContractBase, Recorder, eventually
+from ._base import BusContractBase, Recorder, crashed_member, eventually, eventually_letters
 from .delivery import DeliveryContract
 from .dlq import DeadLetterContract
 from .durable import DurableBusContract
 from .inputs import InputContract
+from .introspection import IntrospectionContract
 from .lifecycle import LifecycleContract
 from .ordering import OrderingContract
 from .retry import RetryContract
@@ -28,7 +32,9 @@ __all__ = [
     "DurableBusContract",
     "MessageBusContract",
     "Recorder",
+    "crashed_member",
     "eventually",
+    "eventually_letters",
 ]
 
 
@@ -39,5 +45,6 @@ class MessageBusContract(
     OrderingContract,
     LifecycleContract,
     InputContract,
+    IntrospectionContract,
 ):
-    """Every behaviour of DESIGN.md 3.3 that a backend must show."""
+    """Every behaviour of DESIGN.md 3.3 that a backend must show, and ``bus.groups()``."""

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
 
-from ...bus.base import MessageBus
-from ...bus.message import Message
+from ...bus import Delivery, MemberHandle, Message, MessageBus
 
 #: Small backoffs keep the suite fast while still exercising the timers.
 FAST = (0.01, 0.02)
@@ -45,6 +44,19 @@ async def eventually_letters_gone(bus: MessageBus, within: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for the dead-letter queue to empty")
         await asyncio.sleep(0.005)
+
+
+async def _kept(deliveries: Collection[Delivery]) -> None:
+    """A revocation that a crashed member never answers."""
+
+
+async def crashed_member(
+    bus: MessageBus, group: str, pattern: str, ack_wait: float
+) -> MemberHandle:
+    """Join ``(group, pattern)`` through the bus's backend with no runtime behind
+    the member: what it fetches stays leased until ``ack_wait`` runs out, as
+    if its process had died."""
+    return await bus.backend.join(group, pattern, ack_wait=ack_wait, concurrency=16, revoke=_kept)
 
 
 @dataclass

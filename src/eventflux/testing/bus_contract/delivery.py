@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ...bus.base import MessageBus
-from ...bus.message import Message, OutgoingMessage
+from ...bus import Message, MessageBus, OutgoingMessage
 from ._base import BusContractBase, Recorder, eventually, quiet
 
 

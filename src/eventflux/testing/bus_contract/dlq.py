@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ...bus.base import MessageBus
-from ...bus.message import Message
+from ...bus import Message, MessageBus
 from ...exceptions import BusError, DeadLetterNotFoundError
 from ...signals import Reject
 from ._base import (

@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from ...bus.message import Message, OutgoingMessage
-from ._base import FAST, BusContractBase, Recorder, eventually, eventually_letters, quiet
+from ...bus import Message, OutgoingMessage
+from ._base import (
+    FAST,
+    Recorder,
+    crashed_member,
+    eventually,
+    eventually_letters,
+    quiet,
+)
+from .introspection import DurableIntrospectionContract
 from .ordering import KeyLog
 
 
-class DurableBusContract(BusContractBase):
+class DurableBusContract(DurableIntrospectionContract):
     """Run only on backends whose ``make_bus(..., reopen=True)`` shares storage."""
 
     @pytest.mark.asyncio
@@ -79,10 +87,10 @@ class DurableBusContract(BusContractBase):
         crashed = await self.make_bus(tmp_path)
         survivor = await self.make_bus(tmp_path, reopen=True)
         try:
-            handle = await crashed._join("g", "work")
+            handle = await crashed_member(crashed, "g", "work", ack_wait=0.3)
             await survivor.publish("work", {"n": 1})
             await eventually(lambda: True)
-            taken = await crashed._fetch(handle, 5, 0.3, 1.0)
+            taken = await handle.fetch(5, 1.0)
             assert len(taken) == 1
             rec = Recorder()
             survivor.subscribe("work", rec, group="g")

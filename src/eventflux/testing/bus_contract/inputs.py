@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from ...bus.base import MessageBus
-from ...bus.message import OutgoingMessage
+from ...bus import MessageBus, OutgoingMessage
 from ...exceptions import (
     EventfluxError,
     InvalidGroupName,

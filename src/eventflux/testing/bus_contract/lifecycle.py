@@ -6,10 +6,9 @@ import asyncio
 
 import pytest
 
-from ...bus.base import MessageBus
-from ...bus.message import Message
+from ...bus import Message, MessageBus
 from ...exceptions import BusClosedError
-from ._base import FAST, BusContractBase, Recorder, eventually_letters, quiet
+from ._base import FAST, BusContractBase, Recorder, crashed_member, eventually_letters, quiet
 
 
 class LifecycleContract(BusContractBase):
@@ -63,10 +62,10 @@ class LifecycleContract(BusContractBase):
     async def test_a_lease_neither_acked_nor_extended_expires_and_is_redelivered(
         self, bus: MessageBus
     ) -> None:
-        # A member that fetched a message and died: simulated through the port's hooks.
-        handle = await bus._join("g", "lease")
+        # A member that fetched a message and died: simulated through the backend.
+        handle = await crashed_member(bus, "g", "lease", ack_wait=0.2)
         await bus.publish("lease", {"n": 1})
-        (taken,) = await bus._fetch(handle, 1, 0.2, 1.0)
+        (taken,) = await handle.fetch(1, 1.0)
         assert taken.attempt == 1
         rec = Recorder()
         bus.subscribe("lease", rec, group="g", ack_wait=5.0)
@@ -90,9 +89,9 @@ class LifecycleContract(BusContractBase):
     async def test_a_delivery_past_max_deliver_after_an_expired_lease_is_dead_lettered(
         self, bus: MessageBus
     ) -> None:
-        handle = await bus._join("g", "crash")
+        handle = await crashed_member(bus, "g", "crash", ack_wait=0.05)
         await bus.publish("crash", {"n": 1})
-        assert len(await bus._fetch(handle, 1, 0.05, 1.0)) == 1
+        assert len(await handle.fetch(1, 1.0)) == 1
         rec = Recorder()
         bus.subscribe("crash", rec, group="g", max_deliver=1, backoff=FAST)
         await eventually_letters(bus, 1)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 import pytest
 
-from ...bus.base import MessageBus
-from ...bus.message import Message, OutgoingMessage
+from ...bus import MemberHandle, Message, MessageBus, OutgoingMessage
 from ._base import FAST, BusContractBase, Recorder, eventually, eventually_letters, quiet
+from .wrappers import BackendWrapper, HeldCounter
 
 
 class KeyLog:
@@ -93,18 +92,30 @@ class OrderingContract(BusContractBase):
         await rec.wait(15)
         await quiet(0.05)
         assert rec.max_running == 3
-        member_holds: list[int] = []
 
-        slow = Recorder(delay=0.02)
-        bus.subscribe("d", slow, group="h", concurrency=2)
-        member = bus._members[-1]
-        await bus.publish_many([("d", {"n": i}) for i in range(10)])
-        deadline = time.monotonic() + 5
-        while len(slow.messages) < 10 and time.monotonic() < deadline:
-            member_holds.append(member.held)
-            await asyncio.sleep(0.002)
-        assert max(member_holds) <= 2
-        assert slow.max_running <= 2
+    @pytest.mark.asyncio
+    async def test_at_most_concurrency_messages_are_fetched_per_member(
+        self, bus: MessageBus
+    ) -> None:
+        counters: list[HeldCounter] = []
+
+        class Counting(BackendWrapper):
+            def wrap_member(self, handle: MemberHandle) -> MemberHandle:
+                counters.append(HeldCounter(handle))
+                return counters[-1]
+
+        watched = MessageBus(Counting(bus.backend, close_inner=False))
+        try:
+            slow = Recorder(delay=0.02)
+            watched.subscribe("d", slow, group="h", concurrency=2)
+            await watched.ready()
+            await watched.publish_many([("d", {"n": i}) for i in range(10)])
+            await slow.wait(10)
+            (member,) = counters
+            assert member.most <= 2
+            assert slow.max_running <= 2
+        finally:
+            await watched.close()
 
     @pytest.mark.asyncio
     async def test_a_message_waiting_for_redelivery_holds_no_slot(self, bus: MessageBus) -> None:

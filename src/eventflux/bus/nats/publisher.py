@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import orjson
 
-from ..exceptions import BusUnavailableError
+from ...exceptions import BusUnavailableError
 
 __all__ = ["DUPLICATE_IN_BATCH", "Publisher"]
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from ..exceptions import BusError, BusUnavailableError
+from ...exceptions import BusError, BusUnavailableError
 
 __all__ = ["MAX_BATCH", "Writer"]
 

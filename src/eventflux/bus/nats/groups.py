@@ -24,8 +24,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
-from . import _nats_wire as wire
-from ._nats_setup import NatsSettings
+import nats.js.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from . import wire
+from .settings import NatsSettings
 
 __all__ = ["DEFAULT_ACK_WAIT", "GroupRegistry"]
 
@@ -62,9 +65,6 @@ class GroupRegistry:
             self._ack_wait[gid] = min(waits)
 
     async def _one(self, gid: str, pattern: str, lane: str) -> float:
-        import nats.js.errors
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
         name = f"{gid}-{lane}"
         stream = self.settings.stream
         try:

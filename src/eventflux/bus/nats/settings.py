@@ -29,10 +29,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import SplitResult, unquote
 
-from .._internal.urls import choice_option, float_option, int_option, reject_unknown_options
-from ..exceptions import BusUnavailableError, ConfigurationError
-from .base import DEFAULT_DEDUP_WINDOW
-from .subjects import validate_subject
+import nats.errors
+import nats.js.errors
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+
+from ..._internal.urls import choice_option, float_option, int_option, reject_unknown_options
+from ...exceptions import BusUnavailableError, ConfigurationError
+from ..backend import DEFAULT_DEDUP_WINDOW
+from ..subjects import validate_subject
 
 __all__ = ["NatsSettings", "ensure_streams", "parse_settings"]
 
@@ -124,10 +128,6 @@ async def ensure_streams(js: Any, s: NatsSettings, *, atomic: bool = True) -> Na
     An existing stream keeps its settings, except that an explicit
     ``dedup_window`` updates its duplicate window.
     """
-    import nats.errors
-    import nats.js.errors
-    from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-
     storage = StorageType.FILE if s.storage == "file" else StorageType.MEMORY
     interest = s.retention == "interest"
     retention = RetentionPolicy.INTEREST if interest else RetentionPolicy.LIMITS

@@ -12,7 +12,7 @@ being handled deletes it.
 
 Example::
 
-    rel, body = letter_record(member, tracked, "payments", "ValueError: boom")
+    rel, body = letter_record(gid, "orders.*", delivery, "payments", "ValueError: boom")
     await meta.put(rel, body)
 """
 
@@ -21,18 +21,14 @@ from __future__ import annotations
 import base64
 import re
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import orjson
 
-from .message import DeadLetter
+from ..backend import StoredLetter
+from .delivery import NatsDelivery
 
-if TYPE_CHECKING:
-    from ._nats_holdings import Tracked
-    from ._nats_member import NatsMember
-
-__all__ = ["dead_letter", "letter_group", "letter_record", "letter_subject"]
+__all__ = ["letter_group", "letter_record", "letter_subject", "payload", "stored_letter"]
 
 _LETTER_ID: Final = re.compile(r"([A-Za-z0-9_-]+):([0-9a-f]{8}):([0-9]+)")
 
@@ -48,21 +44,23 @@ def letter_group(letter_id: str) -> str | None:
     return None if m is None else m.group(1)
 
 
-def letter_record(member: NatsMember, t: Tracked, group: str, error: str) -> tuple[str, bytes]:
-    """``(relative subject, JSON body)`` of the letter for a dead delivery."""
-    gid = member.gid
+def letter_record(
+    gid: str, pattern: str, t: NatsDelivery, group: str, error: str
+) -> tuple[str, bytes]:
+    """``(relative subject, JSON body)`` of the letter for a dead delivery of the
+    group ``gid`` (``group`` on ``pattern``)."""
     letter_id = t.letter or f"{group}:{gid.rsplit('-', 1)[1]}:{t.seq}"
     headers = t.headers
     record = {
         "id": letter_id,
         "group": group,
-        "pattern": member.pattern,
+        "pattern": pattern,
         "gid": gid,
         "subject": t.subject,
         "msg_id": t.msg_id,
         "key": t.key,
         "headers": headers.decode() if isinstance(headers, bytes) else None,
-        "published_at": t.at,
+        "published_at": t.published_at,
         "error": error,
         "deliveries": t.attempt,
         "dead_at": time.time(),
@@ -78,16 +76,16 @@ def payload(record: dict[str, Any]) -> bytes:
     return base64.b64decode(record["data"])
 
 
-def dead_letter(record: dict[str, Any], data: Any) -> DeadLetter:
-    """The public view of a letter record (``data`` already decoded)."""
-    return DeadLetter(
+def stored_letter(record: dict[str, Any]) -> StoredLetter:
+    """The backend interface's view of a letter record."""
+    return StoredLetter(
         record["id"],
         record["group"],
         record["subject"],
-        data,
+        payload(record),
         record["msg_id"],
         record["key"],
         record["error"],
         int(record["deliveries"]),
-        datetime.fromtimestamp(float(record["dead_at"]), UTC),
+        float(record["dead_at"]),
     )

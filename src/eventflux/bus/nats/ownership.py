@@ -16,9 +16,12 @@ redelivery after ``ack_wait``, so the next owner receives them before any
 newer message of their keys. Members announce joins and hand-overs on a plain
 NATS subject so the others act at once instead of at their next tick.
 
+The member is anything with the :class:`PartitionHolder` shape (the NATS
+member): ownership takes and hands over partitions, the member pulls them.
+
 Example::
 
-    owner = Ownership(member, partitions=8)
+    owner = Ownership(ctx, member, partitions=8)
     await owner.start()       # heartbeat, first assignment, lease renewal loop
     await owner.stop()        # hand every partition over and leave
 """
@@ -28,15 +31,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
-if TYPE_CHECKING:
-    from ._nats_member import NatsMember
+from .context import NatsContext
 
-__all__ = ["Ownership", "lease_times"]
+__all__ = ["Ownership", "PartitionHolder", "lease_times"]
 
 log = logging.getLogger("eventflux.bus.nats")
 FREE: Final = b"-"
+
+
+class PartitionHolder(Protocol):
+    """What ownership needs of a member."""
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def gid(self) -> str: ...
+
+    @property
+    def member_id(self) -> str: ...
+
+    async def activate(self, lane: int) -> None:
+        """Start pulling the partition ``lane`` (its lease was just taken)."""
+
+    async def release_lane(self, lane: int) -> None:
+        """Stop pulling ``lane`` and give back all of it (before its lease is freed)."""
 
 
 def lease_times(ack_wait: float) -> tuple[float, float]:
@@ -48,7 +69,8 @@ def lease_times(ack_wait: float) -> tuple[float, float]:
 class Ownership:
     """The partition leases of one member."""
 
-    def __init__(self, member: NatsMember, partitions: int) -> None:
+    def __init__(self, ctx: NatsContext, member: PartitionHolder, partitions: int) -> None:
+        self.ctx = ctx
         self.member = member
         self.partitions = partitions
         self.owned: dict[int, int] = {}  # partition -> revision of its lease
@@ -57,15 +79,14 @@ class Ownership:
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._stopped = False
-        bus = member.bus
-        self.meta = bus._meta
-        self._events = f"_EVENTFLUX.{bus.settings.stream}.{member.gid}"
+        self.meta = ctx.meta
+        self._events = f"_EVENTFLUX.{ctx.settings.stream}.{member.gid}"
 
     def stopped(self) -> bool:
         return self._stopped
 
     def _times(self) -> tuple[float, float]:
-        return lease_times(self.member.bus._ack_wait(self.member.gid))
+        return lease_times(self.ctx.groups.ack_wait(self.member.gid))
 
     async def start(self) -> None:
         """Announce the member, take its first partitions, start the lease loop."""
@@ -74,14 +95,14 @@ class Ownership:
             if msg.data != self.member.member_id.encode():
                 self._poke.set()
 
-        self._sub = await self.member.bus.nc.subscribe(self._events, cb=poked)
+        self._sub = await self.ctx.nc.subscribe(self._events, cb=poked)
         await self.tick()
         await self._announce()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def _announce(self) -> None:
         with contextlib.suppress(Exception):
-            await self.member.bus.nc.publish(self._events, self.member.member_id.encode())
+            await self.ctx.nc.publish(self._events, self.member.member_id.encode())
 
     async def _loop(self) -> None:
         while not self._stopped:
@@ -106,7 +127,7 @@ class Ownership:
     async def tick(self) -> None:
         """Heartbeat, then renew, hand over and take partitions as assigned."""
         m = self.member
-        await m.bus._groups.refresh(m.gid)
+        await self.ctx.groups.refresh(m.gid)
         _, ttl = self._times()
         await self.meta.put(f"mem.{m.gid}.{m.member_id}", b"1", ttl=ttl)
         members = await self._members()

@@ -59,7 +59,6 @@ class Puller:
         "_on_idle",
         "_on_message",
         "_sub",
-        "backlog",
         "consumer",
         "draining",
         "lane",
@@ -88,7 +87,6 @@ class Puller:
         self._ended = asyncio.Event()
         self._heartbeat = 0.0
         self.requested = 0
-        self.backlog = 0
         self.draining = False
 
     async def start(self) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 
-from ..resilience.inbox import DEFAULT_RETENTION, Inbox
-from ._nats_meta import MetaStore
+from ...resilience.inbox import DEFAULT_RETENTION, Inbox
+from .meta import MetaStore
 
 __all__ = ["NatsInbox"]
 

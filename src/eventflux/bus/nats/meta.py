@@ -21,7 +21,11 @@ import contextlib
 import math
 from typing import Any
 
+import nats.js.errors
 import orjson
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from .wire import ack_fields
 
 __all__ = ["MetaStore"]
 
@@ -61,8 +65,6 @@ class MetaStore:
     ) -> int | None:
         """Store ``data``; with ``expect``, only if the subject's last sequence is
         ``expect`` (0 = no message), else return None. Returns the new sequence."""
-        import nats.js.errors
-
         headers: dict[str, str] = {}
         if expect is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expect)
@@ -97,10 +99,6 @@ class MetaStore:
         return what is there and end (never waiting for more)."""
         if not await self.count(rel_filter):
             return []
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-        from ._nats_wire import ack_fields
-
         name = "read-" + self.nc.new_inbox().rsplit(".", 1)[1]
         config = ConsumerConfig(
             name=name,
@@ -140,8 +138,6 @@ class MetaStore:
         return out
 
     async def _api(self, subject: str, request: dict[str, Any]) -> dict[str, Any]:
-        import nats.js.errors
-
         msg = await self.nc.request(subject, orjson.dumps(request), timeout=self.timeout)
         resp: dict[str, Any] = orjson.loads(msg.data)
         if "error" in resp:

@@ -1,97 +1,29 @@
 """The SQL of the SQLite bus. Every method runs in the writer thread, inside
-the write transaction of one group commit (see :mod:`._sqlite_writer`).
+the write transaction of one group commit (see :mod:`.writer`); the tables
+and the schedule of a row are described in :mod:`.schema`.
 
-One table, ``bus_queue``, holds one row per (group, message): publishing
-fans a message out to every group whose pattern matches. ``avail_at`` is the
-whole schedule of a row:
+Example::
 
-* ``0``: ready, fetched oldest id first;
-* a time: leased until then, or waiting for a redelivery; once past, the
-  next fetch of its group makes it ready again (how a crashed member's
-  leases come back);
-* :data:`PARKED`: behind an older message of the same key in its group.
-  When that head is acked or dead-lettered, the oldest parked row of the key
-  becomes ready. So at most one message per key and group is ever in
-  flight, whatever the number of members or processes.
+    ops = Ops()
+    rows, due = Ops.fetch(conn, group_id, owner, 16, 30.0)
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ..codec import dumps
-from ..events import uuid7
-from .message import Envelope
-from .subjects import compile_pattern
+from ...codec import dumps
+from ...events import uuid7
+from ..backend import Envelope
+from ..subjects import compile_pattern
+from .delivery import SQLiteDelivery
+from .schema import MEMBER_FORGET, PARKED
 
-__all__ = ["PARKED", "SCHEMA", "SCHEMA_VERSION", "Ops"]
+__all__ = ["Ops", "Row"]
 
-SCHEMA_VERSION: Final = 1
-PARKED: Final = 1e18
-
-SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS bus_meta (
-    key TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
-INSERT OR IGNORE INTO bus_meta (key, value) VALUES ('schema_version', 1), ('groups_version', 0);
-CREATE TABLE IF NOT EXISTS bus_groups (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    pattern TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    UNIQUE (name, pattern)
-);
-CREATE TABLE IF NOT EXISTS bus_queue (
-    id INTEGER PRIMARY KEY,
-    grp INTEGER NOT NULL,
-    avail_at REAL NOT NULL,
-    deliveries INTEGER NOT NULL DEFAULT 0,
-    owner TEXT,
-    subject TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    key TEXT,
-    headers BLOB,
-    data BLOB NOT NULL,
-    published_at REAL NOT NULL,
-    letter_id TEXT
-);
-CREATE INDEX IF NOT EXISTS bus_queue_schedule ON bus_queue (grp, avail_at);
-CREATE INDEX IF NOT EXISTS bus_queue_keys ON bus_queue (grp, key) WHERE key IS NOT NULL;
-CREATE TABLE IF NOT EXISTS bus_dedup (
-    msg_id TEXT PRIMARY KEY,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS bus_dedup_expiry ON bus_dedup (expires_at);
-CREATE TABLE IF NOT EXISTS bus_letters (
-    id TEXT PRIMARY KEY,
-    grp INTEGER NOT NULL,
-    subject TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    key TEXT,
-    headers BLOB,
-    data BLOB NOT NULL,
-    published_at REAL NOT NULL,
-    error TEXT NOT NULL,
-    deliveries INTEGER NOT NULL,
-    dead_at REAL NOT NULL,
-    retrying INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS bus_inbox (
-    grp TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    handled_at REAL NOT NULL,
-    PRIMARY KEY (grp, msg_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS bus_inbox_age ON bus_inbox (handled_at);
-CREATE TABLE IF NOT EXISTS bus_checkpoints (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
-"""
 
 _INSERT: Final = (
     "INSERT INTO bus_queue (grp, avail_at, subject, msg_id, key, headers, data, published_at,"
@@ -143,7 +75,9 @@ class Ops:
             is not None
         )
 
-    def publish(self, conn: sqlite3.Connection, envs: list[Envelope], window: float) -> list[bool]:
+    def publish(
+        self, conn: sqlite3.Connection, envs: Sequence[Envelope], window: float
+    ) -> list[bool]:
         self._refresh_groups(conn)
         now = time.time()
         results: list[bool] = []
@@ -192,17 +126,27 @@ class Ops:
 
     # -- consuming ---------------------------------------------------------------------
     @staticmethod
-    def join(conn: sqlite3.Connection, name: str, pattern: str) -> int:
+    def join(conn: sqlite3.Connection, name: str, pattern: str, owner: str) -> int:
+        """Create the group if needed and register the member ``owner``; return the group id."""
+        now = time.time()
         cur = conn.execute(
             "INSERT OR IGNORE INTO bus_groups (name, pattern, created_at) VALUES (?, ?, ?)",
-            (name, pattern, time.time()),
+            (name, pattern, now),
         )
         if cur.rowcount:
             conn.execute("UPDATE bus_meta SET value = value + 1 WHERE key = 'groups_version'")
         (gid,) = conn.execute(
             "SELECT id FROM bus_groups WHERE name = ? AND pattern = ?", (name, pattern)
         ).fetchone()
+        conn.execute(
+            "INSERT OR REPLACE INTO bus_members (owner, grp, seen_at) VALUES (?, ?, ?)",
+            (owner, gid, now),
+        )
         return int(gid)
+
+    @staticmethod
+    def leave(conn: sqlite3.Connection, owner: str) -> None:
+        conn.execute("DELETE FROM bus_members WHERE owner = ?", (owner,))
 
     @staticmethod
     def fetch(
@@ -232,9 +176,10 @@ class Ops:
             (gid, key, PARKED),
         )
 
-    def ack(self, conn: sqlite3.Connection, refs: list[tuple[Any, ...]]) -> None:
+    def ack(self, conn: sqlite3.Connection, deliveries: list[SQLiteDelivery]) -> None:
         plain: list[tuple[int]] = []
-        for row_id, _owner, _n, key, letter_id in refs:
+        for d in deliveries:
+            row_id, key, letter_id = d.row_id, d.key, d.letter_id
             if key is None and letter_id is None:
                 plain.append((row_id,))
                 continue
@@ -251,25 +196,33 @@ class Ops:
             conn.executemany("DELETE FROM bus_queue WHERE id = ?", plain)
 
     @staticmethod
-    def nak(conn: sqlite3.Connection, ref: tuple[Any, ...], delay: float, count: bool) -> None:
-        row_id, owner, n, _key, _letter = ref
+    def nak(conn: sqlite3.Connection, d: SQLiteDelivery, delay: float, count: bool) -> None:
         avail = 0.0 if delay <= 0 else time.time() + delay
         conn.execute(
             "UPDATE bus_queue SET avail_at = ?, owner = NULL, deliveries = deliveries - ?"
             " WHERE id = ? AND owner = ? AND deliveries = ?",
-            (avail, 0 if count else 1, row_id, owner, n),
+            (avail, 0 if count else 1, d.row_id, d.owner, d.lease),
         )
 
     @staticmethod
-    def extend(conn: sqlite3.Connection, refs: list[tuple[Any, ...]], ack_wait: float) -> None:
+    def release(conn: sqlite3.Connection, deliveries: list[SQLiteDelivery]) -> None:
+        """Make the rows ready again at once, their deliveries un-counted."""
+        conn.executemany(
+            "UPDATE bus_queue SET avail_at = 0, owner = NULL, deliveries = deliveries - 1"
+            " WHERE id = ? AND owner = ? AND deliveries = ?",
+            [(d.row_id, d.owner, d.lease) for d in deliveries],
+        )
+
+    @staticmethod
+    def extend(conn: sqlite3.Connection, deliveries: list[SQLiteDelivery], ack_wait: float) -> None:
         until = time.time() + ack_wait
         conn.executemany(
             "UPDATE bus_queue SET avail_at = ? WHERE id = ? AND owner = ? AND deliveries = ?",
-            [(until, r[0], r[1], r[2]) for r in refs],
+            [(until, d.row_id, d.owner, d.lease) for d in deliveries],
         )
 
-    def dead_letter(self, conn: sqlite3.Connection, ref: tuple[Any, ...], error: str) -> None:
-        row_id, owner, n, _key, _letter = ref
+    def dead_letter(self, conn: sqlite3.Connection, d: SQLiteDelivery, error: str) -> None:
+        row_id, owner, n = d.row_id, d.owner, d.lease
         row = conn.execute(
             "DELETE FROM bus_queue WHERE id = ? AND owner = ? AND deliveries = ? RETURNING"
             " grp, subject, msg_id, key, headers, data, published_at, letter_id, deliveries",
@@ -371,7 +324,16 @@ class Ops:
         )
 
     @staticmethod
-    def housekeeping(conn: sqlite3.Connection, inbox_retention: float) -> None:
+    def housekeeping(
+        conn: sqlite3.Connection, inbox_retention: float, owners: tuple[str, ...] = ()
+    ) -> None:
+        """Drop expired dedup ids and old inbox records; vouch for this handle's
+        members (``owners``) and forget members nobody vouched for in a long time."""
         now = time.time()
         conn.execute("DELETE FROM bus_dedup WHERE expires_at < ?", (now,))
         conn.execute("DELETE FROM bus_inbox WHERE handled_at < ?", (now - inbox_retention,))
+        if owners:
+            conn.executemany(
+                "UPDATE bus_members SET seen_at = ? WHERE owner = ?", [(now, o) for o in owners]
+            )
+        conn.execute("DELETE FROM bus_members WHERE seen_at < ?", (now - MEMBER_FORGET,))

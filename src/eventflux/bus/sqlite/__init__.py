@@ -1,0 +1,5 @@
+"""The SQLite bus backend (``sqlite:///bus.db``): :class:`SQLiteBusBackend`."""
+
+from .backend import SQLiteBusBackend
+
+__all__ = ["SQLiteBusBackend"]

@@ -1,0 +1,204 @@
+"""The SQLite message bus: durable, embedded, shared by the processes of one machine.
+
+``open_bus("sqlite:///bus.db")`` (relative) or ``sqlite:////var/lib/app/bus.db``
+(absolute). Every process that opens the file is a peer: members of one group
+compete for its messages through leases that expire after ``ack_wait``, so the
+work of a crashed process comes back. Writes go through one thread per handle
+that commits everything queued in one transaction (group commit, see
+:mod:`.writer`); members are woken at once by commits of this process and
+within ``poll_interval`` by those of others (``PRAGMA data_version``).
+
+URL options: ``dedup_window`` (seconds, default 120), ``durability``
+(``full`` = fsync each commit, the default; ``normal`` = survive a process
+crash, maybe not a power loss; ``off``), ``busy_timeout`` (seconds, default
+10), ``poll_interval`` (seconds, default 0.01), ``inbox_retention`` (seconds
+the ids of handled messages are kept for ``idempotent=True``, default 7 days).
+
+Example::
+
+    async with await open_bus("sqlite:///bus.db?durability=normal") as bus:
+        await bus.publish_many([("metrics.cpu", {"v": v}) for v in range(1000)])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Final, Self
+from urllib.parse import SplitResult
+
+from ..._internal.urls import float_option, reject_unknown_options, sqlite_path
+from ...events import uuid7
+from ...exceptions import BusUnavailableError, ConfigurationError
+from ...resilience.inbox import DEFAULT_RETENTION, Inbox
+from ..backend import (
+    DEFAULT_DEDUP_WINDOW,
+    BusBackend,
+    Envelope,
+    GroupStats,
+    KeyOrder,
+    MemberHandle,
+    Revoke,
+    StoredLetter,
+)
+from ..subscription import check_seconds
+from .context import SQLiteContext, notify_path
+from .inbox import SQLiteBusInbox
+from .member import SQLiteMember
+from .ops import Ops
+from .schema import SCHEMA, SCHEMA_VERSION
+from .stats import group_stats
+from .writer import Writer
+
+__all__ = ["SQLiteBusBackend"]
+
+_SYNC: Final = {"full": "FULL", "normal": "NORMAL", "off": "OFF"}
+
+
+class SQLiteBusBackend(BusBackend):
+    """A durable bus in one SQLite file (WAL mode). Build it inside a running
+    event loop (its writer thread answers on that loop)."""
+
+    durable: bool = True
+    key_order: KeyOrder = KeyOrder.BACKEND
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        dedup_window: float = DEFAULT_DEDUP_WINDOW,
+        durability: str = "full",
+        busy_timeout: float = 10.0,
+        poll_interval: float = 0.01,
+        inbox_retention: float = DEFAULT_RETENTION,
+    ) -> None:
+        if durability not in _SYNC:
+            raise ConfigurationError(f"durability={durability!r} is not one of {', '.join(_SYNC)}")
+        self.dedup_window = check_seconds("dedup_window", dedup_window)
+        self.path = path
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        self.poll_interval = poll_interval
+        self.inbox_retention = inbox_retention
+        self._ops = Ops()
+        memory = path == ":memory:" or path.startswith("file::memory:")
+        key = f":memory:{id(self)}" if memory else os.path.realpath(path)
+        #: The handle's writer thread (every statement of the bus runs there).
+        self.writer = Writer(
+            self._connect,
+            path,
+            loop=asyncio.get_running_loop(),
+            on_commit=lambda: notify_path(key),
+            on_external_change=lambda: self._ctx.notify(),
+            housekeeping=lambda conn: Ops.housekeeping(
+                conn, self.inbox_retention, self._ctx.owners
+            ),
+            poll_interval=poll_interval,
+        )
+        self._ctx = SQLiteContext(self.writer, self._ops, key)
+
+    @classmethod
+    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+        backend = cls(
+            sqlite_path(url),
+            dedup_window=float_option(options, "dedup_window", DEFAULT_DEDUP_WINDOW),
+            durability=options.pop("durability", "full").lower(),
+            busy_timeout=float_option(options, "busy_timeout", 10.0),
+            poll_interval=float_option(options, "poll_interval", 0.01),
+            inbox_retention=float_option(options, "inbox_retention", DEFAULT_RETENTION),
+        )
+        reject_unknown_options(options, "sqlite")
+        await backend.start()
+        return backend
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as e:
+            raise ConfigurationError(f"cannot open the SQLite bus {self.path!r}: {e}") from e
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={_SYNC[self.durability]}")
+            conn.executescript("BEGIN IMMEDIATE;\n" + SCHEMA + "\nCOMMIT;")
+            (version,) = conn.execute(
+                "SELECT value FROM bus_meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.Error as e:
+            conn.close()
+            raise ConfigurationError(f"cannot use {self.path!r} as a SQLite bus: {e}") from e
+        if version != SCHEMA_VERSION:
+            conn.close()
+            raise ConfigurationError(
+                f"{self.path!r} holds bus schema version {version}; this eventflux "
+                f"knows version {SCHEMA_VERSION}: upgrade eventflux"
+            )
+        return conn
+
+    async def start(self) -> None:
+        """Start the writer thread (open the file, create the tables)."""
+        await self.writer.start()
+        self._ctx.register()
+
+    async def close(self) -> None:
+        self._ctx.unregister()
+        for event in self._ctx.wakeups:
+            event.set()
+        await self.writer.close()
+
+    # -- publishing and consuming -------------------------------------------------------
+    async def publish(self, envelopes: Sequence[Envelope]) -> list[bool]:
+        result: list[bool] = await self.writer.submit(
+            self._ops.publish, envelopes, self.dedup_window, wakes=True
+        )
+        return result
+
+    async def join(
+        self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
+    ) -> MemberHandle:
+        owner = str(uuid7())
+        gid: int = await self.writer.submit(Ops.join, group, pattern, owner)
+        return SQLiteMember(self._ctx, gid, owner=owner, ack_wait=ack_wait)
+
+    # -- dead letters -------------------------------------------------------------------
+    async def list_letters(self, group: str | None) -> list[StoredLetter]:
+        rows = await self.writer.submit(Ops.dlq_list, group)
+        return [StoredLetter(*row) for row in rows]
+
+    async def retry_letter(self, letter_id: str) -> bool:
+        found: bool = await self.writer.submit(self._ops.dlq_retry, letter_id, wakes=True)
+        return found
+
+    async def purge_letters(self, group: str | None) -> int:
+        count: int = await self.writer.submit(Ops.dlq_purge, group)
+        return count
+
+    # -- introspection ------------------------------------------------------------------
+    async def group_stats(self) -> list[GroupStats]:
+        return await asyncio.to_thread(self._read_stats)
+
+    def _read_stats(self) -> list[GroupStats]:
+        """Read on a connection of its own (a long backlog never holds the writer up)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            try:
+                return group_stats(conn, time.time())
+            finally:
+                conn.close()
+        except sqlite3.Error as e:
+            raise BusUnavailableError(f"reading the groups of {self.path!r} failed: {e}") from e
+
+    # -- inbox and checkpoints ----------------------------------------------------------
+    def inbox(self) -> Inbox:
+        return SQLiteBusInbox(self.writer)
+
+    async def load_checkpoint(self, name: str) -> int | None:
+        value: int | None = await self.writer.submit(Ops.load_checkpoint, name)
+        return value
+
+    async def save_checkpoint(self, name: str, value: int) -> None:
+        await self.writer.submit(Ops.save_checkpoint, name, value)
