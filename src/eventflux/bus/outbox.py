@@ -35,7 +35,7 @@ from typing import Any, Self
 import msgspec
 
 from ..events import CAUSATION_ID, CORRELATION_ID, RecordedEvent
-from ..store.base import EventStore
+from ..store import EventStore
 from .base import MessageBus
 from .message import OutgoingMessage
 

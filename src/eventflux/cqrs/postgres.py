@@ -45,7 +45,7 @@ from psycopg.pq import TransactionStatus
 
 from .._internal.urls import float_option, parse_url
 from ..exceptions import ConfigurationError, StoreBusyError, StoreUnavailableError
-from ..store._pg_sql import check_schema_name
+from ..store.postgres.sql import check_schema_name
 from ._pg_swap import begin_swap, refuse_unmovable, scratch_schema
 from ._pg_tx import (
     RESET_LOCK_TIMEOUT,

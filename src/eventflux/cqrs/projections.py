@@ -47,7 +47,7 @@ from typing import Any, ClassVar, Final, Generic, TypeVar, overload
 from ..es._typed import defining_namespace, event_classes
 from ..events import RecordedEvent
 from ..exceptions import ConfigurationError, ProjectionError
-from ..store.base import EventStore
+from ..store import EventStore
 from .readmodel import ReadModel, UnitOfWork
 
 __all__ = ["Projection", "ProjectionStatus", "handles"]

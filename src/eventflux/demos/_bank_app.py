@@ -29,7 +29,7 @@ from ..cqrs import (
 )
 from ..es import Repository, retry_on_conflict
 from ..events import RecordedEvent, uuid7
-from ..store.base import EventStore
+from ..store import EventStore
 from ._bank_domain import (
     Account,
     AccountOpened,

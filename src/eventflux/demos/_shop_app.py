@@ -25,7 +25,7 @@ from ..cqrs import (
 )
 from ..es import Repository
 from ..events import RecordedEvent
-from ..store.base import EventStore
+from ..store import EventStore
 from ._shop_domain import (
     PriceChanged,
     Product,

@@ -28,7 +28,7 @@ from ..exceptions import (
     EventfluxError,
     SerializationError,
 )
-from ..store.base import EventStore, Snapshot
+from ..store import EventStore, Snapshot
 from .aggregate import Aggregate
 from .cache import AggregateCache
 from .context import current_metadata

@@ -13,7 +13,7 @@ import pytest_asyncio
 from tests.servers.postgres import PostgresServer
 
 from eventflux import NewEvent, RecordedEvent, StoreUnavailableError, open_store
-from eventflux.store.postgres import PostgresEventStore
+from eventflux.store.postgres import PostgresStoreBackend
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -41,7 +41,8 @@ async def test_subscription_survives_server_restarts(own_server: PostgresServer)
     url = own_server.url(schema="restart", wait_timeout="2")
     reader = await open_store(url)
     writer = await open_store(url)
-    assert isinstance(reader, PostgresEventStore)
+    backend = reader.backend
+    assert isinstance(backend, PostgresStoreBackend)
     got: list[RecordedEvent] = []
     appended: list[str] = []
 
@@ -59,7 +60,7 @@ async def test_subscription_survives_server_restarts(own_server: PostgresServer)
     try:
         await write(20)
         await _until(lambda: len(got) == 20, 10, "the first events")
-        await _until(lambda: reader._listener.connected, 10, "the listener")
+        await _until(lambda: backend.listener.connected, 10, "the listener")
         for immediate in (False, True):
             # stop by PID: a fast shutdown, then an immediate (crash-like) one
             await asyncio.to_thread(own_server.stop, immediate=immediate)
@@ -71,7 +72,7 @@ async def test_subscription_survives_server_restarts(own_server: PostgresServer)
             await write(20)  # the writer reconnects by itself
             await _until(lambda: len(got) == len(appended), 30, "the events after restart")
             assert time.monotonic() - start < 20
-            await _until(lambda: reader._listener.connected, 15, "the listener to reconnect")
+            await _until(lambda: backend.listener.connected, 15, "the listener to reconnect")
         # notifications work again: a wake-up from another store arrives quickly
         delays = []
         for _ in range(5):

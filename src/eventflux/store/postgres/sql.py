@@ -1,11 +1,11 @@
-"""The PostgreSQL event store's schema, its migration, and its SQL statements.
+"""The PostgreSQL store backend's schema, its migration, and its SQL statements.
 
 Every table lives in one PostgreSQL schema (URL option ``schema``, default
 ``eventflux``), so several stores can share a database. The layout:
 
 - ``head``: one row holding the last position handed out and the last commit
   time. Appending transactions update it as their last step before COMMIT,
-  which orders them (see :mod:`eventflux.store.postgres`).
+  which orders them (see :mod:`eventflux.store.postgres.backend`).
 - ``streams``: one row per stream (version, soft-delete mark, limits); appends
   lock the rows of their streams.
 - ``events``: the log; ``position`` is the primary key.
@@ -216,7 +216,7 @@ class Statements:
                 if by_prefix:
                     where += " AND starts_with(e.stream, %(prefix)s)"
                 # One statement, one snapshot: the head row says how far the log
-                # is complete for this snapshot (see PostgresEventStore).
+                # is complete for this snapshot (see PostgresStoreBackend).
                 read_all[by_type, by_prefix] = (
                     f"SELECT h.position, {_COLUMNS.replace('e.', 'p.')} FROM {s}.head h "
                     f"LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM {s}.events e WHERE {where} "
