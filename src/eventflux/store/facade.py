@@ -16,8 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -26,6 +24,7 @@ from ..codec import Codec, default_codec
 from ..events import AppendResult, NewEvent, RecordedEvent
 from ..exceptions import StoreClosedError, StoreUnavailableError
 from .backend import AppendBatch, StoreBackend
+from .changes import Changes
 from .types import ANY, ExpectedVersion, Snapshot, StreamLimits
 from .validation import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -71,8 +70,7 @@ class EventStore:
         #: Events fetched per round trip by read, read_all and subscribe.
         self.page_size = backend.page_size
         self._closed = False
-        self._generation = 0
-        self._changed = asyncio.Event()
+        self._changes = Changes()
 
     @property
     def backend(self) -> StoreBackend:
@@ -95,7 +93,7 @@ class EventStore:
         if self._closed:
             return
         self._closed = True
-        self._notify_changed()
+        self._changes.notify()
         await self._backend.close()
 
     def _check_open(self) -> None:
@@ -125,7 +123,7 @@ class EventStore:
             self.codec, self.max_event_bytes, stream, events, expected_version, set()
         )
         (result,) = await self._backend.append([batch])
-        self._notify_changed()
+        self._changes.notify()
         return result
 
     async def append_many(
@@ -156,7 +154,7 @@ class EventStore:
                 encode_batch(self.codec, self.max_event_bytes, stream, spec[0], spec[1], seen)
             )
         results = await self._backend.append(parts)
-        self._notify_changed()
+        self._changes.notify()
         return {p.stream: r for p, r in zip(parts, results, strict=True)}
 
     # -- reading ------------------------------------------------------------------
@@ -287,7 +285,7 @@ class EventStore:
         backend = self._backend
         delay = _OUTAGE_FIRST_DELAY
         while not self._closed:
-            generation = self._generation
+            generation = self._changes.generation
             n = self.page_size
             try:
                 events, mark = await backend.read_all_page(
@@ -301,8 +299,7 @@ class EventStore:
                 if not backend.outages_are_transient:
                     raise
                 # closing the store wakes this wait, and the loop ends
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), delay)
+                await self._changes.wait(self._changes.generation, delay)
                 delay = min(delay * 2, _OUTAGE_MAX_DELAY)
                 continue
             delay = _OUTAGE_FIRST_DELAY
@@ -393,24 +390,16 @@ class EventStore:
             stream, stored.version, data, stored.type, stored.schema_version, stored.recorded_at
         )
 
-    # -- change notification --------------------------------------------------------
-    def _notify_changed(self) -> None:
-        """Wake live subscriptions: something may have been appended (or closed)."""
-        self._generation += 1
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
+    # -- waiting for changes ---------------------------------------------------------
     async def _wait_for_change(self, generation: int) -> None:
         """Wait until something may have changed since ``generation``, or for as
         long as the backend says (its poll interval)."""
         if self._closed:
             return
         backend = self._backend
-        timeout = await backend.start_waiting(self._notify_changed)
+        timeout = await backend.start_waiting(self._changes.notify)
         try:
-            if self._generation != generation or self._closed:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+            if not self._closed:
+                await self._changes.wait(generation, timeout)
         finally:
             backend.stop_waiting()
