@@ -270,3 +270,30 @@ async def test_task_writer_failing_or_cancelled_commit_reaches_every_caller() ->
     await stuck.close(grace=0.05)  # the group never ends: it is cancelled
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+@pytest.mark.asyncio
+async def test_a_failing_tick_is_logged_and_the_thread_lives_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failed = threading.Event()
+
+    def tick() -> None:
+        failed.set()
+        raise RuntimeError("housekeeping broke")
+
+    with caplog.at_level("ERROR", logger="eventflux"):
+        writer: ThreadGroupWriter[int, int] = ThreadGroupWriter(
+            "test-writer",
+            ThreadCommit(),
+            limits=GroupLimits(10),
+            closed=_closed,
+            tick=tick,
+            tick_every=0.01,
+        )
+        try:
+            assert await asyncio.to_thread(failed.wait, 10)
+            assert await writer.submit(4) == 40
+        finally:
+            await asyncio.to_thread(writer.stop)
+    assert "housekeeping broke" in caplog.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from eventflux._internal.sqlite import (
     ErrorKind,
     RetryCarefully,
     SQLiteErrors,
+    SQLiteWriter,
     acquire_writer,
     classify,
     connect,
@@ -150,3 +152,55 @@ async def test_writer_isolates_each_job_in_a_savepoint(tmp_path: Path) -> None:
         await asyncio.to_thread(release_writer, writer)
     with pytest.raises(BusClosedError, match="the bus is closed"):
         writer.submit(insert(3))
+
+
+@pytest.mark.asyncio
+async def test_writer_hooks_run_on_its_thread_and_cannot_break_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = str(tmp_path / "hooks.db")
+    watcher = connect(path, 1.0)
+    use_wal(watcher, path, ERRORS)
+    commits: list[int] = []
+    versions: list[int] = []
+    ticked = threading.Semaphore(0)
+
+    def on_commit(conn: sqlite3.Connection) -> None:
+        commits.append(conn.execute("SELECT count(*) FROM t").fetchall()[0][0])
+        if len(commits) == 2:
+            raise RuntimeError("a broken hook")
+
+    def tick(conn: sqlite3.Connection) -> None:
+        versions.append(data_version(conn))
+        ticked.release()
+
+    writer = SQLiteWriter(
+        path,
+        synchronous="OFF",
+        busy_timeout=1.0,
+        errors=ERRORS,
+        on_commit=on_commit,
+        tick=tick,
+        tick_every=0.01,
+    )
+    try:
+        await writer.submit(lambda conn, now, careful: conn.execute("CREATE TABLE t (x)"))
+        assert commits == [0]
+        with caplog.at_level("ERROR", logger="eventflux"):
+            assert (
+                await writer.submit(
+                    lambda conn, now, careful: conn.execute("INSERT INTO t VALUES (1)").rowcount
+                )
+                == 1
+            )  # the job committed: the hook's failure is logged, not the caller's
+        assert commits == [0, 1]
+        assert "commit hook" in caplog.text
+        assert await asyncio.to_thread(ticked.acquire, True, 10)  # ticks run while idle
+        before = versions[-1]
+        watcher.execute("INSERT INTO t VALUES (2)")  # another connection commits
+        async with asyncio.timeout(10):
+            while versions[-1] == before:  # a later tick sees the change counter move
+                assert await asyncio.to_thread(ticked.acquire, True, 10)
+    finally:
+        await asyncio.to_thread(writer.stop)
+        watcher.close()

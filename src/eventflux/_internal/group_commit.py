@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import queue
 import threading
 import time
@@ -61,6 +62,8 @@ __all__ = [
     "ThreadGroupWriter",
     "settle",
 ]
+
+log = logging.getLogger("eventflux")
 
 P = TypeVar("P")  # what a request carries to the commit function
 R = TypeVar("R")  # what its caller gets back
@@ -249,7 +252,10 @@ class ThreadGroupWriter(Generic[P, R]):
         now = time.monotonic()
         if self._tick is not None and self._tick_every is not None and now >= self._next_tick:
             self._next_tick = now + self._tick_every
-            self._tick()
+            try:
+                self._tick()
+            except Exception:  # the writer must live on: its callers wait for it
+                log.exception("the tick of the writer thread %r failed", self._thread.name)
 
     def _run_group(self, group: list[Request[P, R]]) -> list[Request[P, R]]:
         live = [r for r in group if not r.future.done()]  # skip callers that gave up

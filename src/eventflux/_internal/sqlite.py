@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import os
 import sqlite3
 import threading
@@ -59,6 +60,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+log = logging.getLogger("eventflux")
 
 #: Most jobs one transaction of a writer runs.
 MAX_GROUP: Final = 512
@@ -174,8 +177,12 @@ class SQLiteWriter:
     with a SAVEPOINT per job (see the module documentation).
 
     ``synchronous`` is the connection's ``PRAGMA synchronous`` (``FULL``,
-    ``NORMAL`` or ``OFF``). Use :func:`acquire_writer` to share one writer per
-    file in a process.
+    ``NORMAL`` or ``OFF``). On the writer thread, ``on_commit(conn)`` runs
+    after each transaction that committed (e.g. waking readers), and
+    ``tick(conn)`` between transactions, at least every ``tick_every`` seconds
+    (e.g. checking :func:`data_version`, housekeeping). Use
+    :func:`acquire_writer` to share one writer (without hooks) per file in a
+    process.
     """
 
     def __init__(
@@ -186,6 +193,9 @@ class SQLiteWriter:
         busy_timeout: float,
         errors: SQLiteErrors,
         max_group: int = MAX_GROUP,
+        on_commit: Callable[[sqlite3.Connection], None] | None = None,
+        tick: Callable[[sqlite3.Connection], None] | None = None,
+        tick_every: float | None = None,
     ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
@@ -199,12 +209,16 @@ class SQLiteWriter:
             self._conn.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.Error as e:
             raise translate_error(e, path, busy_timeout, errors) from e
+        self._on_commit = on_commit
+        conn = self._conn
         self._thread: ThreadGroupWriter[Job, Any] = ThreadGroupWriter(
             f"eventflux-sqlite-writer:{path}",
             self._commit,
             limits=GroupLimits(max_group),
             closed=lambda: errors.closed(f"the {errors.noun} is closed"),
-            finish=self._conn.close,
+            finish=conn.close,
+            tick=None if tick is None else (lambda: tick(conn)),
+            tick_every=tick_every,
         )
 
     def submit(self, job: Callable[[sqlite3.Connection, int, bool], T]) -> asyncio.Future[T]:
@@ -260,6 +274,11 @@ class SQLiteWriter:
             except sqlite3.Error:
                 pass
             return [self._error(e) for _ in group]
+        if self._on_commit is not None:
+            try:
+                self._on_commit(conn)
+            except Exception:  # the jobs committed: their callers get their results
+                log.exception("the commit hook of the SQLite writer of %r failed", self.path)
         return outcomes
 
     def _run_one(self, conn: sqlite3.Connection, job: Job, now_us: int) -> Outcome[Any]:
