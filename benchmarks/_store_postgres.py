@@ -38,8 +38,7 @@ if str(ROOT) not in sys.path:
 
 from tests.servers.postgres import PostgresServer  # noqa: E402
 
-from eventflux import NewEvent, open_store  # noqa: E402
-from eventflux.store.base import EventStore  # noqa: E402
+from eventflux import EventStore, NewEvent, open_store  # noqa: E402
 
 BATCH = 100
 CONCURRENT = 64

@@ -40,6 +40,7 @@ import importlib.util
 import inspect
 import os
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -54,9 +55,8 @@ import orjson
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from eventflux import NewEvent, open_store, uuid7
-from eventflux.store._sqlite_schema import connect, prepare_file
-from eventflux.store.base import EventStore
+from eventflux import EventStore, NewEvent, open_store, uuid7
+from eventflux.store.sqlite.schema import prepare_file
 
 HERE = Path(__file__).resolve().parent
 BATCH = 100
@@ -170,6 +170,17 @@ def es_rebuild(app: Application, ids: list[uuid.UUID]) -> float:
 
 
 # -- raw sqlite3 ------------------------------------------------------------------------
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """A raw connection set up like the store's (autocommit, statement cache)."""
+    return sqlite3.connect(
+        path,
+        timeout=busy_timeout,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=256,
+    )
+
+
 _RAW_INSERT = (
     "INSERT INTO eventflux_events "
     "(id, stream, version, type, data, metadata, schema_version, recorded_at) "

@@ -21,9 +21,7 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, Final
 
-import msgspec
-
-from .events import CAUSATION_ID, CORRELATION_ID, NewEvent
+from .events import CAUSATION_ID, CORRELATION_ID
 
 __all__ = [
     "ACTOR",
@@ -35,7 +33,6 @@ __all__ = [
     "current_metadata",
     "metadata_context",
     "replace_metadata",
-    "stamp_events",
     "stamp_headers",
 ]
 
@@ -83,28 +80,6 @@ def replace_metadata(metadata: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]
         yield _current.get()
     finally:
         _current.reset(token)
-
-
-def stamp_events(events: list[Any]) -> list[Any]:
-    """The events with the ambient metadata added (their own keys win, key by key).
-
-    Outside any context the same list comes back at no cost.
-    """
-    ambient = _current.get()
-    if not ambient:
-        return events
-    out: list[Any] = []
-    for ev in events:
-        if not isinstance(ev, NewEvent):  # the store's validation names the problem
-            out.append(ev)
-            continue
-        own = ev.metadata
-        if own:
-            merged = {**ambient, **own}
-            out.append(ev if merged == own else msgspec.structs.replace(ev, metadata=merged))
-        else:
-            out.append(msgspec.structs.replace(ev, metadata=dict(ambient)))
-    return out
 
 
 def stamp_headers(headers: Mapping[str, str] | None) -> Mapping[str, str] | None:

@@ -149,13 +149,15 @@ async def test_unreadable_snapshots_are_ignored_and_the_stream_replayed() -> Non
         accounts = Repository(store, AccountV3, snapshot_every=2)
         await _account_with(accounts, 2)
         # 1. an older schema with no upcaster: DeserializationError -> replay
-        await store._save_snapshot("acct-1", 3, "AccountState", b'{"owner":"A"}', 1)
+        await store.backend.save_snapshot("acct-1", 3, "AccountState", b'{"owner":"A"}', 1)
         assert (await accounts.get("1")).balance == 2
         # 2. a newer schema than this code knows: ignored
-        await store._save_snapshot("acct-1", 3, "AccountState", b'{"owner":"A","balance":9}', 4)
+        await store.backend.save_snapshot(
+            "acct-1", 3, "AccountState", b'{"owner":"A","balance":9}', 4
+        )
         assert (await accounts.get("1")).balance == 2
         # 3. bytes that are not JSON
-        await store._save_snapshot("acct-1", 3, "AccountState", b"\x00garbage", 3)
+        await store.backend.save_snapshot("acct-1", 3, "AccountState", b"\x00garbage", 3)
         assert (await accounts.get("1")).balance == 2
         # 4. another type's state
         await store.save_snapshot("acct-1", 3, {"balance": 9}, type="Other")

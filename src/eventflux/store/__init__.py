@@ -1,26 +1,26 @@
-"""Event store: the port and ``open_store(url)``, which picks a backend by URL scheme.
+"""Event store: the facade users call, ``open_store(url)`` which picks a backend
+by URL scheme, and the value types.
 
 Schemes: ``memory://`` (a fresh in-process store each call),
 ``sqlite:///relative.db`` / ``sqlite:////absolute.db`` (embedded, durable) and
 ``postgresql://user@host/db`` (the ``postgres`` extra). Options go in the query
-string, e.g. ``sqlite:///events.db?durability=normal&max_event_bytes=65536``.
+string, e.g. ``sqlite:///events.db?durability=normal&max_event_bytes=65536``;
+``max_event_bytes`` (the size limit of one encoded event, default 1 MiB) works
+on every backend.
+
+The layout: :mod:`.facade` (:class:`EventStore`), :mod:`.backend` (the
+public backend interface), :mod:`.validation` (the input rules), :mod:`.types`,
+and one folder per backend: ``memory/``, ``sqlite/``, ``postgres/``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from .._internal.urls import Backends, resolve_backend
+from .._internal.urls import Backends, int_option, resolve_backend
 from ..codec import Codec
-from .base import (
-    ANY,
-    NO_STREAM,
-    STREAM_EXISTS,
-    EventStore,
-    ExpectedVersion,
-    Snapshot,
-    StreamLimits,
-)
+from .backend import StoreBackend
+from .facade import EventStore
+from .types import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, Snapshot, StreamLimits
+from .validation import DEFAULT_MAX_EVENT_BYTES
 
 __all__ = [
     "ANY",
@@ -29,21 +29,25 @@ __all__ = [
     "NO_STREAM",
     "STREAM_EXISTS",
     "Snapshot",
+    "StoreBackend",
     "StreamLimits",
     "open_store",
 ]
 
 # scheme -> (module, class, extra needed, driver module that extra provides)
 _BACKENDS: Backends = {
-    "memory": ("eventflux.store.memory", "MemoryEventStore", None, None),
-    "sqlite": ("eventflux.store.sqlite", "SQLiteEventStore", None, None),
-    "postgresql": ("eventflux.store.postgres", "PostgresEventStore", "postgres", "psycopg"),
-    "postgres": ("eventflux.store.postgres", "PostgresEventStore", "postgres", "psycopg"),
+    "memory": ("eventflux.store.memory", "MemoryStoreBackend", None, None),
+    "sqlite": ("eventflux.store.sqlite", "SQLiteStoreBackend", None, None),
+    "postgresql": ("eventflux.store.postgres", "PostgresStoreBackend", "postgres", "psycopg"),
+    "postgres": ("eventflux.store.postgres", "PostgresStoreBackend", "postgres", "psycopg"),
 }
 
 
-async def open_store(url: str, *, codec: Codec | None = None, **settings: Any) -> EventStore:
+async def open_store(url: str, *, codec: Codec | None = None) -> EventStore:
     """Open the event store named by ``url``.
+
+    ``codec`` encodes and decodes event data (default: the process-wide
+    :data:`~eventflux.default_codec`).
 
     Example::
 
@@ -51,5 +55,6 @@ async def open_store(url: str, *, codec: Codec | None = None, **settings: Any) -
             ...
     """
     cls, parts, options = resolve_backend(url, _BACKENDS, "event store")
-    store: EventStore = await cls._open(parts, options, codec=codec, **settings)
-    return store
+    max_event_bytes = int_option(options, "max_event_bytes", DEFAULT_MAX_EVENT_BYTES)
+    backend: StoreBackend = await cls.open(parts, options)
+    return EventStore(backend, codec=codec, max_event_bytes=max_event_bytes)

@@ -4,6 +4,6 @@ These modules import pytest and hypothesis (the ``dev`` extra). A backend
 author subclasses a contract class and provides one factory method::
 
     class TestMyStore(EventStoreContract):
-        async def make_store(self, tmp_path, options):
-            return await open_store("mystore://...")
+        async def make_store(self, tmp_path, options=None, *, reopen=False):
+            return EventStore(MyStoreBackend())
 """

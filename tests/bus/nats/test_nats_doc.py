@@ -46,7 +46,7 @@ def _services() -> dict[str, str]:
 def _worker(target: str, folder: Path, env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
     with open(folder / f"{name}.out", "wb") as out, open(folder / f"{name}.err", "wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "eventflux.cli.bus", "worker", target],
+            [sys.executable, "-m", "eventflux.cli", "worker", target],
             cwd=folder,
             env=env,
             stdout=out,

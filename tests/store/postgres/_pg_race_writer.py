@@ -16,7 +16,7 @@ import sys
 import time
 
 from eventflux import ANY, NewEvent, open_store
-from eventflux.store.postgres import PostgresEventStore
+from eventflux.store.postgres import PostgresStoreBackend
 
 
 class Rollback(Exception):
@@ -26,7 +26,8 @@ class Rollback(Exception):
 async def main(url: str, seed: int, seconds: float) -> None:
     rng = random.Random(seed)
     store = await open_store(url)
-    assert isinstance(store, PostgresEventStore)
+    backend = store.backend
+    assert isinstance(backend, PostgresStoreBackend)
 
     async def pause(phase: str) -> None:
         if phase == "locked":  # stream rows locked, positions not drawn yet
@@ -37,7 +38,7 @@ async def main(url: str, seed: int, seconds: float) -> None:
                 raise Rollback
 
     if seed % 2 == 0:
-        store._writer.pause = pause
+        backend.writer.pause = pause
     deadline = time.monotonic() + seconds
     out: list[str] = []
 

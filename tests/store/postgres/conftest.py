@@ -14,7 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository r
 
 from tests.servers.postgres import PostgresServer, pg_server
 
-from eventflux.store.postgres import PostgresEventStore
+from eventflux import EventStore
+from eventflux.store.postgres import PostgresStoreBackend
 
 __all__ = ["fresh_url", "opened", "pg_server"]
 
@@ -31,15 +32,15 @@ def fresh_url(pg_server: PostgresServer) -> Callable[..., str]:
 
 
 @pytest_asyncio.fixture
-async def opened() -> AsyncIterator[Callable[[str], Awaitable[PostgresEventStore]]]:
-    """``await opened(url)`` opens a store that is closed when the test ends."""
+async def opened() -> AsyncIterator[Callable[[str], Awaitable[EventStore]]]:
+    """``await opened(url)`` opens a PostgreSQL store that is closed when the test ends."""
     from eventflux import open_store
 
-    stores: list[PostgresEventStore] = []
+    stores: list[EventStore] = []
 
-    async def open_(url: str) -> PostgresEventStore:
+    async def open_(url: str) -> EventStore:
         store = await open_store(url)
-        assert isinstance(store, PostgresEventStore)
+        assert isinstance(store.backend, PostgresStoreBackend)
         stores.append(store)
         return store
 

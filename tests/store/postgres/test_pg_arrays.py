@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from tests.servers.postgres import PostgresServer
 
-from eventflux.store._pg_arrays import (
+from eventflux.store.postgres.arrays import (
     ByteaArray,
     Int4Array,
     Int8Array,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from eventflux import open_store
@@ -21,15 +22,18 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 HERE = Path(__file__).parent
 ROUNDS = 20
+#: libpq's application_name of the child's sessions, to find them on the server.
+CHILD = "eventflux-crash-child"
 
 
 def test_sigkilled_writer_loses_no_acknowledged_event(fresh_url: Callable[..., str]) -> None:
     url = fresh_url()
+    child_url = f"{url}&application_name={CHILD}"
     rng = random.Random(os.environ.get("EVENTFLUX_TEST_SEED", "pg-crash"))
     acked: dict[str, tuple[str, int]] = {}
     for round_ in range(ROUNDS):
         child = subprocess.Popen(
-            [sys.executable, str(HERE / "_pg_crash_child.py"), url, str(round_)],
+            [sys.executable, str(HERE / "_pg_crash_child.py"), child_url, str(round_)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -50,7 +54,26 @@ def test_sigkilled_writer_loses_no_acknowledged_event(fresh_url: Callable[..., s
             _, stream, first_v, _last_v, *ids = line.split()
             for offset, event_id in enumerate(ids):
                 acked[event_id] = (stream, int(first_v) + offset)
+        asyncio.run(_sessions_ended(url))
         asyncio.run(_check(url, acked))
+
+
+async def _sessions_ended(url: str, seconds: float = 30.0) -> None:
+    """Wait until the server is done with the killed child's sessions. A COMMIT
+    the child sent just before it died is still carried out, maybe after its
+    death: checking earlier could see it land between two reads."""
+    deadline = time.monotonic() + seconds
+    async with await psycopg.AsyncConnection.connect(url.split("?")[0], autocommit=True) as conn:
+        while True:
+            cur = await conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (CHILD,)
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            if row[0] == 0:
+                return
+            assert time.monotonic() < deadline, "the killed child's sessions did not end"
+            await asyncio.sleep(0.01)
 
 
 async def _check(url: str, acked: dict[str, tuple[str, int]]) -> None:

@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
+from tests.store.postgres._backend import pg
 
-from eventflux import NewEvent, RecordedEvent
-from eventflux.store.postgres import PostgresEventStore
+from eventflux import EventStore, NewEvent, RecordedEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.asyncio]
 
-Opener = Callable[[str], Awaitable[PostgresEventStore]]
+Opener = Callable[[str], Awaitable[EventStore]]
 
 
 class Gate:
@@ -41,7 +41,7 @@ class Gate:
             raise self.fail
 
 
-async def _tail_one_at_a_time(store: PostgresEventStore, n: int) -> list[RecordedEvent]:
+async def _tail_one_at_a_time(store: EventStore, n: int) -> list[RecordedEvent]:
     out: list[RecordedEvent] = []
     async for e in store.subscribe():
         out.append(e)
@@ -71,7 +71,7 @@ async def test_late_commit_with_lower_position_is_not_skipped(
     before = await reader.last_position()
 
     gate = Gate("drawn")
-    a._writer.pause = gate
+    pg(a).writer.pause = gate
     task_a = asyncio.create_task(a.append("a", [NewEvent("A", {})]))
     await asyncio.wait_for(gate.reached.wait(), 10)  # A drew its position, not committed
 
@@ -82,7 +82,9 @@ async def test_late_commit_with_lower_position_is_not_skipped(
     assert not task_b.done()
     assert await _waiting_on_lock(fresh_url()) >= 1
     # The reader sees the warm-up event only, and its safe mark stays below A.
-    events, mark = await reader._read_all_page(before, 10, None, None)
+    events, mark = await pg(reader).read_all_page(
+        before, 10, types=None, prefix=None, codec=reader.codec
+    )
     assert events == []
     assert mark == before
     assert not tail.done()
@@ -106,7 +108,7 @@ async def test_rolled_back_positions_are_never_shown(
 
     gate = Gate("drawn")
     gate.fail = RuntimeError("rolled back on purpose")
-    a._writer.pause = gate
+    pg(a).writer.pause = gate
     task_a = asyncio.create_task(a.append("a", [NewEvent("A", {})]))
     await asyncio.wait_for(gate.reached.wait(), 10)
     task_b = asyncio.create_task(b.append("b", [NewEvent("B", {})]))
@@ -130,8 +132,8 @@ async def test_raw_transactions_with_the_backend_statements(
     """Drive the ordering statement by hand on two connections, as two processes
     would, and read between the steps."""
     store = await opened(fresh_url())
-    st = store.statements
-    conninfo = store._conninfo
+    st = pg(store).statements
+    conninfo = pg(store).conninfo
 
     def params(stream: str, n: int = 1) -> dict[str, object]:
         import uuid
@@ -166,7 +168,9 @@ async def test_raw_transactions_with_the_backend_statements(
         await asyncio.sleep(0.3)
         assert not b_done.done()  # B waits for A's head row: it cannot take position 3 yet
         assert [e async for e in store.read_all()] == []
-        events, mark = await store._read_all_page(0, 1, None, None)
+        events, mark = await pg(store).read_all_page(
+            0, 1, types=None, prefix=None, codec=store.codec
+        )
         assert (events, mark) == ([], 0)
         await conn_a.commit()
         cur_b = await asyncio.wait_for(b_done, 10)
@@ -174,7 +178,9 @@ async def test_raw_transactions_with_the_backend_statements(
         assert row is not None
         assert row[0] == 2
         # B is drawn but not committed: readers see A's events and may skip to 2 only.
-        events, mark = await store._read_all_page(0, 10, None, None)
+        events, mark = await pg(store).read_all_page(
+            0, 10, types=None, prefix=None, codec=store.codec
+        )
         assert [e.position for e in events] == [1, 2]
         assert mark == 2
         await conn_b.commit()
@@ -191,10 +197,14 @@ async def test_mark_skips_filtered_events_only_up_to_the_head(
     store = await opened(fresh_url())
     for i in range(5):
         await store.append(f"other-{i}", [NewEvent("Noise", {})])
-    events, mark = await store._read_all_page(0, 10, ("Wanted",), None)
+    events, mark = await pg(store).read_all_page(
+        0, 10, types=("Wanted",), prefix=None, codec=store.codec
+    )
     assert events == []
     assert mark == await store.last_position() == 5
     await store.append("x", [NewEvent("Wanted", {})])
-    events, mark = await store._read_all_page(mark, 10, ("Wanted",), None)
+    events, mark = await pg(store).read_all_page(
+        mark, 10, types=("Wanted",), prefix=None, codec=store.codec
+    )
     assert [e.position for e in events] == [6]
     assert mark == 6

@@ -14,20 +14,21 @@ import psycopg
 import pytest
 from tests.servers._shared import free_port
 from tests.servers.postgres import PostgresServer
+from tests.store.postgres._backend import pg
 
 from eventflux import (
     ConcurrencyError,
     ConfigurationError,
+    EventStore,
     NewEvent,
     NotAnEventStoreError,
     StoreUnavailableError,
     open_store,
 )
-from eventflux.store.postgres import PostgresEventStore
 
 pytestmark = pytest.mark.postgres
 
-Opener = Callable[[str], Awaitable[PostgresEventStore]]
+Opener = Callable[[str], Awaitable[EventStore]]
 
 
 def ev(**data: object) -> NewEvent:
@@ -99,7 +100,7 @@ async def test_newer_layout_is_refused(
     url = fresh_url()
     store = await opened(url)
     async with await psycopg.AsyncConnection.connect(pg_server.url(), autocommit=True) as conn:
-        await conn.execute(f'UPDATE "{store.schema}".eventflux_schema SET version = 99')
+        await conn.execute(f'UPDATE "{pg(store).schema}".eventflux_schema SET version = 99')
     with pytest.raises(NotAnEventStoreError, match="newer"):
         await open_store(url)
 
@@ -240,7 +241,7 @@ async def test_stale_predictions_write_nothing_and_take_the_general_path(
 
 
 # -- notifications ---------------------------------------------------------------------
-async def _latencies(writer: PostgresEventStore, reader: PostgresEventStore, n: int) -> list[float]:
+async def _latencies(writer: EventStore, reader: EventStore, n: int) -> list[float]:
     received: asyncio.Queue[float] = asyncio.Queue()
 
     async def consume() -> None:
@@ -268,7 +269,7 @@ async def test_other_processes_appends_wake_subscribers_quickly(
     writer = await opened(fresh_url())
     reader = await opened(fresh_url())
     delays = await _latencies(writer, reader, 15)
-    assert reader._listener.connected
+    assert pg(reader).listener.connected
     assert statistics.median(delays) < 0.05, delays
 
 
@@ -279,7 +280,7 @@ async def test_no_listener_and_no_polling_without_subscribers(
     store = await opened(fresh_url())
     await store.append("s", [ev()])
     assert [e.type async for e in store.read_all()] == ["Happened"]
-    assert not store._listener.started
+    assert not pg(store).listener.started
 
 
 @pytest.mark.asyncio
@@ -297,17 +298,20 @@ async def test_lost_notification_connection_falls_back_to_polling(
     task = asyncio.create_task(consume())
     try:
         await asyncio.sleep(0.2)
-        assert reader._listener.connected
+        backend = pg(reader)
+        assert backend.listener.connected
         async with await psycopg.AsyncConnection.connect(pg_server.url(), autocommit=True) as c:
             await c.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE %s",
-                (f'LISTEN "{reader.statements.notify_channel}"',),
+                (f'LISTEN "{backend.statements.notify_channel}"',),
             )
         for _ in range(100):
-            if not reader._listener.connected:
+            if not backend.listener.connected:
                 break
             await asyncio.sleep(0.01)
-        assert reader._poll_interval() == 0.1 or reader._listener.connected
+        wait = await backend.start_waiting(lambda: None)  # what a subscription gets
+        backend.stop_waiting()
+        assert wait == 0.1 or backend.listener.connected
         await writer.append("s", [ev(i=1)])
         for _ in range(300):
             if got == [1]:
@@ -315,10 +319,10 @@ async def test_lost_notification_connection_falls_back_to_polling(
             await asyncio.sleep(0.01)
         assert got == [1]
         for _ in range(300):  # and it reconnects by itself
-            if reader._listener.connected:
+            if backend.listener.connected:
                 break
             await asyncio.sleep(0.01)
-        assert reader._listener.connected
+        assert backend.listener.connected
         await writer.append("s", [ev(i=2)])
         for _ in range(300):
             if got == [1, 2]:

@@ -32,7 +32,7 @@ from eventflux import (
     StreamDeletedError,
     open_store,
 )
-from eventflux.store.sqlite import SQLiteEventStore
+from eventflux.store.sqlite import SQLiteStoreBackend
 
 CHILD = Path(__file__).with_name("_append_child.py")
 
@@ -52,9 +52,17 @@ async def _wait_until(predicate: Any, seconds: float = 10.0) -> None:
             await asyncio.sleep(0.005)
 
 
+def sqlite_backend(store: EventStore) -> SQLiteStoreBackend:
+    """The store's SQLite backend (its path, writer and watcher)."""
+    backend = store.backend
+    assert isinstance(backend, SQLiteStoreBackend)
+    return backend
+
+
 def _writer_pragma(store: EventStore, pragma: str) -> Any:
-    assert isinstance(store, SQLiteEventStore)
-    return store._write(lambda conn, now, careful: conn.execute(pragma).fetchall()[0][0])
+    writer = sqlite_backend(store).writer
+    assert writer is not None
+    return writer.submit(lambda conn, now, careful: conn.execute(pragma).fetchall()[0][0])
 
 
 # -- files and URLs -----------------------------------------------------------------------
@@ -88,8 +96,7 @@ async def test_url_paths_are_relative_with_three_slashes_absolute_with_four(
     assert (tmp_path / "relative.db").is_file()
     (tmp_path / "sub").mkdir()
     async with await open_store(f"sqlite:///{tmp_path}/sub/absolute%20name.db") as store:
-        assert isinstance(store, SQLiteEventStore)
-        assert store.path == f"/{tmp_path}/sub/absolute name.db".replace("//", "/")
+        assert sqlite_backend(store).path == f"/{tmp_path}/sub/absolute name.db".replace("//", "/")
     assert (tmp_path / "sub" / "absolute name.db").is_file()
 
 
@@ -242,13 +249,12 @@ async def test_read_ids_are_ordinary_uuids(tmp_path: Path) -> None:
 async def test_group_commit_gives_each_caller_its_own_outcome(tmp_path: Path) -> None:
     path = tmp_path / "group.db"
     store = await open_store(f"sqlite:///{path}?busy_timeout=30")
-    assert isinstance(store, SQLiteEventStore)
     try:
         await store.append("taken", [ev()])
         retried = [ev(r=1), ev(r=2)]
         original = await store.append("retry", retried)
         await store.delete_stream("gone", hard=True)
-        writer = store._writer
+        writer = sqlite_backend(store).writer
         assert writer is not None
         tx_before, requests_before = writer.transactions, writer.requests
         submitted_before = writer.submitted
@@ -313,10 +319,8 @@ async def test_group_commit_gives_each_caller_its_own_outcome(tmp_path: Path) ->
 async def test_stores_on_one_file_in_one_process_share_the_writer(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shared.db"
     a, b = await open_store(url), await open_store(url)
-    assert isinstance(a, SQLiteEventStore)
-    assert isinstance(b, SQLiteEventStore)
     try:
-        assert a._writer is b._writer
+        assert sqlite_backend(a).writer is sqlite_backend(b).writer is not None
         await asyncio.gather(*(s.append("s", [ev()]) for s in (a, b) for _ in range(10)))
         assert await a.stream_version("s") == 20
     finally:
@@ -372,18 +376,18 @@ async def test_an_open_read_transaction_does_not_hold_up_appends(tmp_path: Path)
 @pytest.mark.asyncio
 async def test_no_subscriber_no_polling(tmp_path: Path) -> None:
     async with await open_store(f"sqlite:///{tmp_path}/e.db") as store:
-        assert isinstance(store, SQLiteEventStore)
+        watcher = sqlite_backend(store).watcher
         await store.append("s", [ev()])
         assert len(await collect(store.read_all())) == 1
-        assert store._watcher is None
+        assert not watcher.running
         sub = store.subscribe()
         assert (await anext(sub)).stream == "s"
         waiting = asyncio.ensure_future(anext(sub))
-        await _wait_until(lambda: store._watcher is not None)
+        await _wait_until(lambda: watcher.running)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        await _wait_until(lambda: store._watcher is None)  # it stops once nobody waits
+        await _wait_until(lambda: not watcher.running)  # it stops once nobody waits
 
 
 async def _latencies(store: EventStore, count: int, sent_at: dict[int, float]) -> list[float]:
@@ -435,7 +439,7 @@ async def test_subscriber_wakes_for_appends_by_another_process(tmp_path: Path) -
 @pytest.mark.asyncio
 async def test_closing_the_store_stops_the_watcher(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path}/e.db")
-    assert isinstance(store, SQLiteEventStore)
+    watcher = sqlite_backend(store).watcher
     seen: list[RecordedEvent] = []
 
     async def consume() -> None:
@@ -443,8 +447,8 @@ async def test_closing_the_store_stops_the_watcher(tmp_path: Path) -> None:
             seen.append(e)
 
     task = asyncio.ensure_future(consume())
-    await _wait_until(lambda: store._watcher is not None)
+    await _wait_until(lambda: watcher.running)
     await store.close()
     await asyncio.wait_for(task, 5)
-    assert store._watcher is None
+    assert not watcher.running
     assert seen == []

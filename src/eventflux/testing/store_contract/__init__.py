@@ -1,7 +1,17 @@
 """The event store contract: one suite, run against every backend.
 
 Subclass :class:`EventStoreContract` in a test module and implement
-``make_store``; every test of the port then runs against your backend.
+``make_store``; every test of the port then runs against your backend. The
+suite uses public names only (the :class:`~eventflux.store.EventStore` facade
+and what ``eventflux`` exports), so it runs against any backend that
+implements :class:`~eventflux.store.backend.StoreBackend`::
+
+    class TestMyStore(EventStoreContract):
+        async def make_store(self, tmp_path, options=None, *, reopen=False):
+            limit = int((options or {}).get("max_event_bytes", 1024 * 1024))
+            return EventStore(MyBackend(), max_event_bytes=limit)
+
+See docs/backends.md.
 """
 
 from ._base import ContractBase
@@ -23,4 +33,4 @@ class EventStoreContract(
     InputContract,
     StatefulContract,
 ):
-    """Every behaviour of DESIGN.md 3.2 that a backend must show."""
+    """Every behaviour of the event store (docs/store.md) that a backend must show."""

@@ -9,7 +9,7 @@ from typing import Any
 import pytest_asyncio
 
 from ...events import NewEvent, RecordedEvent
-from ...store.base import EventStore
+from ...store import EventStore
 
 
 def ev(type: str = "Happened", **data: Any) -> NewEvent:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from ...exceptions import DeserializationError, StreamDeletedError
-from ...store.base import EventStore, StreamLimits
+from ...store import EventStore, StreamLimits
 from ._base import ContractBase, collect, ev
 
 

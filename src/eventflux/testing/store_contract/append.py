@@ -9,7 +9,7 @@ import pytest
 
 from ...events import AppendResult, NewEvent
 from ...exceptions import ConcurrencyError, DuplicateEventError, StoreClosedError
-from ...store.base import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from ...store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
 from ._base import ContractBase, collect, ev
 
 

@@ -18,7 +18,7 @@ from ...exceptions import (
     InvalidStreamName,
     SerializationError,
 )
-from ...store.base import EventStore
+from ...store import EventStore
 from ._base import ContractBase, collect, ev
 
 BAD_DATA: list[Any] = [

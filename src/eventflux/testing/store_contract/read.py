@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ...store.base import EventStore
+from ...store import EventStore
 from ._base import ContractBase, collect, ev
 
 

@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from ...events import AppendResult, NewEvent
 from ...exceptions import ConcurrencyError, DuplicateEventError
-from ...store.base import ANY, NO_STREAM, STREAM_EXISTS, EventStore
+from ...store import ANY, NO_STREAM, STREAM_EXISTS, EventStore
 from ._base import ContractBase, collect
 
 STREAMS = ["a", "b", "c-1", "c-2"]

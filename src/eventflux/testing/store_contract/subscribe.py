@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import pytest
 
 from ...events import RecordedEvent
-from ...store.base import EventStore
+from ...store import EventStore
 from ._base import ContractBase, ev
 
 

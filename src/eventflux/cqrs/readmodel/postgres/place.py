@@ -15,7 +15,6 @@ Example::
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,6 +22,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
+from ...._internal.postgres import check_schema_name as check_identifier
 from ....exceptions import ConfigurationError, StoreUnavailableError
 from ..backend import CHECKPOINTS_TABLE
 
@@ -44,18 +44,11 @@ SCHEMA_LOCK: Final = 0x4546_524D  # "EFRM"
 SWAP_LOCK: Final = 0x4546_5357  # "EFSW"
 SET_LOCK_TIMEOUT: Final = "SELECT set_config('lock_timeout', %s, true)"
 RESET_LOCK_TIMEOUT: Final = "SET LOCAL lock_timeout TO DEFAULT"
-_SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
-def check_schema_name(name: str) -> str:
-    """Return ``name`` if it is a plain PostgreSQL identifier (letters, digits and
-    underscores, at most 63 characters), else raise ConfigurationError."""
-    if not isinstance(name, str) or not _SCHEMA_NAME.fullmatch(name):
-        raise ConfigurationError(
-            f"read model schema name {name!r} must be 1 to 63 ASCII letters, digits or "
-            "underscores, not starting with a digit"
-        )
-    return name
+def check_schema_name(name: object) -> str:
+    """A read model's schema name (the one PostgreSQL identifier rule)."""
+    return check_identifier(name, "read model schema name")
 
 
 def reason(error: BaseException) -> str:

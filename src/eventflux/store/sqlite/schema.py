@@ -1,4 +1,5 @@
-"""SQLite event store: the file's schema, its URL, connections and error translation.
+"""The SQLite store backend's file: its schema, how it is recognised, and the
+store's SQLite errors.
 
 The schema is created on first use, inside ``BEGIN IMMEDIATE`` so that two
 processes opening a new file at once agree on it. A table ``eventflux_meta``
@@ -13,20 +14,27 @@ import sqlite3
 from pathlib import Path
 from typing import Final
 
-from ..exceptions import (
+from ..._internal.sqlite import SQLiteErrors, connect, translate_error, use_wal
+from ...exceptions import (
     ConfigurationError,
     NotAnEventStoreError,
     StoreBusyError,
+    StoreClosedError,
     StoreError,
     StoreUnavailableError,
 )
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "connect",
-    "prepare_file",
-    "translate_error",
-]
+__all__ = ["ERRORS", "SCHEMA_VERSION", "prepare_file"]
+
+#: The store's errors for SQLite trouble (see :func:`eventflux._internal.sqlite.translate_error`).
+ERRORS: Final = SQLiteErrors(
+    noun="event store",
+    busy=StoreBusyError,
+    unavailable=StoreUnavailableError,
+    not_a_database=NotAnEventStoreError,
+    other=StoreError,
+    closed=StoreClosedError,
+)
 
 SCHEMA_VERSION: Final = 1
 STORE_FORMAT: Final = "eventflux-event-store"
@@ -68,44 +76,6 @@ _DDL: Final = (
         recorded_at INTEGER NOT NULL
     ) WITHOUT ROWID""",
 )
-
-
-def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
-    """Open a connection in autocommit mode (transactions are explicit)."""
-    return sqlite3.connect(
-        path,
-        timeout=busy_timeout,
-        isolation_level=None,
-        check_same_thread=False,
-        cached_statements=256,
-    )
-
-
-def translate_error(e: sqlite3.Error, path: str, busy_timeout: float) -> StoreError:
-    """The eventflux error for a sqlite3 error (raise it ``from e``)."""
-    name = getattr(e, "sqlite_errorname", "") or ""
-    text = str(e)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-        return StoreBusyError(
-            f"the event store {path!r} stayed locked for more than the busy timeout "
-            f"({busy_timeout:g} s): another connection or process holds its write lock. "
-            "Retry later, or raise the URL option busy_timeout"
-        )
-    if name == "SQLITE_NOTADB" or "not a database" in text:
-        return NotAnEventStoreError(
-            f"{path!r} is not a SQLite database, so not an eventflux event store; "
-            "point the URL at a new file or at an existing store"
-        )
-    if name.startswith("SQLITE_CANTOPEN"):
-        return StoreUnavailableError(
-            f"cannot open the event store file {path!r} ({text}); check that its folder "
-            "exists and that this process may write there"
-        )
-    if name.startswith(
-        ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_PERM")
-    ):
-        return StoreUnavailableError(f"the event store {path!r} cannot be used: {text}")
-    return StoreError(f"SQLite error on the event store {path!r}: {text}")
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -171,22 +141,17 @@ def prepare_file(path: str, busy_timeout: float) -> None:
     try:
         conn = connect(path, busy_timeout)
     except sqlite3.Error as e:
-        raise translate_error(e, path, busy_timeout) from e
+        raise translate_error(e, path, busy_timeout, ERRORS) from e
     try:
         tables = _tables(conn)  # reading first: a foreign file must stay untouched
         if tables and META_TABLE not in tables:
             raise NotAnEventStoreError(_foreign_message(path, tables))
         if META_TABLE in tables:
             _check_meta(conn, path)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()
-        if not mode or str(mode[0][0]).lower() != "wal":
-            raise StoreUnavailableError(
-                f"cannot switch {path!r} to write-ahead logging (journal mode is {mode!r}); "
-                "the event store needs a local file system"
-            )
+        use_wal(conn, path, ERRORS)
         if META_TABLE not in tables:
             _create(conn, path)
     except sqlite3.Error as e:
-        raise translate_error(e, path, busy_timeout) from e
+        raise translate_error(e, path, busy_timeout, ERRORS) from e
     finally:
         conn.close()

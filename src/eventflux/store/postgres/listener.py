@@ -1,4 +1,4 @@
-"""LISTEN/NOTIFY wake-ups for the PostgreSQL event store's live subscriptions.
+"""LISTEN/NOTIFY wake-ups for the live subscriptions of the PostgreSQL store backend.
 
 Each appending transaction sends ``pg_notify(channel, token)`` (delivered at
 commit, to every listening session). One dedicated connection per store
@@ -18,28 +18,34 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from psycopg import conninfo as pg_conninfo
 
-__all__ = ["Listener"]
+__all__ = ["KEEPALIVE", "Listener"]
 
 logger = logging.getLogger("eventflux.store.postgres")
 
+#: Notice a dead notification connection (no packets from a vanished peer) in about
+#: 20 s, instead of the operating system's default of hours (options the URL gives
+#: win).
+KEEPALIVE: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
+
 
 class Listener:
-    """Keeps one LISTEN connection up and calls ``wake`` on every notification."""
+    """Keeps one LISTEN connection up and calls ``wake`` on every notification
+    whose payload is not ``token`` (the store's own appends woke it already)."""
 
-    def __init__(
-        self,
-        conninfo: str,
-        conn_kwargs: dict[str, Any],
-        channel: str,
-        token: str,
-        wake: Callable[[], None],
-    ) -> None:
+    def __init__(self, conninfo: str, channel: str, token: str) -> None:
+        given = pg_conninfo.conninfo_to_dict(conninfo)
         self._conninfo = conninfo
-        self._kwargs = conn_kwargs
+        self._kwargs = {k: v for k, v in KEEPALIVE.items() if k not in given}
         self._channel = channel
         self._token = token
-        self._wake = wake
+        self._wake: Callable[[], None] = _nobody
         self._task: asyncio.Task[None] | None = None
         self._tried = asyncio.Event()
         self._closed = False
@@ -50,8 +56,10 @@ class Listener:
     def started(self) -> bool:
         return self._task is not None
 
-    async def start(self, wait: float = 2.0) -> None:
-        """Start listening; wait (at most ``wait`` s) for the first connection attempt."""
+    async def start(self, wake: Callable[[], None], wait: float = 2.0) -> None:
+        """Start listening and calling ``wake``; wait (at most ``wait`` s) for the
+        first connection attempt."""
+        self._wake = wake
         if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="eventflux-pg-listener"
@@ -96,3 +104,7 @@ class Listener:
                         await conn.close()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+def _nobody() -> None:
+    """The wake-up before anyone listens."""

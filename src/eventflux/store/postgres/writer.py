@@ -1,6 +1,7 @@
-"""Group commit for the PostgreSQL event store.
+"""Group commit of the PostgreSQL store backend's appends.
 
-Every append of one store goes through one writer task. The writer takes all
+Every append of one store goes through one writer task (a
+:class:`~eventflux._internal.group_commit.TaskGroupWriter`). The writer takes all
 the appends queued while its previous transaction ran and commits them in one
 transaction: each request is checked on its own (expected version, idempotent
 retry, duplicate ids, hard-deleted streams), the ones that pass are written
@@ -20,9 +21,10 @@ otherwise:
 
 When the writer can predict the stream versions (it wrote or locked the
 streams last), the whole append is one statement, hence one transaction in
-autocommit mode (see ``_predicted`` and ``_FAST`` in ``_pg_sql``): it creates
-or moves the streams only if they are as predicted, draws the positions last,
-and aborts whole otherwise, after which the group takes the steps above.
+autocommit mode (see ``AppendWriter._predicted`` and ``_FAST`` in :mod:`.sql`):
+it creates or moves the streams only if they are as predicted, draws the
+positions last, and aborts whole otherwise, after which the group takes the
+steps above.
 Retries and duplicate ids that no version check revealed hit the unique index
 on ids; the group then runs again with the ids looked up first.
 """
@@ -32,27 +34,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 
-from ..events import AppendResult
-from ..exceptions import (
-    StoreClosedError,
-    StoreError,
-)
-from ._pg_arrays import ByteaArray, Int4Array, Int8Array, TextArray, UuidArray
-from ._pg_plan import Request, Rows, any_conflict, plan_group, results
-from .base import AppendBatch
+from ..._internal.group_commit import DEFER, GroupLimits, Outcome, TaskGroupWriter
+from ...events import AppendResult
+from ...exceptions import StoreClosedError, StoreError
+from ..backend import AppendBatch
+from .arrays import ByteaArray, Int4Array, Int8Array, TextArray, UuidArray
+from .connections import ConnectionLost, Connections
+from .plan import Request, Rows, any_conflict, plan_group, results
+from .sql import Statements
 
-if TYPE_CHECKING:
-    from .postgres import PostgresEventStore
-
-__all__ = ["ConnectionLost", "GroupWriter"]
+__all__ = ["AppendWriter"]
 
 #: Most events one transaction writes (more wait for the next one).
 MAX_GROUP_EVENTS = 20_000
@@ -60,26 +58,22 @@ MAX_GROUP_EVENTS = 20_000
 MAX_GROUP_REQUESTS = 1_000
 
 Pause = Callable[[str], Awaitable[None]]
+Outcomes = list[tuple[Request, list[AppendResult] | StoreError]]
 
 
-class ConnectionLost(Exception):
-    """A connection broke during an operation, so its outcome may be unknown
-    (raised by ``PostgresEventStore._with_connection`` when it may not retry)."""
-
-    def __init__(self, error: psycopg.Error) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class GroupWriter:
+class AppendWriter:
     """Queues appends and commits them in groups, one transaction at a time."""
 
-    def __init__(self, store: PostgresEventStore) -> None:
-        self._store = store
-        self._queue: deque[Request] = deque()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+    def __init__(self, connections: Connections, statements: Statements, token: str) -> None:
+        self._connections = connections
+        self._statements = statements
+        self._token = token
+        self._group: TaskGroupWriter[list[AppendBatch], list[AppendResult]] = TaskGroupWriter(
+            self._commit,
+            limits=GroupLimits(MAX_GROUP_REQUESTS, MAX_GROUP_EVENTS),
+            closed=lambda: StoreClosedError("the event store is closed"),
+            name="eventflux-pg-writer",
+        )
         #: Test hook: awaited with "locked" (stream rows locked) and "drawn" (positions
         #: drawn, events inserted, COMMIT not yet sent). Never set in production.
         self.pause: Pause | None = None
@@ -90,70 +84,23 @@ class GroupWriter:
         self._slow: set[str] = set()
 
     async def submit(self, batches: list[AppendBatch]) -> list[AppendResult]:
-        if self._closing:
-            raise StoreClosedError("the event store is closed")
-        loop = asyncio.get_running_loop()
-        request = Request(batches, loop.create_future())
-        self._queue.append(request)
-        self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="eventflux-pg-writer")
-        return await request.future
+        """Append the batches (all or none) in one of the next transactions."""
+        return await self._group.submit(batches, sum(len(b.events) for b in batches))
 
     async def close(self) -> None:
         """Finish the transaction in flight, fail the queued appends, stop."""
-        self._closing = True
-        task, self._task = self._task, None
-        if task is not None:
-            self._wake.set()
-            try:
-                await asyncio.wait_for(task, 30)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
-        while self._queue:
-            request = self._queue.popleft()
-            if not request.future.done():
-                request.future.set_exception(StoreClosedError("the event store is closed"))
+        await self._group.close()
 
-    # -- the loop ---------------------------------------------------------------------
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            if self._closing:
-                return
-            group = self._take()
-            if group:
-                await self._serve(group)
-
-    def _take(self) -> list[Request]:
-        group: list[Request] = []
-        size = 0
-        while self._queue and len(group) < MAX_GROUP_REQUESTS:
-            request = self._queue[0]
-            if request.future.done():  # the caller was cancelled before we started
-                self._queue.popleft()
-                continue
-            if group and size + request.size > MAX_GROUP_EVENTS:
-                break
-            self._queue.popleft()
-            group.append(request)
-            size += request.size
-        return group
-
-    async def _serve(self, group: list[Request]) -> None:
-        store = self._store
+    # -- one group --------------------------------------------------------------------
+    async def _commit(self, group: list[Request]) -> Sequence[Outcome[list[AppendResult]]]:
+        connections = self._connections
         deadline: float | None = None
         delay = 0.02
         check_ids = False
         clashes = 0
         while True:
             try:
-                outcomes, deferred = await store._with_connection(
+                outcomes, deferred = await connections.run(
                     functools.partial(self._transaction, group=group, check_ids=check_ids),
                     retry=False,
                 )
@@ -162,9 +109,7 @@ class GroupWriter:
                 # writer committed meanwhile. Run again, looking the ids up first.
                 clashes += 1
                 if clashes > 5:
-                    for request in group:
-                        _fail(request, store._translate(e))
-                    return
+                    return [connections.translate(e) for _ in group]
                 check_ids = True
                 continue
             except ConnectionLost as e:
@@ -173,38 +118,22 @@ class GroupWriter:
                 # commit returns its original results.
                 now = time.monotonic()
                 if deadline is None:
-                    deadline = now + store.wait_timeout
-                if now >= deadline or store.closed:
-                    for request in group:
-                        _fail(request, store._translate(e))
-                    return
+                    deadline = now + connections.wait_timeout
+                if now >= deadline or connections.closed:
+                    return [connections.translate(e) for _ in group]
                 check_ids = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.5)
                 continue
-            except BaseException as e:
-                failure: BaseException = store._translate(e) if isinstance(e, Exception) else e
-                for request in group:
-                    _fail(request, failure)
-                if not isinstance(e, Exception):
-                    raise
-                return
-            for request, outcome in outcomes:
-                if request.future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    request.future.set_exception(outcome)
-                else:
-                    request.future.set_result(outcome)
-            for request in reversed(deferred):
-                self._queue.appendleft(request)
-            return
+            except Exception as e:
+                return [connections.translate(e) for _ in group]
+            return _in_order(group, outcomes, deferred)
 
     async def _transaction(
         self, conn: psycopg.AsyncConnection[Any], group: list[Request], check_ids: bool
-    ) -> tuple[list[tuple[Request, list[AppendResult] | StoreError]], list[Request]]:
-        st = self._store.statements
-        names = sorted({b.stream for r in group for b in r.batches})
+    ) -> tuple[Outcomes, list[Request]]:
+        st = self._statements
+        names = sorted({b.stream for r in group for b in r.payload})
         if not check_ids:
             done = await self._predicted(conn, group, names)
             if done is not None:
@@ -229,7 +158,7 @@ class GroupWriter:
             # unique index on ids catches retries and duplicates (see _serve).
             stored: dict[Any, tuple[str, int, int]] | None = None
             if check_ids or any_conflict(group, versions):
-                ids = [e.id for r in group for b in r.batches for e in b.events]
+                ids = [e.id for r in group for b in r.payload for e in b.events]
                 found = await conn.cursor(binary=True).execute(st.stored_ids, (ids,))
                 stored = {i: (s, int(v), int(p)) for i, s, v, p in await found.fetchall()}
             planned, deferred, rows, touched = plan_group(group, versions, deleted, stored or {})
@@ -272,8 +201,8 @@ class GroupWriter:
             "datas": ByteaArray.of(rows.datas),
             "metas": ByteaArray.of(rows.metas),
             "svs": Int4Array.of(rows.schemas),
-            "channel": self._store.statements.notify_channel,
-            "token": self._store.token,
+            "channel": self._statements.notify_channel,
+            "token": self._token,
         }
 
     def _remember(self, versions: dict[str, int]) -> None:
@@ -284,7 +213,7 @@ class GroupWriter:
 
     async def _predicted(
         self, conn: psycopg.AsyncConnection[Any], group: list[Request], names: list[str]
-    ) -> list[tuple[Request, list[AppendResult] | StoreError]] | None:
+    ) -> Outcomes | None:
         """The common case in one statement: plan the group against the stream
         versions this writer expects and write it only if the streams are as
         predicted. Returns None (nothing written) when the plan needs the real
@@ -294,7 +223,7 @@ class GroupWriter:
             return None
         predicted: dict[str, int] = {}
         for r in group:
-            for b in r.batches:
+            for b in r.payload:
                 if b.stream not in predicted:
                     guess = self._known.get(b.stream)
                     if guess is None:
@@ -312,7 +241,7 @@ class GroupWriter:
         params["pversions"] = Int8Array.of([predicted[n] for n in sorted(touched)])
         try:
             # autocommit: the statement is the transaction
-            cursor = await conn.execute(self._store.statements.commit_fast, params)
+            cursor = await conn.execute(self._statements.commit_fast, params)
         except pg_errors.DivisionByZero:  # not as predicted: the statement wrote nothing
             return None  # (the general path looks the versions up and remembers them)
         row = await cursor.fetchone()
@@ -322,10 +251,11 @@ class GroupWriter:
         return results(planned, int(row[0]))
 
 
-def _fail(request: Request, error: BaseException) -> None:
-    if request.future.done():
-        return
-    if isinstance(error, asyncio.CancelledError):
-        request.future.cancel()
-    else:
-        request.future.set_exception(error)
+def _in_order(
+    group: list[Request], outcomes: Outcomes, deferred: list[Request]
+) -> list[Outcome[list[AppendResult]]]:
+    """One outcome per request of ``group``, in its order (deferred ones: DEFER)."""
+    by_request: dict[int, Outcome[list[AppendResult]]] = {id(r): o for r, o in outcomes}
+    for r in deferred:
+        by_request[id(r)] = DEFER
+    return [by_request[id(r)] for r in group]

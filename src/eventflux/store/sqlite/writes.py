@@ -1,12 +1,13 @@
-"""SQLite event store: the write operations, run by the writer inside a transaction.
+"""The SQLite store backend's writes, run by the file's writer inside its transaction.
 
 Each function takes the writer's connection, the transaction's time in
 microseconds since the epoch and a ``careful`` flag. An append first tries the
 fast path: check the stream's version, insert, and let the unique id index
 catch reused ids. When the version does not match or an id is already stored,
-it raises :class:`CarefulRetry`; the writer rolls back its savepoint and runs it
-again carefully, looking the ids up first to tell a retry of a stored batch
-(which returns the original result) from a duplicate or a conflict.
+it raises :class:`~eventflux._internal.sqlite.RetryCarefully`; the writer rolls
+back its savepoint and runs it again carefully, looking the ids up first to
+tell a retry of a stored batch (which returns the original result) from a
+duplicate or a conflict.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from datetime import timedelta
 from typing import Any, Final
 from uuid import UUID
 
-from ..events import AppendResult
-from ..exceptions import ConcurrencyError, StreamDeletedError
-from ._sqlite_writer import CarefulRetry
-from .base import AppendBatch, StreamLimits, check_idempotent_retry, version_matches
+from ..._internal.sqlite import RetryCarefully
+from ...events import AppendResult
+from ...exceptions import ConcurrencyError, StreamDeletedError
+from ..backend import AppendBatch, check_idempotent_retry, version_matches
+from ..types import StreamLimits
 
 __all__ = ["append", "delete_stream", "save_snapshot", "set_stream_limits"]
 
@@ -86,7 +88,7 @@ def append(
             if not version_matches(b.expected_version, version):
                 raise ConcurrencyError(b.stream, b.expected_version, version)
         elif not version_matches(b.expected_version, version):
-            raise CarefulRetry
+            raise RetryCarefully
         at = now_us if now_us > last_at else last_at
         stream = b.stream
         values = [
@@ -108,7 +110,7 @@ def append(
         except sqlite3.IntegrityError:
             if careful:
                 raise
-            raise CarefulRetry from None
+            raise RetryCarefully from None
         last = version + len(b.events)
         position = conn.execute("SELECT last_insert_rowid()").fetchall()[0][0]
         conn.execute(_UPSERT_VERSION, (stream, last, at))

@@ -1,4 +1,4 @@
-"""In-process event store: fast, not durable, for tests and single-process apps.
+"""The in-process store backend: fast, not durable, for tests and single-process apps.
 
 ``open_store("memory://")`` returns a fresh, empty store each call. Events are
 kept encoded, so each read decodes its own copy (mutating a read event never
@@ -9,26 +9,28 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, NamedTuple, Self
 from urllib.parse import SplitResult
 
-from .._internal.urls import int_option, reject_unknown_options
-from ..codec import Codec
-from ..events import AppendResult, RecordedEvent
-from ..exceptions import ConcurrencyError, StreamDeletedError
-from .base import (
-    DEFAULT_MAX_EVENT_BYTES,
+from ..._internal.urls import reject_unknown_options
+from ...codec import Codec
+from ...events import AppendResult, RecordedEvent
+from ...exceptions import ConcurrencyError, StreamDeletedError
+from ..backend import (
     AppendBatch,
-    EventStore,
-    StreamLimits,
+    LogPage,
+    StoreBackend,
+    StoredSnapshot,
     check_idempotent_retry,
+    decode_event,
     version_matches,
 )
+from ..types import StreamLimits
 
-__all__ = ["MemoryEventStore"]
+__all__ = ["MemoryStoreBackend"]
 
 
 class _Row(NamedTuple):
@@ -43,48 +45,59 @@ class _Row(NamedTuple):
     recorded_at: datetime
 
 
+_version = attrgetter("version")
+_recorded_at = attrgetter("recorded_at")
+
+
 @dataclass
 class _Stream:
     version: int = 0
-    rows: list[_Row] = field(default_factory=list)
+    rows: list[_Row] = field(default_factory=list)  # by version, consecutive
     hidden_before: int = 1  # versions below this are soft-deleted or pruned
     hard_deleted: bool = False
     limits: StreamLimits = field(default_factory=StreamLimits)
 
+    def first_visible(self, now: datetime) -> int:
+        """The lowest version that ``read`` shows at ``now``."""
+        first = self.hidden_before
+        lim = self.limits
+        if lim.max_count is not None:
+            first = max(first, self.version - lim.max_count + 1)
+        if lim.max_age is not None:
+            i = bisect.bisect_left(self.rows, now - lim.max_age, key=_recorded_at)
+            first = max(first, self.rows[i].version if i < len(self.rows) else self.version + 1)
+        return first
 
-class MemoryEventStore(EventStore):
-    """Event store held in this process's memory."""
 
-    def __init__(
-        self, *, codec: Codec | None = None, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
-    ):
-        super().__init__(codec=codec, max_event_bytes=max_event_bytes)
+class MemoryStoreBackend(StoreBackend):
+    """Events held in this process's memory."""
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._log: list[_Row] = []
         self._positions: list[int] = []
-        self._streams_: dict[str, _Stream] = {}
+        self._streams: dict[str, _Stream] = {}
         self._ids: dict[Any, tuple[str, int, int]] = {}
         self._next_position = 1
         self._last_recorded = datetime.min.replace(tzinfo=UTC)
-        self._snapshots: dict[str, tuple[int, str, bytes, int, datetime]] = {}
+        self._snapshots: dict[str, StoredSnapshot] = {}
 
     @classmethod
-    async def _open(
-        cls, url: SplitResult, options: dict[str, str], *, codec: Codec | None = None
-    ) -> Self:
-        max_bytes = int_option(options, "max_event_bytes", DEFAULT_MAX_EVENT_BYTES)
+    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+        """A fresh, empty store (``memory://`` takes no options besides the
+        facade's ``max_event_bytes``)."""
         reject_unknown_options(options, "memory")
-        return cls(codec=codec, max_event_bytes=max_bytes)
+        return cls()
 
-    async def _close(self) -> None:
+    async def close(self) -> None:
         pass
 
     # -- writing ------------------------------------------------------------------
-    async def _append(self, batches: list[AppendBatch]) -> list[AppendResult]:
+    async def append(self, batches: list[AppendBatch]) -> list[AppendResult]:
         with self._lock:
             plan: list[tuple[AppendBatch, AppendResult | None]] = []
             for b in batches:
-                st = self._streams_.get(b.stream)
+                st = self._streams.get(b.stream)
                 if st is not None and st.hard_deleted:
                     raise StreamDeletedError(b.stream)
                 stored = {e.id: self._ids[e.id] for e in b.events if e.id in self._ids}
@@ -101,7 +114,7 @@ class MemoryEventStore(EventStore):
                 if retry is not None:
                     results.append(retry)
                     continue
-                st = self._streams_.setdefault(b.stream, _Stream())
+                st = self._streams.setdefault(b.stream, _Stream())
                 first = st.version + 1
                 for e in b.events:
                     st.version += 1
@@ -127,18 +140,9 @@ class MemoryEventStore(EventStore):
             return results
 
     def _prune(self, st: _Stream, now: datetime) -> None:
-        keep_from = st.hidden_before
-        lim = st.limits
-        if lim.max_count is not None:
-            keep_from = max(keep_from, st.version - lim.max_count + 1)
-        if lim.max_age is not None:
-            cutoff = now - lim.max_age
-            for r in st.rows:
-                if r.recorded_at >= cutoff:
-                    break
-                keep_from = max(keep_from, r.version + 1)
-        if lim.max_count is None and lim.max_age is None:
+        if st.limits.max_count is None and st.limits.max_age is None:
             return
+        keep_from = st.first_visible(now)
         dropped = [r for r in st.rows if r.version < keep_from]
         if dropped:
             self._remove_rows(st, dropped)
@@ -152,43 +156,75 @@ class MemoryEventStore(EventStore):
         for r in rows:
             self._ids.pop(r.id, None)
 
-    # -- reading ------------------------------------------------------------------
-    def _visible(self, st: _Stream) -> list[_Row]:
-        rows = [r for r in st.rows if r.version >= st.hidden_before]
-        if st.limits.max_count is not None:
-            rows = rows[-st.limits.max_count :]
-        if st.limits.max_age is not None:
-            cutoff = datetime.now(UTC) - st.limits.max_age
-            rows = [r for r in rows if r.recorded_at >= cutoff]
-        return rows
+    async def delete_stream(self, stream: str, *, hard: bool) -> None:
+        with self._lock:
+            st = self._streams.get(stream)
+            if st is None:
+                if not hard:
+                    return
+                st = self._streams[stream] = _Stream()
+            if hard:
+                self._remove_rows(st, list(st.rows))
+                st.hard_deleted = True
+                self._snapshots.pop(stream, None)
+            else:
+                st.hidden_before = st.version + 1
 
-    async def _read(
+    async def set_stream_limits(self, stream: str, limits: StreamLimits) -> None:
+        with self._lock:
+            st = self._streams.setdefault(stream, _Stream())
+            st.limits = limits
+            self._prune(st, datetime.now(UTC))
+
+    async def save_snapshot(
+        self, stream: str, version: int, type_name: str, data: bytes, schema_version: int
+    ) -> None:
+        self._snapshots[stream] = StoredSnapshot(
+            version, type_name, data, schema_version, datetime.now(UTC)
+        )
+
+    # -- reading ------------------------------------------------------------------
+    async def read_stream_page(
         self,
         stream: str,
-        from_version: int | None,
+        start: int | None,
+        limit: int,
+        *,
         backwards: bool,
-        limit: int | None,
         as_of: datetime | None,
-    ) -> AsyncIterator[RecordedEvent]:
+        now: datetime,
+        codec: Codec,
+    ) -> list[RecordedEvent]:
         with self._lock:
-            st = self._streams_.get(stream)
-            rows = [] if st is None or st.hard_deleted else self._visible(st)
-        if as_of is not None:
-            rows = [r for r in rows if r.recorded_at <= as_of]
-        if backwards:
-            rows.reverse()
-            if from_version is not None:
-                rows = [r for r in rows if r.version <= from_version]
-        elif from_version is not None:
-            rows = [r for r in rows if r.version >= from_version]
-        if limit is not None:
-            rows = rows[:limit]
-        for r in rows:
-            yield self._decode(*r)
+            st = self._streams.get(stream)
+            if st is None or st.hard_deleted:
+                return []
+            rows = st.rows
+            # rows are in version order, and so in recorded_at order: bounds by bisection
+            lo = bisect.bisect_left(rows, st.first_visible(now), key=_version)
+            hi = len(rows)
+            if as_of is not None:
+                hi = bisect.bisect_right(rows, as_of, lo, hi, key=_recorded_at)
+            if backwards:
+                if start is not None:
+                    hi = min(hi, bisect.bisect_right(rows, start, lo, hi, key=_version))
+                page = rows[max(lo, hi - limit) : hi]
+                page.reverse()
+            else:
+                if start is not None:
+                    lo = max(lo, bisect.bisect_left(rows, start, lo, hi, key=_version))
+                page = rows[lo : min(hi, lo + limit)]
+        return [decode_event(codec, *r) for r in page]
 
-    async def _read_all_page(
-        self, after: int, limit: int, types: tuple[str, ...] | None, prefix: str | None
-    ) -> tuple[list[RecordedEvent], int]:
+    async def read_all_page(
+        self,
+        after: int,
+        limit: int,
+        *,
+        types: tuple[str, ...] | None,
+        prefix: str | None,
+        codec: Codec,
+    ) -> LogPage:
         out: list[_Row] = []
         with self._lock:
             start = bisect.bisect_right(self._positions, after)
@@ -203,53 +239,28 @@ class MemoryEventStore(EventStore):
                 if len(out) >= limit:
                     mark = r.position
                     break
-        return [self._decode(*r) for r in out], max(mark, after)
+        return LogPage([decode_event(codec, *r) for r in out], max(mark, after))
 
-    async def _stream_version(self, stream: str) -> int:
-        st = self._streams_.get(stream)
+    async def stream_version(self, stream: str) -> int:
+        st = self._streams.get(stream)
         return 0 if st is None else st.version
 
-    async def _last_position(self) -> int:
+    async def last_position(self) -> int:
         return self._positions[-1] if self._positions else 0
 
-    async def _streams(self, prefix: str) -> list[str]:
+    async def streams(self, prefix: str) -> list[str]:
         with self._lock:
             return sorted(
                 name
-                for name, st in self._streams_.items()
+                for name, st in self._streams.items()
                 if name.startswith(prefix)
                 and not st.hard_deleted
                 and st.hidden_before <= st.version
             )
 
-    async def _delete_stream(self, stream: str, hard: bool) -> None:
-        with self._lock:
-            st = self._streams_.get(stream)
-            if st is None:
-                if not hard:
-                    return
-                st = self._streams_[stream] = _Stream()
-            if hard:
-                self._remove_rows(st, list(st.rows))
-                st.hard_deleted = True
-                self._snapshots.pop(stream, None)
-            else:
-                st.hidden_before = st.version + 1
-
-    async def _set_stream_limits(self, stream: str, limits: StreamLimits) -> None:
-        with self._lock:
-            st = self._streams_.setdefault(stream, _Stream())
-            st.limits = limits
-            self._prune(st, datetime.now(UTC))
-
-    async def _stream_limits(self, stream: str) -> StreamLimits:
-        st = self._streams_.get(stream)
+    async def stream_limits(self, stream: str) -> StreamLimits:
+        st = self._streams.get(stream)
         return StreamLimits() if st is None else st.limits
 
-    async def _save_snapshot(
-        self, stream: str, version: int, type_name: str, data: bytes, schema_version: int
-    ) -> None:
-        self._snapshots[stream] = (version, type_name, data, schema_version, datetime.now(UTC))
-
-    async def _load_snapshot(self, stream: str) -> tuple[int, str, bytes, int, datetime] | None:
+    async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         return self._snapshots.get(stream)

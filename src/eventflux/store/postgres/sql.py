@@ -1,11 +1,11 @@
-"""The PostgreSQL event store's schema, its migration, and its SQL statements.
+"""The PostgreSQL store backend's schema, its migration, and its SQL statements.
 
 Every table lives in one PostgreSQL schema (URL option ``schema``, default
 ``eventflux``), so several stores can share a database. The layout:
 
 - ``head``: one row holding the last position handed out and the last commit
   time. Appending transactions update it as their last step before COMMIT,
-  which orders them (see :mod:`eventflux.store.postgres`).
+  which orders them (see :mod:`eventflux.store.postgres.backend`).
 - ``streams``: one row per stream (version, soft-delete mark, limits); appends
   lock the rows of their streams.
 - ``events``: the log; ``position`` is the primary key.
@@ -15,28 +15,16 @@ Every table lives in one PostgreSQL schema (URL option ``schema``, default
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["SCHEMA_VERSION", "Statements", "channel_for", "check_schema_name"]
+from ..._internal.postgres import check_schema_name
+
+__all__ = ["SCHEMA_VERSION", "Statements", "channel_for"]
 
 SCHEMA_VERSION: Final = 1
 #: First key of the advisory lock that serialises migrations of one schema.
 MIGRATION_LOCK: Final = 0x4546_4C58  # "EFLX"
-
-_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-
-
-def check_schema_name(name: str) -> str:
-    """Return ``name`` if it is a plain PostgreSQL identifier (letters, digits and
-    underscores, at most 63 characters), else raise ValueError."""
-    if not _SCHEMA_NAME.fullmatch(name):
-        raise ValueError(
-            f"schema name {name!r} must be 1 to 63 ASCII letters, digits or underscores, "
-            "not starting with a digit"
-        )
-    return name
 
 
 def channel_for(schema: str) -> str:
@@ -216,7 +204,7 @@ class Statements:
                 if by_prefix:
                     where += " AND starts_with(e.stream, %(prefix)s)"
                 # One statement, one snapshot: the head row says how far the log
-                # is complete for this snapshot (see PostgresEventStore).
+                # is complete for this snapshot (see PostgresStoreBackend).
                 read_all[by_type, by_prefix] = (
                     f"SELECT h.position, {_COLUMNS.replace('e.', 'p.')} FROM {s}.head h "
                     f"LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM {s}.events e WHERE {where} "

@@ -1,4 +1,4 @@
-"""SQLite event store: the read queries, run on reader connections in worker threads.
+"""The SQLite store backend's reads, run on reader connections in worker threads.
 
 Each function runs in one read transaction, so what it returns is one
 consistent snapshot of the file, and fetches at most one page of rows.
@@ -15,9 +15,9 @@ from uuid import UUID, SafeUUID
 
 import orjson
 
-from ..codec import Codec
-from ..events import RecordedEvent
-from .base import StreamLimits
+from ...codec import Codec
+from ...events import RecordedEvent
+from ..types import StreamLimits
 
 __all__ = [
     "EPOCH",

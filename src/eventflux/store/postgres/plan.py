@@ -1,4 +1,4 @@
-"""Planning one group commit of the PostgreSQL event store, in Python.
+"""Planning one group commit of the PostgreSQL store backend, in Python.
 
 Given the locked state of the group's streams (versions, hard deletes) and
 the stored event ids that matter, decide request by request, in queue order,
@@ -9,26 +9,19 @@ requests of the same group see.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 from uuid import UUID
 
-from ..events import AppendResult
-from ..exceptions import ConcurrencyError, StoreError, StreamDeletedError
-from .base import AppendBatch, check_idempotent_retry, version_matches
+from ..._internal import group_commit
+from ...events import AppendResult
+from ...exceptions import ConcurrencyError, StoreError, StreamDeletedError
+from ..backend import AppendBatch, check_idempotent_retry, version_matches
 
 __all__ = ["Planned", "Request", "Rows", "any_conflict", "plan_group", "results"]
 
 
-@dataclass(eq=False)
-class Request:
-    batches: list[AppendBatch]
-    future: asyncio.Future[list[AppendResult]]
-    size: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.size = sum(len(b.events) for b in self.batches)
+#: One append waiting for the writer: its batches are the payload.
+Request: TypeAlias = group_commit.Request[list[AppendBatch], list[AppendResult]]
 
 
 # What one accepted batch will return: the original result of a retry, or the
@@ -68,7 +61,7 @@ def any_conflict(group: list[Request], versions: dict[str, int]) -> bool:
     for request in group:
         mine: dict[str, int] = {}
         ok = True
-        for b in request.batches:
+        for b in request.payload:
             actual = mine.get(b.stream, local.get(b.stream, 0))
             if not version_matches(b.expected_version, actual):
                 ok = False
@@ -95,13 +88,13 @@ def plan_group(
     pending: set[Any] = set()
     track = len(group) > 1  # ids written earlier in this group (one request: none)
     for request in group:
-        if pending and any(e.id in pending for b in request.batches for e in b.events):
+        if pending and any(e.id in pending for b in request.payload for e in b.events):
             deferred.append(request)  # a retry of a request in this very group
             continue
         local: dict[str, int] = {}
         planned: list[tuple[AppendBatch, AppendResult | int]] = []
         try:
-            for b in request.batches:
+            for b in request.payload:
                 if b.stream in deleted:
                     raise StreamDeletedError(b.stream)
                 hits = {e.id: stored[e.id] for e in b.events if e.id in stored} if stored else {}

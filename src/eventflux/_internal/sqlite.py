@@ -1,0 +1,337 @@
+"""SQLite, set up once for every part of eventflux that keeps a SQLite file
+(the event store, the bus, the read model): connections, driver-error
+translation, and the group-commit writer of a database file.
+
+- :func:`connect`: a connection in autocommit mode (transactions are
+  explicit), usable from any thread; :func:`use_wal` switches its file to
+  write-ahead logging; :func:`data_version` reads the file's change counter
+  (it moves when another connection commits).
+- :func:`classify` names what went wrong (:class:`ErrorKind`: busy or
+  locked, not a database, cannot open, unusable: disk full, I/O error,
+  corrupt, read-only...); :func:`translate_error` turns it into the caller's
+  eventflux error, chosen from a :class:`SQLiteErrors` family (one per port),
+  with a message that says what to do.
+- :class:`SQLiteWriter`: one connection and one thread per database file
+  and process, built on :class:`~eventflux._internal.group_commit.ThreadGroupWriter`.
+  A job is ``job(conn, now_us, careful)``; the writer runs the jobs queued
+  meanwhile in one ``BEGIN IMMEDIATE ... COMMIT``, each in its own SAVEPOINT,
+  so a job that fails rolls back alone and only its caller gets the error.
+  A job may raise :class:`RetryCarefully` from its fast first attempt
+  (``careful=False``): its savepoint is rolled back and it runs again with
+  ``careful=True``. :func:`acquire_writer` / :func:`release_writer` share one
+  writer among the users of a file in a process.
+
+Example::
+
+    writer = acquire_writer("events.db", synchronous="FULL", busy_timeout=5.0, errors=ERRORS)
+    version = await writer.submit(lambda conn, now_us, careful: conn.execute(sql).fetchall())
+    release_writer(writer)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, cast
+
+from ..exceptions import EventfluxError
+from .group_commit import GroupLimits, Outcome, Request, ThreadGroupWriter
+
+__all__ = [
+    "ErrorKind",
+    "Job",
+    "RetryCarefully",
+    "SQLiteErrors",
+    "SQLiteWriter",
+    "acquire_writer",
+    "classify",
+    "connect",
+    "data_version",
+    "release_writer",
+    "translate_error",
+    "use_wal",
+]
+
+T = TypeVar("T")
+
+log = logging.getLogger("eventflux")
+
+#: Most jobs one transaction of a writer runs.
+MAX_GROUP: Final = 512
+
+#: A writer's job: ``job(conn, now_us, careful)``, run inside the group's transaction;
+#: ``now_us`` is the transaction's time in microseconds since the epoch.
+Job = Callable[[sqlite3.Connection, int, bool], Any]
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """Open a connection in autocommit mode (transactions are explicit), usable
+    from any thread (its users take turns)."""
+    return sqlite3.connect(
+        path,
+        timeout=busy_timeout,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=256,
+    )
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """The file's change counter as ``conn`` sees it: it moves when another
+    connection commits."""
+    return int(conn.execute("PRAGMA data_version").fetchall()[0][0])
+
+
+class ErrorKind(enum.Enum):
+    """What a SQLite error means for the caller."""
+
+    BUSY = "busy"  # another connection held the lock past the busy timeout
+    NOT_A_DATABASE = "not a database"  # the file is something else
+    CANNOT_OPEN = "cannot open"  # missing folder, no permission
+    UNUSABLE = "unusable"  # disk full, I/O error, corrupt, read-only
+    OTHER = "other"
+
+
+def classify(e: sqlite3.Error) -> ErrorKind:
+    """The kind of a sqlite3 error (by its SQLite error name, else its text)."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    text = str(e)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return ErrorKind.BUSY
+    if name == "SQLITE_NOTADB" or "not a database" in text:
+        return ErrorKind.NOT_A_DATABASE
+    if name.startswith("SQLITE_CANTOPEN"):
+        return ErrorKind.CANNOT_OPEN
+    if name.startswith(
+        ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_PERM")
+    ):
+        return ErrorKind.UNUSABLE
+    return ErrorKind.OTHER
+
+
+@dataclass(frozen=True)
+class SQLiteErrors:
+    """The eventflux errors one port raises for SQLite trouble, and the noun its
+    messages use (``"event store"``, ``"bus"``, ``"read model"``)."""
+
+    noun: str
+    busy: type[EventfluxError]  # the lock was not obtained within the busy timeout
+    unavailable: type[EventfluxError]  # cannot open, disk full, I/O error, corrupt...
+    not_a_database: type[EventfluxError]  # the file is not this port's database
+    other: type[EventfluxError]  # anything else
+    closed: type[EventfluxError]  # an operation after close
+
+
+def translate_error(
+    e: sqlite3.Error, path: str, busy_timeout: float, errors: SQLiteErrors
+) -> EventfluxError:
+    """The eventflux error for a sqlite3 error (raise it ``from e``)."""
+    kind = classify(e)
+    noun, text = errors.noun, str(e)
+    if kind is ErrorKind.BUSY:
+        return errors.busy(
+            f"the {noun} {path!r} stayed locked for more than the busy timeout "
+            f"({busy_timeout:g} s): another connection or process holds its write lock. "
+            "Retry later, or raise the URL option busy_timeout"
+        )
+    if kind is ErrorKind.NOT_A_DATABASE:
+        return errors.not_a_database(
+            f"{path!r} is not a SQLite database, so not an eventflux {noun}; "
+            f"point the URL at a new file or at an existing {noun}"
+        )
+    if kind is ErrorKind.CANNOT_OPEN:
+        return errors.unavailable(
+            f"cannot open the {noun} file {path!r} ({text}); check that its folder "
+            "exists and that this process may write there"
+        )
+    if kind is ErrorKind.UNUSABLE:
+        return errors.unavailable(f"the {noun} {path!r} cannot be used: {text}")
+    return errors.other(f"SQLite error on the {noun} {path!r}: {text}")
+
+
+def use_wal(conn: sqlite3.Connection, path: str, errors: SQLiteErrors) -> None:
+    """Switch the file to write-ahead logging (readers never wait for the writer),
+    or raise the port's unavailable error (WAL needs a local file system)."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()
+    if not mode or str(mode[0][0]).lower() != "wal":
+        raise errors.unavailable(
+            f"cannot switch {path!r} to write-ahead logging (journal mode is {mode!r}); "
+            f"the {errors.noun} needs a local file system"
+        )
+
+
+class RetryCarefully(Exception):
+    """Raised by a job run with ``careful=False`` that needs its slow path: the
+    writer rolls back the job's savepoint and runs it again with ``careful=True``."""
+
+
+class SQLiteWriter:
+    """The writer of one database file: one connection, one thread, group commit
+    with a SAVEPOINT per job (see the module documentation).
+
+    ``synchronous`` is the connection's ``PRAGMA synchronous`` (``FULL``,
+    ``NORMAL`` or ``OFF``). On the writer thread, ``on_commit(conn)`` runs
+    after each transaction that committed (e.g. waking readers), and
+    ``tick(conn)`` between transactions, at least every ``tick_every`` seconds
+    (e.g. checking :func:`data_version`, housekeeping). Use
+    :func:`acquire_writer` to share one writer (without hooks) per file in a
+    process.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str,
+        busy_timeout: float,
+        errors: SQLiteErrors,
+        max_group: int = MAX_GROUP,
+        on_commit: Callable[[sqlite3.Connection], None] | None = None,
+        tick: Callable[[sqlite3.Connection], None] | None = None,
+        tick_every: float | None = None,
+    ) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.errors = errors
+        #: What :func:`acquire_writer` shares this writer by.
+        self.key = (os.path.realpath(path), synchronous, busy_timeout, errors)
+        self.refs = 0
+        try:
+            self._conn = connect(path, busy_timeout)
+            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.Error as e:
+            raise translate_error(e, path, busy_timeout, errors) from e
+        self._on_commit = on_commit
+        conn = self._conn
+        self._thread: ThreadGroupWriter[Job, Any] = ThreadGroupWriter(
+            f"eventflux-sqlite-writer:{path}",
+            self._commit,
+            limits=GroupLimits(max_group),
+            closed=lambda: errors.closed(f"the {errors.noun} is closed"),
+            finish=conn.close,
+            tick=None if tick is None else (lambda: tick(conn)),
+            tick_every=tick_every,
+        )
+
+    def submit(self, job: Callable[[sqlite3.Connection, int, bool], T]) -> asyncio.Future[T]:
+        """Queue ``job``; the future gets its result or its (translated) error."""
+        return cast("asyncio.Future[T]", self._thread.submit(job))
+
+    def pending(self) -> int:
+        """Jobs waiting for the next transaction."""
+        return self._thread.pending()
+
+    @property
+    def submitted(self) -> int:
+        """Jobs submitted so far (for tests and benchmarks)."""
+        return self._thread.submitted
+
+    @property
+    def transactions(self) -> int:
+        """Transactions run so far (for tests and benchmarks)."""
+        return self._thread.transactions
+
+    @property
+    def requests(self) -> int:
+        """Jobs those transactions served (for tests and benchmarks)."""
+        return self._thread.requests
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then end the thread and close the connection."""
+        self._thread.stop()
+
+    # -- on the writer thread -------------------------------------------------------
+    def _error(self, e: BaseException) -> BaseException:
+        if isinstance(e, sqlite3.Error):
+            err = translate_error(e, self.path, self.busy_timeout, self.errors)
+            err.__cause__ = e
+            return err
+        return e
+
+    def _commit(self, group: list[Request[Job, Any]]) -> list[Outcome[Any]]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            return [self._error(e) for _ in group]
+        outcomes: list[Outcome[Any]] = []
+        try:
+            now_us = time.time_ns() // 1000
+            for request in group:
+                outcomes.append(self._run_one(conn, request.payload, now_us))
+            conn.execute("COMMIT")
+        except Exception as e:  # the transaction itself failed: nobody's work is stored
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return [self._error(e) for _ in group]
+        if self._on_commit is not None:
+            try:
+                self._on_commit(conn)
+            except Exception:  # the jobs committed: their callers get their results
+                log.exception("the commit hook of the SQLite writer of %r failed", self.path)
+        return outcomes
+
+    def _run_one(self, conn: sqlite3.Connection, job: Job, now_us: int) -> Outcome[Any]:
+        conn.execute("SAVEPOINT request")
+        try:
+            try:
+                value = job(conn, now_us, False)
+            except RetryCarefully:
+                conn.execute("ROLLBACK TO request")
+                value = job(conn, now_us, True)
+        except Exception as e:  # this job's error: only its caller gets it
+            conn.execute("ROLLBACK TO request")
+            conn.execute("RELEASE request")
+            return self._error(e)
+        conn.execute("RELEASE request")
+        return value
+
+
+_registry: dict[tuple[str, str, float, SQLiteErrors], SQLiteWriter] = {}
+_registry_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    global _registry_lock
+    _registry.clear()  # the parent's writer threads do not exist in a child
+    _registry_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def acquire_writer(
+    path: str, *, synchronous: str, busy_timeout: float, errors: SQLiteErrors
+) -> SQLiteWriter:
+    """The process's writer for ``path`` with these settings (started on first
+    use, reference-counted: pair every call with :func:`release_writer`)."""
+    key = (os.path.realpath(path), synchronous, busy_timeout, errors)
+    with _registry_lock:
+        writer = _registry.get(key)
+        if writer is None:
+            writer = _registry[key] = SQLiteWriter(
+                path, synchronous=synchronous, busy_timeout=busy_timeout, errors=errors
+            )
+        writer.refs += 1
+        return writer
+
+
+def release_writer(writer: SQLiteWriter) -> None:
+    """Drop one reference; the last one stops the writer (blocks until it is done)."""
+    with _registry_lock:
+        writer.refs -= 1
+        if writer.refs > 0:
+            return
+        if _registry.get(writer.key) is writer:
+            del _registry[writer.key]
+    writer.stop()

@@ -1,0 +1,405 @@
+"""The event store users call: :class:`EventStore`.
+
+It holds a :class:`~eventflux.store.backend.StoreBackend` and does the shared
+work once, in its public methods: argument checks, stream-name rules,
+encoding and the size limit, paging, live subscriptions, closing. The backend
+receives validated, encoded input.
+
+Example::
+
+    async with await open_store("sqlite:///bank.db") as store:
+        await store.append("account-42", [NewEvent("Deposited", {"amount": 100})],
+                           expected_version=NO_STREAM)
+        async for e in store.read("account-42"):
+            print(e.version, e.type, e.data)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
+
+from ..codec import Codec, default_codec
+from ..events import AppendResult, NewEvent, RecordedEvent
+from ..exceptions import StoreClosedError, StoreUnavailableError
+from .backend import AppendBatch, StoreBackend
+from .changes import Changes
+from .types import ANY, ExpectedVersion, Snapshot, StreamLimits
+from .validation import (
+    DEFAULT_MAX_EVENT_BYTES,
+    check_aware,
+    check_count,
+    check_filters,
+    encode_batch,
+    validate_stream_name,
+)
+
+__all__ = ["EventStore"]
+
+#: Live subscriptions of a backend whose outages are transient retry a failed read
+#: after this many seconds, doubling up to the maximum.
+_OUTAGE_FIRST_DELAY = 0.05
+_OUTAGE_MAX_DELAY = 1.0
+
+
+class EventStore:
+    """An append-only store of event streams with a global order.
+
+    Open one with :func:`eventflux.open_store`, or build one around a backend
+    (``EventStore(backend)``, see docs/backends.md). Every method is safe to
+    call from many tasks at once. Leave ``async with`` (or ``await close()``)
+    to end live subscriptions and release the database.
+    """
+
+    def __init__(
+        self,
+        backend: StoreBackend,
+        *,
+        codec: Codec | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        check_count("max_event_bytes", max_event_bytes, allow_none=False, minimum=1)
+        if not isinstance(backend, StoreBackend):
+            raise TypeError(f"backend must be a StoreBackend, not {type(backend).__name__}")
+        self._backend = backend
+        #: Encodes and decodes event data (may be replaced; reads use the current one).
+        self.codec = codec if codec is not None else default_codec
+        #: The size limit of one encoded event (data plus metadata), inclusive.
+        self.max_event_bytes = max_event_bytes
+        #: Events fetched per round trip by read, read_all and subscribe.
+        self.page_size = backend.page_size
+        self._closed = False
+        self._changes = Changes()
+
+    @property
+    def backend(self) -> StoreBackend:
+        """The backend this store keeps its events in."""
+        return self._backend
+
+    # -- lifecycle ----------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Close the store: live subscriptions stop, later calls raise StoreClosedError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._changes.notify()
+        await self._backend.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("the event store is closed")
+
+    # -- writing ------------------------------------------------------------------
+    async def append(
+        self,
+        stream: str,
+        events: Sequence[NewEvent],
+        expected_version: ExpectedVersion = ANY,
+    ) -> AppendResult:
+        """Append ``events`` to ``stream`` atomically.
+
+        ``expected_version`` is the number of events the caller believes the
+        stream holds (``NO_STREAM`` = 0), or ``ANY``, or ``STREAM_EXISTS``; a
+        mismatch raises :class:`ConcurrencyError` and writes nothing. A retry of
+        a stored batch (same ids, same order) returns the original result.
+
+        Example::
+
+            r = await store.append("account-42", [NewEvent("Deposited", {"amount": 5})], 3)
+        """
+        self._check_open()
+        batch = encode_batch(
+            self.codec, self.max_event_bytes, stream, events, expected_version, set()
+        )
+        (result,) = await self._backend.append([batch])
+        self._changes.notify()
+        return result
+
+    async def append_many(
+        self, batches: Mapping[str, tuple[Sequence[NewEvent], ExpectedVersion]]
+    ) -> dict[str, AppendResult]:
+        """Append to several streams in one transaction: all or none.
+
+        Example::
+
+            await store.append_many({
+                "account-1": ([NewEvent("Withdrawn", {"amount": 5})], 3),
+                "account-2": ([NewEvent("Deposited", {"amount": 5})], 7),
+            })
+        """
+        self._check_open()
+        if not isinstance(batches, Mapping):
+            raise TypeError("append_many takes a mapping {stream: (events, expected_version)}")
+        if not batches:
+            raise ValueError("append_many needs at least one stream")
+        seen: set[int] = set()
+        parts: list[AppendBatch] = []
+        for stream, spec in batches.items():
+            if not isinstance(spec, tuple) or len(spec) != 2:
+                raise TypeError(
+                    f"append_many[{stream!r}] must be a tuple (events, expected_version)"
+                )
+            parts.append(
+                encode_batch(self.codec, self.max_event_bytes, stream, spec[0], spec[1], seen)
+            )
+        results = await self._backend.append(parts)
+        self._changes.notify()
+        return {p.stream: r for p, r in zip(parts, results, strict=True)}
+
+    # -- reading ------------------------------------------------------------------
+    def read(
+        self,
+        stream: str,
+        *,
+        from_version: int | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+        as_of: datetime | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Read one stream in version order (or backwards).
+
+        ``from_version`` is inclusive in both directions; ``limit`` caps the
+        count; ``as_of`` (aware datetime) returns only events recorded at or
+        before it. A missing stream reads as empty.
+
+        Example::
+
+            async for e in store.read("account-42", from_version=10, limit=5):
+                print(e.version, e.data)
+        """
+        self._check_open()
+        name = validate_stream_name(stream)
+        check_count("from_version", from_version, minimum=0)
+        check_count("limit", limit)
+        if as_of is not None:
+            check_aware("as_of", as_of)
+        return self._read_stream(name, from_version, bool(backwards), limit, as_of)
+
+    def read_all(
+        self,
+        *,
+        after: int = 0,
+        limit: int | None = None,
+        types: Iterable[str] | None = None,
+        stream_prefix: str | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Read every event in global order, after position ``after`` (exclusive).
+
+        ``types`` keeps only those event types; ``stream_prefix`` keeps streams
+        starting with it (plain, case-sensitive). Filters apply before ``limit``.
+
+        Example::
+
+            async for e in store.read_all(after=checkpoint, types=["Deposited"]):
+                checkpoint = e.position
+        """
+        self._check_open()
+        after, type_filter, prefix = check_filters(after, types, stream_prefix)
+        check_count("limit", limit)
+        return self._read_log(after, limit, type_filter, prefix)
+
+    def subscribe(
+        self,
+        *,
+        after: int = 0,
+        types: Iterable[str] | None = None,
+        stream_prefix: str | None = None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """Every event after ``after``: first those stored, then new ones as they
+        commit. The iteration ends only when the store closes, the iterator is
+        closed or its task is cancelled.
+
+        Example::
+
+            async for event in store.subscribe(after=checkpoint):
+                handle(event)
+                checkpoint = event.position
+        """
+        self._check_open()
+        after, type_filter, prefix = check_filters(after, types, stream_prefix)
+        return self._live(after, type_filter, prefix)
+
+    async def _read_stream(
+        self,
+        stream: str,
+        from_version: int | None,
+        backwards: bool,
+        limit: int | None,
+        as_of: datetime | None,
+    ) -> AsyncIterator[RecordedEvent]:
+        """A stream read, one page at a time (each page from the version after
+        the last one delivered)."""
+        backend = self._backend
+        now = datetime.now(UTC)  # retention limits are measured from the start of the read
+        start = from_version
+        remaining = limit
+        while remaining is None or remaining > 0:
+            n = self.page_size if remaining is None else min(self.page_size, remaining)
+            events = await backend.read_stream_page(
+                stream, start, n, backwards=backwards, as_of=as_of, now=now, codec=self.codec
+            )
+            for e in events:
+                yield e
+            if len(events) < n:
+                return
+            if remaining is not None:
+                remaining -= len(events)
+            start = events[-1].version + (-1 if backwards else 1)
+
+    async def _read_log(
+        self, after: int, limit: int | None, types: tuple[str, ...] | None, prefix: str | None
+    ) -> AsyncIterator[RecordedEvent]:
+        backend = self._backend
+        remaining = limit
+        while True:
+            n = self.page_size if remaining is None else min(self.page_size, remaining)
+            if n == 0:
+                return
+            events, mark = await backend.read_all_page(
+                after, n, types=types, prefix=prefix, codec=self.codec
+            )
+            for e in events:
+                yield e
+            if remaining is not None:
+                remaining -= len(events)
+            if len(events) < n:
+                return
+            after = mark
+
+    async def _live(
+        self, after: int, types: tuple[str, ...] | None, prefix: str | None
+    ) -> AsyncIterator[RecordedEvent]:
+        """The live loop: read pages until one comes back short, then wait for a
+        change; a backend whose outages are transient is waited out."""
+        backend = self._backend
+        delay = _OUTAGE_FIRST_DELAY
+        while not self._closed:
+            generation = self._changes.generation
+            n = self.page_size
+            try:
+                events, mark = await backend.read_all_page(
+                    after, n, types=types, prefix=prefix, codec=self.codec
+                )
+            except StoreClosedError:
+                if self.closed:  # a property: mypy must not narrow it across the await
+                    return  # closing the store ends its live subscriptions
+                raise
+            except StoreUnavailableError:
+                if not backend.outages_are_transient:
+                    raise
+                # closing the store wakes this wait, and the loop ends
+                await self._changes.wait(self._changes.generation, delay)
+                delay = min(delay * 2, _OUTAGE_MAX_DELAY)
+                continue
+            delay = _OUTAGE_FIRST_DELAY
+            for e in events:
+                yield e
+            after = mark
+            if len(events) < n:
+                await self._wait_for_change(generation)
+
+    async def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 when it has no events)."""
+        self._check_open()
+        return await self._backend.stream_version(validate_stream_name(stream))
+
+    async def last_position(self) -> int:
+        """The highest position a reader can see now (0 for an empty store)."""
+        self._check_open()
+        return await self._backend.last_position()
+
+    async def streams(self, prefix: str = "") -> list[str]:
+        """Names of the streams that hold readable events, sorted, optionally by prefix."""
+        self._check_open()
+        if not isinstance(prefix, str):
+            raise TypeError("prefix must be a str")
+        return await self._backend.streams(prefix)
+
+    # -- administration -------------------------------------------------------------
+    async def delete_stream(self, stream: str, *, hard: bool = False) -> None:
+        """Delete a stream.
+
+        Soft (default): the stream reads as empty and leaves ``streams()``; its
+        version is kept, so appending again continues the numbering; the
+        global log (``read_all``) keeps the events for audit. ``hard=True``
+        erases the events from storage everywhere and forbids further appends
+        (:class:`StreamDeletedError`).
+        """
+        self._check_open()
+        await self._backend.delete_stream(validate_stream_name(stream), hard=bool(hard))
+
+    async def set_stream_limits(
+        self,
+        stream: str,
+        *,
+        max_count: int | None = None,
+        max_age: timedelta | None = None,
+    ) -> None:
+        """Keep only the newest ``max_count`` events of ``stream`` and those younger
+        than ``max_age``. Older events are hidden from ``read`` and removed from
+        storage when the stream is next written. ``None`` lifts a limit."""
+        self._check_open()
+        name = validate_stream_name(stream)
+        check_count("max_count", max_count, minimum=1)
+        if max_age is not None:
+            if not isinstance(max_age, timedelta):
+                raise TypeError("max_age must be a datetime.timedelta")
+            if max_age <= timedelta(0):
+                raise ValueError("max_age must be positive")
+        await self._backend.set_stream_limits(name, StreamLimits(max_count, max_age))
+
+    async def stream_limits(self, stream: str) -> StreamLimits:
+        """The retention limits of ``stream`` (both None when unlimited)."""
+        self._check_open()
+        return await self._backend.stream_limits(validate_stream_name(stream))
+
+    # -- snapshots ----------------------------------------------------------------
+    async def save_snapshot(
+        self, stream: str, version: int, state: Any, *, type: str | None = None
+    ) -> None:
+        """Save ``state`` as the snapshot of ``stream`` at ``version``, replacing an
+        older one. ``state`` is a JSON mapping or a registered class instance;
+        ``type`` names it (default: its registered name, else ``"snapshot"``)."""
+        self._check_open()
+        name = validate_stream_name(stream)
+        check_count("version", version, allow_none=False, minimum=1)
+        type_name = type or self.codec.type_name_of(state) or "snapshot"
+        data, schema = self.codec.encode_data(type_name, state)
+        await self._backend.save_snapshot(name, version, type_name, data, schema)
+
+    async def load_snapshot(self, stream: str) -> Snapshot | None:
+        """The latest snapshot of ``stream``, or None. Its data is upcast and decoded
+        like events; undecodable data raises DeserializationError."""
+        self._check_open()
+        stored = await self._backend.load_snapshot(validate_stream_name(stream))
+        if stored is None:
+            return None
+        data = self.codec.decode_data(stored.type, stored.data, stored.schema_version)
+        return Snapshot(
+            stream, stored.version, data, stored.type, stored.schema_version, stored.recorded_at
+        )
+
+    # -- waiting for changes ---------------------------------------------------------
+    async def _wait_for_change(self, generation: int) -> None:
+        """Wait until something may have changed since ``generation``, or for as
+        long as the backend says (its poll interval)."""
+        if self._closed:
+            return
+        backend = self._backend
+        timeout = await backend.start_waiting(self._changes.notify)
+        try:
+            if not self._closed:
+                await self._changes.wait(generation, timeout)
+        finally:
+            backend.stop_waiting()

@@ -1,0 +1,160 @@
+"""The PostgreSQL store backend's connections: the pool, running an operation
+on a pooled connection (and again on another one when its connection was
+lost), and translating driver errors into eventflux errors.
+
+:class:`Connections` is the small context object that the backend's helpers
+(the writer, the reads) take.
+
+Example::
+
+    rows = await connections.fetch("SELECT version FROM s.streams WHERE name = %s", ("a",))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ...exceptions import StoreBusyError, StoreError, StoreUnavailableError
+from .arrays import register as register_arrays
+
+__all__ = ["Conn", "ConnectionLost", "Connections", "configure"]
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[Any]
+
+
+class ConnectionLost(Exception):
+    """A connection broke during an operation, so its outcome may be unknown
+    (raised by :meth:`Connections.run` when it may not retry)."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+async def configure(conn: Conn) -> None:
+    """Set up a new connection: binary arrays, and timestamps in UTC."""
+    register_arrays(conn)
+    # Timestamps come back in UTC whatever the server's or the role's time zone.
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+class Connections:
+    """The pool of one store and the rules for using it."""
+
+    def __init__(
+        self, conninfo: str, *, name: str, pool_min: int, pool_max: int, wait_timeout: float
+    ) -> None:
+        self.conninfo = conninfo
+        #: Seconds an operation waits for a connection or for the server to come back.
+        self.wait_timeout = wait_timeout
+        #: Set when the store closes: lost connections are not waited out any more.
+        self.closed = False
+        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=pool_max,
+            kwargs={"autocommit": True},
+            configure=configure,
+            timeout=wait_timeout,
+            open=False,
+            name=name,
+        )
+
+    async def open(self) -> None:
+        await self._pool.open(wait=False)
+
+    async def close(self) -> None:
+        self.closed = True
+        await self._pool.close()
+
+    async def run(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
+        """Run ``fn`` on a pooled connection.
+
+        With ``retry``, an operation whose connection was lost (server restart,
+        network) runs again on another connection until ``wait_timeout``, and
+        errors come out translated. Without it, a lost connection comes out as
+        :class:`ConnectionLost` and other driver errors as they are.
+        """
+        deadline: float | None = None
+        delay = 0.02
+        while True:
+            lost = False
+            try:
+                async with self._pool.connection() as conn:
+                    try:
+                        return await fn(conn)
+                    except psycopg.OperationalError:
+                        lost = conn.closed or conn.broken
+                        raise
+                    finally:
+                        if (
+                            not conn.closed
+                            and conn.info.transaction_status != TransactionStatus.IDLE
+                        ):
+                            with contextlib.suppress(psycopg.Error):
+                                await conn.rollback()
+            except StoreError:
+                raise
+            except psycopg.Error as e:
+                if not retry:
+                    if lost:
+                        raise ConnectionLost(e) from e
+                    raise
+                if not lost or isinstance(e, PoolTimeout):
+                    raise self.translate(e) from e
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.wait_timeout
+                if now >= deadline or self.closed:
+                    raise self.translate(e) from e
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    def translate(self, e: Exception) -> Exception:
+        """The eventflux error for a driver error (other errors pass through)."""
+        if isinstance(e, ConnectionLost):
+            e = e.error
+        if isinstance(e, StoreError):
+            return e
+        if isinstance(e, PoolTimeout):
+            return StoreBusyError(
+                f"no PostgreSQL connection within {self.wait_timeout} s: the server is "
+                f"unreachable or all {self._pool.max_size} pooled connections are busy "
+                "(URL options wait_timeout and pool_max)"
+            )
+        if isinstance(e, psycopg.OperationalError):
+            return StoreUnavailableError(f"PostgreSQL is unavailable: {e}".rstrip())
+        if isinstance(e, psycopg.Error):
+            return StoreUnavailableError(f"PostgreSQL refused the operation: {e}".rstrip())
+        return e
+
+    async def fetch(self, sql: str, params: Any, *, binary: bool = True) -> list[tuple[Any, ...]]:
+        """The rows of one statement."""
+
+        async def run(conn: Conn) -> list[tuple[Any, ...]]:
+            cur = conn.cursor(binary=binary)
+            await cur.execute(sql, params)
+            return await cur.fetchall()
+
+        return await self.run(run)
+
+    async def in_transaction(self, steps: list[tuple[str, Any]]) -> None:
+        """Run the statements in one transaction (one round trip)."""
+
+        async def run(conn: Conn) -> None:
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
+                for sql, params in steps:
+                    await conn.execute(sql, params)
+                await conn.execute("COMMIT")
+
+        await self.run(run)

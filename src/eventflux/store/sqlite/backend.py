@@ -1,0 +1,292 @@
+"""The SQLite store backend: an embedded, durable event store in one file.
+
+``open_store("sqlite:///events.db")`` (relative to the working folder) or
+``open_store("sqlite:////var/lib/app/events.db")`` (absolute). URL options:
+
+- ``durability``: ``full`` (default: every commit is on disk when the append
+  returns) or ``normal`` (faster; a power cut may lose the last commits, never
+  corrupt the file);
+- ``busy_timeout``: seconds to wait for another process's write lock before
+  :class:`StoreBusyError` (default 5);
+- ``max_event_bytes``: size limit of one encoded event (default 1 MiB);
+- ``readers``: reader connections, each on its own thread (default 4).
+
+The file is in WAL mode. All writes of a process go through one writer thread
+that runs the appends queued meanwhile in one transaction (group commit, see
+:mod:`eventflux._internal.sqlite`); reads run on a small pool of reader
+connections and never wait for the writer. Several processes may share one
+file; subscriptions notice commits of other connections through a
+:class:`~.watcher.CommitWatcher`.
+
+Example::
+
+    async with await open_store("sqlite:///bank.db?durability=normal") as store:
+        await store.append("account-42", [NewEvent("Deposited", {"amount": 100})])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any, Final, Self, TypeVar
+from urllib.parse import SplitResult
+
+from ..._internal.sqlite import (
+    SQLiteWriter,
+    acquire_writer,
+    connect,
+    release_writer,
+    translate_error,
+)
+from ..._internal.urls import (
+    choice_option,
+    float_option,
+    int_option,
+    reject_unknown_options,
+    sqlite_path,
+)
+from ...codec import Codec
+from ...events import AppendResult, RecordedEvent
+from ...exceptions import ConfigurationError, StoreClosedError
+from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot
+from ..types import StreamLimits
+from . import reads, writes
+from .schema import ERRORS, prepare_file
+from .watcher import CommitWatcher
+
+__all__ = ["SQLiteStoreBackend"]
+
+T = TypeVar("T")
+
+DEFAULT_BUSY_TIMEOUT: Final = 5.0
+DEFAULT_READERS: Final = 4
+_SYNCHRONOUS: Final = {"full": "FULL", "normal": "NORMAL"}
+
+
+class SQLiteStoreBackend(StoreBackend):
+    """Events in a SQLite file (WAL, group commit, many processes).
+
+    Open it with :func:`eventflux.open_store`; see the module documentation
+    for the URL options.
+    """
+
+    #: Events per round trip to a reader thread (read_all, subscribe, read):
+    #: fewer thread hand-offs than the default, still a bounded amount of memory.
+    page_size = 1024
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: str = "full",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        readers: int = DEFAULT_READERS,
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ConfigurationError(f"durability must be 'full' or 'normal', not {durability!r}")
+        # absolute, so that connections opened later find the same file
+        self.path = os.path.abspath(path)
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        #: The file's writer in this process (shared with the other stores on it),
+        #: while the backend is open.
+        self.writer: SQLiteWriter | None = None
+        #: Wakes this store's subscriptions for commits made by other connections.
+        self.watcher = CommitWatcher(self.path)
+        self._reader_count = readers
+        self._readers: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+        """The store in the file that ``url`` names (created on first use)."""
+        path = sqlite_path(url)
+        durability = choice_option(options, "durability", "full", ("full", "normal"))
+        busy = float_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
+        readers = int_option(options, "readers", DEFAULT_READERS)
+        reject_unknown_options(options, "sqlite")
+        backend = cls(path, durability=durability, busy_timeout=busy, readers=readers)
+        await asyncio.to_thread(backend._start)
+        return backend
+
+    def _start(self) -> None:
+        prepare_file(self.path, self.busy_timeout)
+        self.writer = acquire_writer(
+            self.path,
+            synchronous=_SYNCHRONOUS[self.durability],
+            busy_timeout=self.busy_timeout,
+            errors=ERRORS,
+        )
+        self._readers = ThreadPoolExecutor(
+            self._reader_count, thread_name_prefix="eventflux-sqlite-reader"
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        await self.watcher.close()
+        await asyncio.to_thread(self._stop)
+
+    def _stop(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            release_writer(writer)
+
+    # -- plumbing -----------------------------------------------------------------------
+    async def _write(self, job: Callable[[sqlite3.Connection, int, bool], T]) -> T:
+        """Run ``job(conn, now_us, careful)`` in the writer's next transaction."""
+        writer = self.writer
+        if writer is None or self._closed:
+            raise StoreClosedError("the event store is closed")
+        result: T = await writer.submit(job)
+        return result
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = connect(self.path, self.busy_timeout)
+                conn.execute("PRAGMA query_only = 1")
+            except sqlite3.Error as e:
+                raise translate_error(e, self.path, self.busy_timeout, ERRORS) from e
+            with self._connections_lock:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            return fn(self._reader(), *args)
+        except sqlite3.Error as e:
+            raise translate_error(e, self.path, self.busy_timeout, ERRORS) from e
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(reader_connection, *args)`` on a reader thread."""
+        if self._closed or self._readers is None:
+            raise StoreClosedError("the event store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._call, fn, args)
+
+    # -- writing ------------------------------------------------------------------------
+    async def append(self, batches: list[AppendBatch]) -> list[AppendResult]:
+        return await self._write(
+            lambda conn, now, careful: writes.append(conn, batches, now, careful)
+        )
+
+    async def delete_stream(self, stream: str, *, hard: bool) -> None:
+        await self._write(lambda conn, now, _: writes.delete_stream(conn, stream, hard, now))
+
+    async def set_stream_limits(self, stream: str, limits: StreamLimits) -> None:
+        await self._write(lambda conn, now, _: writes.set_stream_limits(conn, stream, limits, now))
+
+    async def save_snapshot(
+        self, stream: str, version: int, type_name: str, data: bytes, schema_version: int
+    ) -> None:
+        await self._write(
+            lambda conn, now, _: writes.save_snapshot(
+                conn, stream, version, type_name, data, schema_version, now
+            )
+        )
+
+    # -- reading ------------------------------------------------------------------------
+    @staticmethod
+    def _stream_page(conn: sqlite3.Connection, codec: Codec, *args: Any) -> list[RecordedEvent]:
+        return reads.decode_rows(codec, reads.read_stream_page(conn, *args))
+
+    async def read_stream_page(
+        self,
+        stream: str,
+        start: int | None,
+        limit: int,
+        *,
+        backwards: bool,
+        as_of: datetime | None,
+        now: datetime,
+        codec: Codec,
+    ) -> list[RecordedEvent]:
+        as_of_us = None if as_of is None else reads.micros(as_of)
+        return await self._read(
+            self._stream_page, codec, stream, start, backwards, limit, as_of_us, reads.micros(now)
+        )
+
+    @staticmethod
+    def _log_page(
+        conn: sqlite3.Connection,
+        codec: Codec,
+        after: int,
+        limit: int,
+        types: tuple[str, ...] | None,
+        prefix: str | None,
+    ) -> LogPage:
+        events, head = reads.read_all_page(conn, codec, after, limit, types, prefix)
+        if len(events) >= limit:
+            return LogPage(events, events[-1].position)
+        return LogPage(events, max(head, after))
+
+    async def read_all_page(
+        self,
+        after: int,
+        limit: int,
+        *,
+        types: tuple[str, ...] | None,
+        prefix: str | None,
+        codec: Codec,
+    ) -> LogPage:
+        """One page of the global log. SQLite serialises writers and positions are
+        assigned under the write lock, so the head of the same read transaction
+        is a safe mark: no event at or below it can become visible later."""
+        return await self._read(self._log_page, codec, after, limit, types, prefix)
+
+    async def stream_version(self, stream: str) -> int:
+        v = await self._read(
+            reads.scalar, "SELECT version FROM eventflux_streams WHERE name = ?", (stream,)
+        )
+        return 0 if v is None else int(v)
+
+    async def last_position(self) -> int:
+        v = await self._read(reads.scalar, "SELECT max(position) FROM eventflux_events")
+        return 0 if v is None else int(v)
+
+    async def streams(self, prefix: str) -> list[str]:
+        return await self._read(reads.stream_names, prefix)
+
+    async def stream_limits(self, stream: str) -> StreamLimits:
+        return await self._read(reads.stream_limits, stream)
+
+    async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
+        def load(conn: sqlite3.Connection) -> StoredSnapshot | None:
+            rows = conn.execute(
+                "SELECT version, type, data, schema_version, recorded_at "
+                "FROM eventflux_snapshots WHERE stream = ?",
+                (stream,),
+            ).fetchall()
+            if not rows:
+                return None
+            version, type_name, data, schema, at = rows[0]
+            return StoredSnapshot(
+                version, type_name, bytes(data), schema, reads.EPOCH + timedelta(microseconds=at)
+            )
+
+        return await self._read(load)
+
+    # -- live subscriptions -------------------------------------------------------------
+    async def start_waiting(self, wake: Callable[[], None]) -> float | None:
+        """Have the watcher wake the subscription for other connections' commits."""
+        self.watcher.enter(wake)
+        return None
+
+    def stop_waiting(self) -> None:
+        self.watcher.leave()
