@@ -14,7 +14,7 @@ from ..exceptions import MissingExtraError
 __all__ = ["main"]
 
 #: modules under eventflux.cli that each define ``register(app)``
-COMMAND_MODULES = ("demo", "store", "bus", "projections")
+COMMAND_MODULES = ("demo", "store", "bus", "projections", "serve", "token")
 
 
 def build_app() -> object:
