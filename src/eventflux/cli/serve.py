@@ -137,6 +137,7 @@ async def _serve(
                 host=host,
                 port=port,
                 lifespan="on",
+                ws="websockets-sansio",
                 log_level=log_level,
                 ws_max_size=max_body,
                 timeout_graceful_shutdown=30,

@@ -159,6 +159,11 @@ class LiveHub:
         self._stopped = False
 
     @property
+    def feeds(self) -> frozenset[Feed]:
+        """The feeds registered now (one per live connection or subscription)."""
+        return frozenset(self._feeds)
+
+    @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
