@@ -37,7 +37,12 @@ async def test_an_event_keeps_its_metadata_and_id(api: Api) -> None:
     event_id = str(uuid.uuid4())
     payload = {
         "events": [
-            {"type": "Opened", "data": {"owner": "ann"}, "metadata": {"actor": "u1"}, "id": event_id}
+            {
+                "type": "Opened",
+                "data": {"owner": "ann"},
+                "metadata": {"actor": "u1"},
+                "id": event_id,
+            }
         ]
     }
     assert (await api.client.post("/api/streams/a-1", json=payload)).status_code == 201

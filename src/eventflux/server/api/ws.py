@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, Final
 
 import orjson
@@ -36,6 +37,8 @@ from ..tokens import Scope
 from .ws_subs import BusSubscription, Outbox, Subscription, parse_subscribe
 
 __all__ = ["MODULE", "websocket"]
+
+log = logging.getLogger("eventflux.server")
 
 _AUTH_TIMEOUT: Final = 10.0
 _MAX_SUBSCRIPTIONS: Final = 64
@@ -117,6 +120,9 @@ class Session:
             except ApiError as e:
                 await self.send(_error_frame(e, sub))
             except EventfluxError as e:
+                await self.send(_error_frame(_as_api_error(e), sub))
+            except Exception as e:  # a bug: say so, keep the connection
+                log.error("WebSocket frame failed: %r", text[:200], exc_info=e)
                 await self.send(_error_frame(_as_api_error(e), sub))
 
     async def _handle(self, frame: dict[str, Any]) -> None:

@@ -223,7 +223,7 @@ class BusSubscription:
 
     def settle(self, frame: dict[str, Any], *, ack: bool) -> None:
         fut = self._pending.get(frame.get("delivery"))  # type: ignore[arg-type]
-        if fut is None:
+        if fut is None or fut.done():
             raise ApiError(404, "NotFound", "no such delivery waiting for an answer")
         if ack:
             fut.set_result(None)
