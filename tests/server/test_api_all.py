@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-
-from eventflux import NewEvent
 from tests.server._sse import SseItem, sse_items
 from tests.server.conftest import Api, LiveServer, running
+
+from eventflux import NewEvent
 
 
 async def seed(api: Any) -> None:
@@ -191,7 +191,8 @@ async def test_a_slow_reader_is_dropped_with_a_comment_and_resumes(
                 await asyncio.sleep(0)
                 if feed.closed is not None:
                     break
-            assert feed.closed is not None and feed.closed.overflowed
+            assert feed.closed is not None
+            assert feed.closed.overflowed
             last_id = None
             final: str | None = None
             async for item in items:
@@ -199,7 +200,8 @@ async def test_a_slow_reader_is_dropped_with_a_comment_and_resumes(
                     last_id = item.id
                 elif item.comment and "reconnect" in item.comment:
                     final = item.comment
-            assert final is not None and "Last-Event-ID" in final
+            assert final is not None
+            assert "Last-Event-ID" in final
         # resume from what arrived: every event comes once, in order
         resume = {"Last-Event-ID": last_id} if last_id else {}
         async with (

@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.server.conftest import Api
 
 from eventflux import Reject
 from eventflux.bus import Message, MessageBus
-from tests.server.conftest import Api
 
 
 async def eventually(predicate: Any, what: str, deadline: float = 10.0) -> None:
@@ -69,7 +69,8 @@ async def test_publish_answers_202_with_the_msg_id(api: Api) -> None:
     assert again.status_code == 202  # deduplicated, same answer
     assert again.json() == {"msg_id": "order-1"}
     r = await api.client.post("/api/publish/orders.created", json={"data": {}})
-    assert r.status_code == 202 and r.json()["msg_id"]
+    assert r.status_code == 202
+    assert r.json()["msg_id"]
     await asyncio.sleep(0.05)
     assert len(got) == 2
 
@@ -114,7 +115,8 @@ async def test_list_retry_and_purge_dead_letters(api: Api) -> None:
     letters = r.json()["dead_letters"]
     assert [x["data"] for x in letters] == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert letters[0]["error"] == "bad order 0"
-    assert letters[0]["group"] == "pay" and letters[0]["subject"] == "orders.created"
+    assert letters[0]["group"] == "pay"
+    assert letters[0]["subject"] == "orders.created"
     assert set(letters[0]) == {
         "id", "group", "subject", "msg_id", "key", "error", "deliveries", "dead_at", "data",
     }  # fmt: skip

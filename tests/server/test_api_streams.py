@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
+from tests.server.conftest import Api
 
 from eventflux import NewEvent
-from tests.server.conftest import Api
 
 
 def body(*types: str, **fields: Any) -> dict[str, Any]:
@@ -18,7 +18,8 @@ def body(*types: str, **fields: Any) -> dict[str, Any]:
 def error_type(r: Any) -> str:
     payload = r.json()
     assert set(payload) == {"error"}, payload
-    assert isinstance(payload["error"]["message"], str) and payload["error"]["message"]
+    assert isinstance(payload["error"]["message"], str)
+    assert payload["error"]["message"]
     return str(payload["error"]["type"])
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from tests.server.conftest import Api
+from tests.server.test_api_bus import make_letters
 
 from eventflux import NewEvent, Reject
 from eventflux.bus import MessageBus
@@ -16,8 +18,6 @@ from eventflux.exceptions import EventfluxError
 from eventflux.server import ServerSettings, create_app
 from eventflux.server.tokens import MemoryTokenStore
 from eventflux.store import EventStore
-from tests.server.conftest import Api
-from tests.server.test_api_bus import make_letters
 
 APPEND = {"events": [{"type": "A", "data": {}}]}
 

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
+from tests.server.conftest import LiveServer, running
+from tests.server.test_api_bus import eventually
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from eventflux import NewEvent
-from tests.server.conftest import LiveServer, running
-from tests.server.test_api_bus import eventually
 
 
 def ws_url(live: LiveServer) -> str:
@@ -39,7 +39,8 @@ async def test_store_subscription_catches_up_and_follows(live: LiveServer) -> No
         await send(ws, op="subscribe", sub="s1", source="store", after=0)
         assert await recv(ws) == {"type": "subscribed", "sub": "s1", "source": "store", "after": 0}
         first = await recv(ws)
-        assert first["type"] == "event" and first["sub"] == "s1"
+        assert first["type"] == "event"
+        assert first["sub"] == "s1"
         assert (first["event"]["stream"], first["event"]["position"]) == ("a-1", 1)
         await live.store.append("b-1", [NewEvent("Other", {})])
         await live.store.append("a-2", [NewEvent("Opened", {})])
@@ -64,15 +65,18 @@ async def test_bus_subscription_with_auto_ack(live: LiveServer) -> None:
         await recv(ws, "welcome")
         await send(ws, op="subscribe", sub="b", source="bus", subject="orders.*", group="ws-a")
         subscribed = await recv(ws, "subscribed")
-        assert subscribed["group"] == "ws-a" and subscribed["ack"] == "auto"
+        assert subscribed["group"] == "ws-a"
+        assert subscribed["ack"] == "auto"
         await live.bus.publish("orders.created", {"id": 1}, msg_id="o-1", key="k")
         frame = await recv(ws, "message")
-        assert frame["sub"] == "b" and frame["delivery"]
+        assert frame["sub"] == "b"
+        assert frame["delivery"]
         message = frame["message"]
         assert (message["subject"], message["data"], message["msg_id"]) == (
             "orders.created", {"id": 1}, "o-1",
         )  # fmt: skip
-        assert message["attempt"] == 1 and message["group"] == "ws-a"
+        assert message["attempt"] == 1
+        assert message["group"] == "ws-a"
 
 
 @pytest.mark.asyncio
