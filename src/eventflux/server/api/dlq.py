@@ -22,6 +22,7 @@ from ..jsonio import json_response
 from ..module import ServerModule
 from ..openapi import errors, json_content, limit_parameter, query, ref
 from ..params import limit_param, str_param
+from ..routing import NAME
 from ..tokens import Scope
 from ..wire import letter_json
 
@@ -118,7 +119,7 @@ MODULE = ServerModule(
     routes=[
         Route("/api/dlq", list_letters, methods=["GET"]),
         Route("/api/dlq", purge_letters, methods=["DELETE"]),
-        Route("/api/dlq/{id:path}/retry", retry_letter, methods=["POST"]),
+        Route(f"/api/dlq/{{id:{NAME}}}/retry", retry_letter, methods=["POST"]),
     ],
     openapi={
         "/api/dlq": {

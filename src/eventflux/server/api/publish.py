@@ -11,6 +11,7 @@ from ..context import context_of
 from ..jsonio import json_response, read_json
 from ..module import ServerModule
 from ..openapi import errors, json_body, json_content, ref
+from ..routing import NAME
 from ..tokens import Scope
 from ..wire import parse_publish
 
@@ -33,7 +34,7 @@ async def publish(request: Request) -> Response:
 
 MODULE = ServerModule(
     "publish",
-    routes=[Route("/api/publish/{subject:path}", publish, methods=["POST"])],
+    routes=[Route(f"/api/publish/{{subject:{NAME}}}", publish, methods=["POST"])],
     openapi={
         "/api/publish/{subject}": {
             "post": {

@@ -24,6 +24,7 @@ from ..jsonio import json_response, read_json
 from ..module import ServerModule
 from ..openapi import errors, json_body, json_content, limit_parameter, query, ref
 from ..params import MAX_INT, bool_param, int_param, limit_param, str_param
+from ..routing import NAME
 from ..tokens import Scope
 from ..wire import event_json, parse_append
 
@@ -111,8 +112,8 @@ MODULE = ServerModule(
     "streams",
     routes=[
         Route("/api/streams", list_streams, methods=["GET"]),
-        Route("/api/streams/{stream:path}", read_stream, methods=["GET"]),
-        Route("/api/streams/{stream:path}", append, methods=["POST"]),
+        Route(f"/api/streams/{{stream:{NAME}}}", read_stream, methods=["GET"]),
+        Route(f"/api/streams/{{stream:{NAME}}}", append, methods=["POST"]),
     ],
     openapi={
         "/api/streams": {
