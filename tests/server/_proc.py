@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from tests.servers._shared import free_port
 
 EVENTFLUX = str(Path(sys.executable).with_name("eventflux"))

@@ -23,12 +23,12 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck
 from schemathesis import GenerationMode, checks
+from tests.servers._shared import free_port
 
 from eventflux import NewEvent, Reject, open_store
 from eventflux.bus import Message, open_bus
 from eventflux.server import ServerSettings, create_app
 from eventflux.server.tokens import MemoryTokenStore, Scope
-from tests.servers._shared import free_port
 
 EXAMPLES = 40
 CHECKS = [
@@ -72,7 +72,9 @@ class FuzzServer:
 
             await bus.ready()
             await bus.publish("orders.created", {"n": 1})
-            while not await bus.dlq.list():
+            for _ in range(3000):
+                if await bus.dlq.list():
+                    break
                 await asyncio.sleep(0.01)
             tokens = MemoryTokenStore()
             self.token, _ = await tokens.create(Scope.ADMIN)
@@ -82,7 +84,9 @@ class FuzzServer:
             self.server = uvicorn.Server(config)
             self.server.capture_signals = _no_signals  # type: ignore[method-assign]
             serving = asyncio.ensure_future(self.server.serve())
-            while not self.server.started and not serving.done():
+            for _ in range(3000):
+                if self.server.started or serving.done():
+                    break
                 await asyncio.sleep(0.01)
             self.ready.set()
             await serving

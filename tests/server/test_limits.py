@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.server._proc import ServeProcess
 from tests.server.conftest import Api
 
