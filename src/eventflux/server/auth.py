@@ -2,8 +2,8 @@
 
 Every request carries ``Authorization: Bearer <token>`` (the dashboard keeps
 the token in an HttpOnly cookie instead). A server bound to loopback with no
-active token is *open*: every caller is an admin without a prefix. A server
-bound elsewhere never is.
+tokens is *open*: every caller is an admin without a prefix. A server bound
+elsewhere never is, and revoking every token does not reopen one.
 
 Example::
 
@@ -113,7 +113,7 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks tokens against a cache of the active ones, reloaded every
+    """Checks tokens against a cache of the token records, reloaded every
     ``refresh`` seconds (so a token revoked elsewhere stops working within
     that time; a token created elsewhere works within 0.1 s)."""
 
@@ -121,6 +121,7 @@ class TokenVerifier:
         self._store = store
         self._refresh = refresh
         self._by_id: dict[str, TokenRecord] = {}
+        self._any = False
         self._loaded = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -135,16 +136,17 @@ class TokenVerifier:
             if time.monotonic() - self._loaded <= max_age:
                 return
             try:
-                records = await self._store.active()
+                records = await self._store.records()
             except (EventfluxError, OSError) as e:
                 raise ApiError(503, "Unavailable", f"the token store cannot be read: {e}") from None
-            self._by_id = {r.info.id: r for r in records}
+            self._by_id = {r.info.id: r for r in records if r.info.active}
+            self._any = bool(records)
             self._loaded = time.monotonic()
 
-    async def any_active(self) -> bool:
-        """True if at least one token is active."""
+    async def any_token(self) -> bool:
+        """True once a token was created (revoking every token does not reopen a server)."""
         await self._ensure(self._refresh)
-        return bool(self._by_id)
+        return self._any
 
     async def verify(self, token: str) -> TokenRecord | None:
         """The record of ``token`` if it is active and its secret matches."""
@@ -173,8 +175,9 @@ class Authenticator:
         self.has_store = tokens is not None
 
     async def is_open(self) -> bool:
-        """True while the server needs no token (loopback, no active token)."""
-        return self.settings.loopback and not await self.verifier.any_active()
+        """True while the server needs no token: bound to loopback, and no token
+        was ever created (revoked ones count: revoking does not reopen it)."""
+        return self.settings.loopback and not await self.verifier.any_token()
 
     async def identify(self, conn: HTTPConnection, token: str | None = None) -> Principal:
         """The caller of ``conn`` (a request or a WebSocket); ``token`` overrides

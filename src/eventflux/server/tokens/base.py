@@ -45,9 +45,9 @@ class TokenStore(abc.ABC):
         records = await self._records()
         return [r.info for r in records if include_revoked or r.info.active]
 
-    async def active(self) -> builtins.list[TokenRecord]:
-        """The records of the tokens that are not revoked (for the server's cache)."""
-        return [r for r in await self._records() if r.info.active]
+    async def records(self) -> builtins.list[TokenRecord]:
+        """Every token's record, revoked ones included (for the server's cache)."""
+        return await self._records()
 
     async def revoke(self, token_id: str) -> bool:
         """Revoke a token by id; False if no active token has that id."""
