@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -37,6 +39,10 @@ CORE_NAV = (
     NavLink("/tail", "Live tail"),
     NavLink("/dead-letters", "Dead letters"),
 )
+
+
+async def _no_icon(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 def dashboard_module(areas: Sequence[ServerModule], settings: ServerSettings) -> ServerModule:
@@ -70,6 +76,7 @@ def dashboard_module(areas: Sequence[ServerModule], settings: ServerSettings) ->
             Route("/dead-letters/retry", actions.retry, methods=["POST"]),
             Route("/dead-letters/retry-first", actions.retry_first, methods=["POST"]),
             Route("/dead-letters/purge", actions.purge, methods=["POST"]),
+            Route("/favicon.ico", _no_icon, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
     )

@@ -9,12 +9,14 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ...bus import MessageBus
 from ...exceptions import EventfluxError
 from ..api.dlq import find_letter, visible_letters
 from ..auth import COOKIE, Principal
@@ -29,6 +31,19 @@ __all__ = ["Actions", "form"]
 
 _MAX_FORM: Final = 16 * 1024
 _MAX_RETRY: Final = 10_000
+#: how long an action waits for retried letters to be handled before it answers
+_SETTLE: Final = 2.0
+
+
+async def _settled(bus: MessageBus, ids: set[str]) -> None:
+    """Wait (at most ``_SETTLE`` seconds) until the retried letters have left the
+    queue, so the list the page gets back shows what the retry did."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + _SETTLE
+    while ids and loop.time() < end:
+        if not ids & {x.id for x in await bus.dlq.list()}:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def form(request: Request) -> dict[str, str]:
@@ -131,6 +146,7 @@ class Actions:
             else:
                 principal.check_name(letter.subject, "subject")
                 await ctx.bus.dlq.retry(letter_id)
+                await _settled(ctx.bus, {letter_id})
                 message = f"Retried 1 dead letter ({letter.subject})."
         except (ApiError, EventfluxError) as e:
             message = _why(e)
@@ -147,13 +163,15 @@ class Actions:
             return await self._letters(request, principal, group, message)
         try:
             letters = await visible_letters(ctx.bus, principal, group, None, int(raw))
-            done = 0
+            retried: set[str] = set()
             for letter in letters:
                 try:
                     await ctx.bus.dlq.retry(letter.id)
-                    done += 1
+                    retried.add(letter.id)
                 except EventfluxError:
                     continue  # handled or purged meanwhile
+            await _settled(ctx.bus, set(retried))
+            done = len(retried)
             message = f"Retried {done} dead letter(s)."
         except (ApiError, EventfluxError) as e:
             message = _why(e)
