@@ -113,15 +113,17 @@ class Principal:
 
 
 class TokenVerifier:
-    """Checks tokens against a cache of the token records, reloaded every
-    ``refresh`` seconds (so a token revoked elsewhere stops working within
-    that time; a token created elsewhere works within 0.1 s)."""
+    """Checks tokens against a cache of the token records, reloaded when the
+    store says they changed (the SQLite file's modification time: at once) and
+    at least every ``refresh`` seconds (PostgreSQL: a token revoked elsewhere
+    stops working within that time; one created elsewhere works within 0.1 s)."""
 
     def __init__(self, store: TokenStore | None, refresh: float) -> None:
         self._store = store
         self._refresh = refresh
         self._by_id: dict[str, TokenRecord] = {}
         self._any = False
+        self._version: object = None
         self._loaded = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -129,18 +131,27 @@ class TokenVerifier:
         """Forget the cache (after a change made through this process)."""
         self._loaded = float("-inf")
 
+    def _fresh(self, max_age: float) -> bool:
+        assert self._store is not None
+        version = self._store.version()
+        if version is not None and version != self._version:
+            return False  # changed (a token created or revoked): reload now
+        return time.monotonic() - self._loaded <= max_age
+
     async def _ensure(self, max_age: float) -> None:
-        if self._store is None or time.monotonic() - self._loaded <= max_age:
+        if self._store is None or self._fresh(max_age):
             return
         async with self._lock:
-            if time.monotonic() - self._loaded <= max_age:
+            if self._fresh(max_age):
                 return
+            version = self._store.version()
             try:
                 records = await self._store.records()
             except (EventfluxError, OSError) as e:
                 raise ApiError(503, "Unavailable", f"the token store cannot be read: {e}") from None
             self._by_id = {r.info.id: r for r in records if r.info.active}
             self._any = bool(records)
+            self._version = version
             self._loaded = time.monotonic()
 
     async def any_token(self) -> bool:

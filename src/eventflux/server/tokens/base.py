@@ -53,6 +53,11 @@ class TokenStore(abc.ABC):
         """Revoke a token by id; False if no active token has that id."""
         return await self._revoke(token_id, datetime.now(UTC))
 
+    def version(self) -> object:
+        """A cheap marker that changes when the tokens change (None: unknown, so
+        readers reload on a timer). The SQLite file's is its modification time."""
+        return None
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release the storage."""
 

@@ -24,9 +24,14 @@ class MemoryTokenStore(TokenStore):
 
     def __init__(self) -> None:
         self._records_by_id: dict[str, TokenRecord] = {}
+        self._changes = 0
+
+    def version(self) -> object:
+        return self._changes
 
     async def _insert(self, record: TokenRecord) -> None:
         self._records_by_id[record.info.id] = record
+        self._changes += 1
 
     async def _records(self) -> list[TokenRecord]:
         return list(self._records_by_id.values())
@@ -37,4 +42,5 @@ class MemoryTokenStore(TokenStore):
             return False
         info = dataclasses.replace(record.info, revoked_at=when)
         self._records_by_id[token_id] = TokenRecord(info, record.secret_hash)
+        self._changes += 1
         return True

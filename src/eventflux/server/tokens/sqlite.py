@@ -59,6 +59,13 @@ class SQLiteTokenStore(TokenStore):
         await asyncio.to_thread(store._create)
         return store
 
+    def version(self) -> object:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
     def _connect(self) -> sqlite3.Connection:
         try:
             return sqlite3.connect(self.path, timeout=10)
