@@ -38,7 +38,10 @@ def test_every_curl_example_runs_against_a_real_server(tmp_path: Path) -> None:
     blocks = sh_blocks()
     with ServeProcess(tmp_path) as server:
         # each answer on lines of its own (curl adds no newline after a JSON body)
-        script = ["set -euo pipefail", 'curl() { command curl "$@"; local rc=$?; echo; return $rc; }']
+        script = [
+            "set -euo pipefail",
+            'curl() { command curl "$@"; local rc=$?; echo; return $rc; }',
+        ]
         for i, block in enumerate(blocks):
             script.append(f"echo '@@block {i}'")
             script.append(block.replace("http://127.0.0.1:8000", server.url))

@@ -56,6 +56,15 @@ def _make_folder(url: str) -> None:
             os.makedirs(folder, exist_ok=True)
 
 
+def _runner() -> asyncio.Runner:
+    """An event loop runner: uvloop's loop when it is installed (as uvicorn would)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
 def _display_url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     return f"http://{shown}:{port}/"
@@ -226,18 +235,19 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
         store_url = serve_store_url(store)
         try:
-            asyncio.run(
-                _serve(
-                    host,
-                    port,
-                    store_url,
-                    serve_bus_url(bus),
-                    tokens_url(tokens, store_url),
-                    max_body,
-                    workers,
-                    log_level,
+            with _runner() as runner:
+                runner.run(
+                    _serve(
+                        host,
+                        port,
+                        store_url,
+                        serve_bus_url(bus),
+                        tokens_url(tokens, store_url),
+                        max_body,
+                        workers,
+                        log_level,
+                    )
                 )
-            )
         except EventfluxError as e:
             err_console.print(f"[bold red]error:[/] {e}", highlight=False)
             raise typer.Exit(1) from None

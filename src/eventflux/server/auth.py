@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -39,6 +40,8 @@ __all__ = [
 COOKIE: Final = "eventflux_token"
 _CHALLENGE: Final = 'Bearer realm="eventflux"'
 _MISS_REFRESH: Final = 0.1
+#: how often the token store's change marker is looked at (a file's stat is not free)
+_VERSION_EVERY: Final = 0.1
 
 
 def narrow_prefix(scope_prefix: str, requested: str | None) -> str | None:
@@ -124,6 +127,7 @@ class TokenVerifier:
         self._by_id: dict[str, TokenRecord] = {}
         self._any = False
         self._version: object = None
+        self._checked = float("-inf")
         self._loaded = float("-inf")
         self._lock = asyncio.Lock()
 
@@ -133,10 +137,13 @@ class TokenVerifier:
 
     def _fresh(self, max_age: float) -> bool:
         assert self._store is not None
-        version = self._store.version()
-        if version is not None and version != self._version:
-            return False  # changed (a token created or revoked): reload now
-        return time.monotonic() - self._loaded <= max_age
+        now = time.monotonic()
+        if now - self._checked >= _VERSION_EVERY:
+            self._checked = now
+            version = self._store.version()
+            if version is not None and version != self._version:
+                return False  # changed (a token created or revoked): reload now
+        return now - self._loaded <= max_age
 
     async def _ensure(self, max_age: float) -> None:
         if self._store is None or self._fresh(max_age):
@@ -244,15 +251,20 @@ class Authenticator:
         if netloc != conn.headers.get("host", "").lower():
             raise ApiError(403, "Forbidden", "cross-site requests are refused")
 
+    @staticmethod
+    @functools.lru_cache(maxsize=256)
+    def _local_name(host: str, extra: tuple[str, ...]) -> bool:
+        try:
+            name = urlsplit("//" + host).hostname or ""
+        except ValueError:
+            return False
+        return is_loopback(name) or name in extra
+
     def _check_local_host(self, conn: HTTPConnection) -> None:
         # An open server answers only to loopback names: a page whose own name
         # resolves to 127.0.0.1 (DNS rebinding) must not reach it.
         host = conn.headers.get("host", "")
-        try:
-            name = urlsplit("//" + host).hostname or ""
-        except ValueError:
-            name = ""
-        if not (is_loopback(name) or name in self.settings.extra_hosts):
+        if not self._local_name(host, self.settings.extra_hosts):
             raise ApiError(
                 403,
                 "Forbidden",

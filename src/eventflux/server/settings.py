@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Final
@@ -30,6 +31,7 @@ DEFAULT_MAX_BODY: Final = 2 * 1024 * 1024
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """True if ``host`` (an address or name to bind) only reaches this machine.
 
