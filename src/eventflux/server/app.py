@@ -76,7 +76,7 @@ def create_app(
 
         areas.append(dashboard_module(areas, settings))
     document = build_document(areas, _version())
-    areas.insert(0, openapi_module(document))
+    areas.append(openapi_module(document))
     routes: list[BaseRoute] = [route for area in areas for route in area.routes]
 
     @contextlib.asynccontextmanager
