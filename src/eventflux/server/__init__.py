@@ -21,9 +21,9 @@ from .settings import DEFAULT_BUS_URL, DEFAULT_STORE_URL, ServerSettings, is_loo
 from .tokens import Scope, TokenInfo, TokenStore, open_token_store, token_url_for
 
 __all__ = [
+    "ApiError",
     "DEFAULT_BUS_URL",
     "DEFAULT_STORE_URL",
-    "ApiError",
     "NavLink",
     "Principal",
     "Scope",

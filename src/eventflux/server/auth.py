@@ -28,8 +28,8 @@ from .settings import ServerSettings, is_loopback
 from .tokens import Scope, TokenRecord, TokenStore, split_token
 
 __all__ = [
-    "COOKIE",
     "Authenticator",
+    "COOKIE",
     "Principal",
     "TokenVerifier",
     "narrow_prefix",

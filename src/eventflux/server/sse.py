@@ -26,7 +26,10 @@ from starlette.types import Receive, Scope, Send
 from .hub import Feed, FeedClosed
 from .settings import ServerSettings
 
-__all__ = ["KEEPALIVE", "EventStream"]
+__all__ = [
+    "EventStream",
+    "KEEPALIVE",
+]
 
 log = logging.getLogger("eventflux.server")
 

@@ -28,7 +28,10 @@ from ..context import context_of
 from ..jsonio import dumps
 from ..module import NavLink
 
-__all__ = ["SECURITY_HEADERS", "Renderer"]
+__all__ = [
+    "Renderer",
+    "SECURITY_HEADERS",
+]
 
 TEMPLATES: Final = Path(__file__).resolve().parent.parent / "templates"
 
