@@ -216,3 +216,11 @@ async def test_a_slow_reader_is_dropped_with_a_comment_and_resumes(
                     seen.append(int(item.id))
             start = seen[0]
             assert seen == list(range(start, i + 2))
+
+
+@pytest.mark.asyncio
+async def test_head_on_the_event_stream_answers_at_once(live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live.url, timeout=10) as client:
+        r = await client.head("/api/subscribe")
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")

@@ -142,6 +142,8 @@ async def subscribe(request: Request) -> Response | EventStream:
     after = start_position(request)
     types = types_param(request)
     prefix = narrow_prefix(principal.prefix, str_param(request, "stream_prefix"))
+    if request.method == "HEAD":  # the headers of a stream, without the endless body
+        return Response(media_type="text/event-stream")
     key = principal.key
     ctx.limiter.acquire(key)
     if prefix is None:
