@@ -12,8 +12,9 @@ import asyncio
 import re
 from datetime import datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..._internal.urls import parse_url
 from ...exceptions import ConfigurationError, MissingExtraError
 from .base import TokenStore
 from .model import TokenRecord
@@ -43,8 +44,7 @@ class PostgresTokenStore(TokenStore):
     @classmethod
     async def open(cls, url: str) -> PostgresTokenStore:
         """Open the token table of the database named by a store URL (created if missing)."""
-        parts = urlsplit(url)
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
+        parts, options = parse_url(url)
         schema = options.get("schema", "eventflux")
         if not _SCHEMA_NAME.fullmatch(schema):
             raise ConfigurationError(f"URL option schema={schema!r} is not a plain identifier")
