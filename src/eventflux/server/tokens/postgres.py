@@ -1,5 +1,7 @@
-"""Tokens in a table of the PostgreSQL database that holds the event store
-(``<schema>.eventflux_tokens``, the store URL's ``schema``, default ``eventflux``).
+"""Tokens in a table of the PostgreSQL database that holds the event store:
+``eventflux_tokens.<schema>``, a table named after the store URL's ``schema``
+(default ``eventflux``) in a schema of its own, so that the store's schema
+holds nothing but the store.
 
 Example::
 
@@ -27,6 +29,19 @@ _STORE_OPTIONS: Final = frozenset(
     {"schema", "pool_min", "pool_max", "wait_timeout", "poll_interval", "max_event_bytes"}
 )
 _SCHEMA_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+#: the schema holding one token table per store schema
+_TOKENS_SCHEMA: Final = "eventflux_tokens"
+
+
+def _races() -> tuple[type[Exception], ...]:
+    try:
+        from psycopg import errors
+    except ImportError:  # pragma: no cover - without the extra, nothing to catch
+        return ()
+    return (errors.UniqueViolation, errors.DuplicateObject, errors.DuplicateTable)
+
+
+_RACES: Final = _races()
 
 
 class PostgresTokenStore(TokenStore):
@@ -34,12 +49,12 @@ class PostgresTokenStore(TokenStore):
 
     def __init__(self, conninfo: str, schema: str) -> None:
         self._conninfo = conninfo
-        self._table = f'"{schema}".eventflux_tokens'
+        self._table = f'{_TOKENS_SCHEMA}."{schema}"'
         self._schema = schema
         self._conn: Any = None
         self._lock = asyncio.Lock()
         parts = urlsplit(conninfo)
-        self.location = f"table {schema}.eventflux_tokens on {parts.hostname or 'localhost'}"
+        self.location = f"table {_TOKENS_SCHEMA}.{schema} on {parts.hostname or 'localhost'}"
 
     @classmethod
     async def open(cls, url: str) -> PostgresTokenStore:
@@ -51,15 +66,17 @@ class PostgresTokenStore(TokenStore):
         libpq = {k: v for k, v in options.items() if k not in _STORE_OPTIONS}
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
         store = cls(conninfo, schema)
-        await store._execute(
-            f'CREATE SCHEMA IF NOT EXISTS "{schema}";'
+        create = (
+            f"CREATE SCHEMA IF NOT EXISTS {_TOKENS_SCHEMA};"
             f"CREATE TABLE IF NOT EXISTS {store._table} ("
             "id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, scope TEXT NOT NULL, "
             "prefix TEXT NOT NULL, name TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
-            "revoked_at DOUBLE PRECISION)",
-            (),
-            fetch=False,
+            "revoked_at DOUBLE PRECISION)"
         )
+        try:
+            await store._execute(create, (), fetch=False)
+        except _RACES:  # another process created them at the same moment
+            await store._execute(create, (), fetch=False)
         return store
 
     async def _connection(self) -> Any:
