@@ -245,3 +245,47 @@ async def test_shutdown_says_closing(backends: Any) -> None:
         await recv(ws, "welcome")
         await live.app.state.eventflux.begin_shutdown()
         assert (await recv(ws, "closing"))["reason"]
+
+
+@pytest.mark.asyncio
+async def test_a_slow_store_subscription_is_dropped_and_says_where_to_resume(
+    backends: Any,
+) -> None:
+    store, bus = backends
+    # no compression: the padding must fill the socket buffers
+    async with (
+        running(store, bus, live_queue=4) as live,
+        connect(ws_url(live), max_queue=1, max_size=None, compression=None) as ws,
+    ):
+        await recv(ws, "welcome")
+        await send(ws, op="subscribe", sub="s", source="store")
+        await recv(ws, "subscribed")
+        hub = live.app.state.eventflux.hub
+        for _ in range(500):
+            if hub.feeds:
+                break
+            await asyncio.sleep(0.01)
+        (feed,) = hub.feeds
+        pad = "x" * 65536
+        for i in range(1000):  # nobody reads the socket meanwhile
+            await store.append(f"s-{i}", [NewEvent("E", {"i": i, "pad": pad})])
+            await asyncio.sleep(0)
+            if feed.closed is not None:
+                break
+        assert feed.closed is not None
+        assert feed.closed.overflowed
+        positions: list[int] = []
+        while True:
+            frame = await recv(ws)
+            if frame["type"] == "event":
+                positions.append(frame["event"]["position"])
+            elif frame["type"] == "dropped":
+                break
+        assert frame["sub"] == "s"
+        assert frame["after"] == (positions[-1] if positions else 0)
+        assert positions == list(range(1, len(positions) + 1))
+        # subscribing again from "after" gets the rest, each event once
+        await send(ws, op="subscribe", sub="s2", source="store", after=frame["after"])
+        await recv(ws, "subscribed")
+        nxt = await recv(ws, "event")
+        assert nxt["event"]["position"] == frame["after"] + 1
