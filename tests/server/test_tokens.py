@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -101,3 +103,27 @@ async def test_postgres_tokens_live_in_the_store_database(pg_tokens: Callable[[]
             assert len(await other.list(include_revoked=True)) == 1
         finally:
             await other.close()
+
+
+@pytest.mark.asyncio
+async def test_a_server_sees_token_changes_in_the_file_at_once(tmp_path: Path) -> None:
+    import time
+
+    from eventflux.server.auth import TokenVerifier
+
+    url = f"sqlite:///{tmp_path}/tokens.db"
+    verifier = TokenVerifier(await open_token_store(url), refresh=3600.0)
+    assert not await verifier.any_token()
+    other = await open_token_store(url)  # the CLI, in another process
+    token, info = await other.create(Scope.READ)
+
+    async def poll(check: Callable[[], Any], want: object) -> None:
+        deadline = time.monotonic() + 5
+        while await check() != want:
+            assert time.monotonic() < deadline, "the change was not seen"
+            await asyncio.sleep(0.02)
+
+    await poll(verifier.any_token, True)
+    assert await verifier.verify(token) is not None
+    await other.revoke(info.id)
+    await poll(lambda: verifier.verify(token), None)

@@ -135,22 +135,24 @@ class TokenVerifier:
         """Forget the cache (after a change made through this process)."""
         self._loaded = float("-inf")
 
-    def _fresh(self, max_age: float) -> bool:
+    def _stale(self, max_age: float, *, look: bool = False) -> bool:
+        """True if the cache must be reloaded: the store's change marker moved
+        (looked at every 0.1 s, or now with ``look``), or it is older than ``max_age``."""
         assert self._store is not None
         now = time.monotonic()
-        if now - self._checked >= _VERSION_EVERY:
+        if look or now - self._checked >= _VERSION_EVERY:
             self._checked = now
             version = self._store.version()
             if version is not None and version != self._version:
-                return False  # changed (a token created or revoked): reload now
-        return now - self._loaded <= max_age
+                return True  # a token was created or revoked: reload now
+        return now - self._loaded > max_age
 
     async def _ensure(self, max_age: float) -> None:
-        if self._store is None or self._fresh(max_age):
+        if self._store is None or not self._stale(max_age):
             return
         async with self._lock:
-            if self._fresh(max_age):
-                return
+            if not self._stale(max_age, look=True):
+                return  # another request reloaded it meanwhile
             version = self._store.version()
             try:
                 records = await self._store.records()
