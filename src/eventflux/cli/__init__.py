@@ -14,7 +14,7 @@ from ..exceptions import MissingExtraError
 __all__ = ["main"]
 
 #: modules under eventflux.cli that each define ``register(app)``
-COMMAND_MODULES = ("demo", "store", "worker", "bus", "projections", "audit")
+COMMAND_MODULES = ("demo", "store", "worker", "bus", "projections", "audit", "serve", "token")
 
 
 def build_app() -> object:
