@@ -17,23 +17,23 @@ from types import TracebackType
 from typing import Any, Self
 
 from eventflux._emitter import (
-    _INTERNAL_FILES,
     ERROR_MONITOR,
+    INTERNAL_FILES,
     EventEmitter,
     Listener,
-    _annotate,
-    _as_exception,
-    _attach,
-    _describe,
-    _is_error,
-    _RaiseUnhandled,
+    RaiseUnhandled,
+    annotate_error,
+    as_exception,
+    attach_event,
+    describe_listener,
+    is_error_event,
     listener_of,
 )
 from eventflux.exceptions import EventOverflowError
 
 __all__ = ["AsyncEventEmitter", "EventIterator", "on", "once"]
 
-_INTERNAL_FILES.add(__file__)
+INTERNAL_FILES.add(__file__)
 
 
 class AsyncEventEmitter(EventEmitter):
@@ -96,7 +96,7 @@ class AsyncEventEmitter(EventEmitter):
                     if result is not None:
                         self._schedule(result, name, args, listener)
         except Exception as exc:
-            _annotate(exc, name, listener)
+            annotate_error(exc, name, listener)
             raise
         return True
 
@@ -119,7 +119,7 @@ class AsyncEventEmitter(EventEmitter):
                 if result is not None and inspect.isawaitable(result):
                     await result
         except Exception as exc:
-            _annotate(exc, name, listener)
+            annotate_error(exc, name, listener)
             raise
         return True
 
@@ -135,13 +135,13 @@ class AsyncEventEmitter(EventEmitter):
             return False
         try:
             for listener in handlers:
-                if tracer is not None and type(listener) is not _RaiseUnhandled:
+                if tracer is not None and type(listener) is not RaiseUnhandled:
                     tracer.on_listener(self, name, listener_of(listener))
                 result = listener(*args, **kwargs)
                 if result is not None and inspect.isawaitable(result):
                     await result
         except Exception as exc:
-            _annotate(exc, name, listener)
+            annotate_error(exc, name, listener)
             raise
         return True
 
@@ -178,7 +178,7 @@ class AsyncEventEmitter(EventEmitter):
             if isinstance(result, Coroutine):
                 result.close()  # never started: no "was never awaited" warning
             raise RuntimeError(
-                f"listener {_describe(fn)} of event {name!r} returned an awaitable, but no "
+                f"listener {describe_listener(fn)} of event {name!r} returned an awaitable, but no "
                 "event loop is running in this thread; emit from async code, await "
                 "emit_async(), or create the AsyncEventEmitter with loop="
             )
@@ -212,14 +212,14 @@ class AsyncEventEmitter(EventEmitter):
         if exc is None:
             return
         exc.add_note(
-            f"raised by listener {_describe(fn)} of event {reprlib.repr(name)} "
+            f"raised by listener {describe_listener(fn)} of event {reprlib.repr(name)} "
             f"with args {reprlib.repr(args)}"
         )
         # The contract names the attributes ``event`` and ``args``; ``args`` then
         # holds the emitted arguments, so the original ones stay in ``error_args``.
-        _attach(exc, event=name, error_args=exc.args, event_args=args)
+        attach_event(exc, event=name, error_args=exc.args, event_args=args)
         exc.args = args
-        if name is ERROR_MONITOR or _is_error(name):
+        if name is ERROR_MONITOR or is_error_event(name):
             self._errors.append(exc)  # re-emitting "error" could loop forever
             return
         try:
@@ -245,7 +245,7 @@ async def once(
     loop = asyncio.get_running_loop()
     thread = threading.get_ident()
     future: asyncio.Future[tuple[Any, ...]] = loop.create_future()
-    watch_errors = not _is_error(name)
+    watch_errors = not is_error_event(name)
 
     def settle(set_outcome: Callable[[Any], None], outcome: Any) -> None:
         if threading.get_ident() == thread:
@@ -261,7 +261,7 @@ async def once(
 
     def on_error(error: object = None, *args: Any, **kwargs: Any) -> None:
         emitter.off(name, on_event)
-        settle(future.set_exception, _as_exception(error))
+        settle(future.set_exception, as_exception(error))
 
     emitter.once(name, on_event)
     if watch_errors:
@@ -317,7 +317,7 @@ class EventIterator:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
-        self._watch_errors = not _is_error(name)
+        self._watch_errors = not is_error_event(name)
         emitter.on(name, self._push)
         if self._watch_errors:
             emitter.on("error", self._fail)
@@ -387,7 +387,7 @@ class EventIterator:
             if self._finished:
                 return
             self._finished = True
-            self._error = _as_exception(error)
+            self._error = as_exception(error)
         self._detach()
         self._wake(everyone=True)
 

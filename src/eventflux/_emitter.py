@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from types import FrameType
 from typing import Any, ClassVar, Final, Protocol, Self, TypeVar, overload
 
+from eventflux._internal.sentinels import Sentinel
 from eventflux.exceptions import MaxListenersExceededWarning, UnhandledErrorEvent
 
 __all__ = ["ERROR_MONITOR", "EmitTracer", "EventEmitter"]
@@ -22,25 +23,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _CACHE_LIMIT: Final = 4096  # emitted names remembered by a wildcard emitter
 # Source files whose frames are skipped when a warning points at user code.
-_INTERNAL_FILES: set[str] = {__file__}
+INTERNAL_FILES: set[str] = {__file__}
 
 
-class _Symbol:
-    """A unique, named marker (Python's answer to a JavaScript ``Symbol``)."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return f"eventflux.{self._name}"
-
-    def __reduce__(self) -> str:
-        return self._name  # pickles and copies as the module-level singleton
-
-
-ERROR_MONITOR: Final = _Symbol("ERROR_MONITOR")
+ERROR_MONITOR: Final = Sentinel("ERROR_MONITOR", __name__, "eventflux.ERROR_MONITOR")
 """Event name for listeners that watch ``"error"`` events without handling them.
 
 Its listeners run before the regular ``"error"`` listeners, and an ``"error"``
@@ -53,10 +39,10 @@ emitted with only monitors listening is still raised::
     em.emit("error", ValueError("disk full"))   # seen == [ValueError('disk full')]
 """
 
-_MISSING: Final = _Symbol("MISSING")
+_MISSING: Final = Sentinel("_MISSING", __name__)
 
 
-def _describe(listener: object) -> str:
+def describe_listener(listener: object) -> str:
     """Name a listener for messages: ``module.qualname`` when it has one."""
     if type(listener) is _Once:
         listener = listener.listener
@@ -65,12 +51,14 @@ def _describe(listener: object) -> str:
     return f"{module}.{qualname}" if module else str(qualname)
 
 
-def _annotate(exc: BaseException, name: object, listener: object) -> None:
-    if type(listener) is not _RaiseUnhandled:
-        exc.add_note(f"raised by listener {_describe(listener)} of event {reprlib.repr(name)}")
+def annotate_error(exc: BaseException, name: object, listener: object) -> None:
+    if type(listener) is not RaiseUnhandled:
+        exc.add_note(
+            f"raised by listener {describe_listener(listener)} of event {reprlib.repr(name)}"
+        )
 
 
-def _is_error(name: object) -> bool:
+def is_error_event(name: object) -> bool:
     return isinstance(name, str) and name == "error"
 
 
@@ -83,7 +71,7 @@ def _stacklevel() -> int:
     """The ``stacklevel`` that makes a warning point at the first frame outside eventflux."""
     frame = sys._getframe(1)
     level = 1
-    while frame.f_back is not None and frame.f_code.co_filename in _INTERNAL_FILES:
+    while frame.f_back is not None and frame.f_code.co_filename in INTERNAL_FILES:
         frame = frame.f_back
         level += 1
     return level
@@ -132,7 +120,7 @@ class _Once:
         return f"<once {self.listener!r}>"
 
 
-class _RaiseUnhandled:
+class RaiseUnhandled:
     """Runs last when ``"error"`` is emitted with no listener: raises the error."""
 
     __slots__ = ("args",)
@@ -141,10 +129,10 @@ class _RaiseUnhandled:
         self.args = args
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
-        raise _as_exception(self.args[0] if self.args else None)
+        raise as_exception(self.args[0] if self.args else None)
 
 
-def _as_exception(value: object) -> BaseException:
+def as_exception(value: object) -> BaseException:
     """The exception an ``"error"`` event with this value raises."""
     if isinstance(value, BaseException):
         return value
@@ -157,7 +145,7 @@ def _as_exception(value: object) -> BaseException:
         return error
 
 
-def _attach(target: object, **attributes: object) -> None:
+def attach_event(target: object, **attributes: object) -> None:
     """Set attributes the type does not declare (on warnings and exceptions)."""
     for attribute, value in attributes.items():
         setattr(target, attribute, value)
@@ -258,7 +246,7 @@ class EventEmitter:
         tracer = self._tracer
         if tracer is not None:
             caller = sys._getframe(2)
-            if caller.f_code.co_filename in _INTERNAL_FILES:
+            if caller.f_code.co_filename in INTERNAL_FILES:
                 tracer = None  # the emitter's own housekeeping (new_listener...)
             else:
                 tracer.on_emit(self, name, args, caller)
@@ -273,11 +261,11 @@ class EventEmitter:
             return False
         try:
             for listener in handlers:
-                if tracer is not None and type(listener) is not _RaiseUnhandled:
+                if tracer is not None and type(listener) is not RaiseUnhandled:
                     tracer.on_listener(self, name, listener_of(listener))
                 self._after_call(listener(*args, **kwargs), name, args, listener)
         except Exception as exc:
-            _annotate(exc, name, listener)
+            annotate_error(exc, name, listener)
             raise
         return True
 
@@ -313,7 +301,7 @@ class EventEmitter:
                 for listener in handlers:
                     listener(*args)
         except Exception as exc:
-            _annotate(exc, name, listener)
+            annotate_error(exc, name, listener)
             raise
         return True
 
@@ -325,8 +313,8 @@ class EventEmitter:
             handlers = self._resolve(name)
             if handlers:
                 return handlers
-        if _is_error(name):
-            return (*self._events.get(ERROR_MONITOR, ()), _RaiseUnhandled(args))
+        if is_error_event(name):
+            return (*self._events.get(ERROR_MONITOR, ()), RaiseUnhandled(args))
         return ()
 
     def _resolve(self, name: Hashable) -> tuple[Listener, ...]:
@@ -342,7 +330,7 @@ class EventEmitter:
                 handlers = tuple(e for segments, e in self._patterns if _matches(segments, parts))
             if _segments(name) is None:
                 handlers = self._events.get(name, ()) + handlers
-            if handlers and _is_error(name):
+            if handlers and is_error_event(name):
                 handlers = self._events.get(ERROR_MONITOR, ()) + handlers
             if len(table) >= _CACHE_LIMIT:
                 self._table = table = {}
@@ -355,7 +343,7 @@ class EventEmitter:
             self._table = {}  # emits in flight keep reading the old cache
             return
         table = self._table
-        if name is ERROR_MONITOR or _is_error(name):
+        if name is ERROR_MONITOR or is_error_event(name):
             errors = self._events.get("error")
             if errors:
                 table["error"] = self._events.get(ERROR_MONITOR, ()) + errors
@@ -457,7 +445,7 @@ class EventEmitter:
                 f"listeners added to [{type(self).__name__}]. MaxListeners is {limit}. "
                 "Use set_max_listeners() to increase the limit."
             )
-            _attach(warning, emitter=self, event=name, count=len(listeners))
+            attach_event(warning, emitter=self, event=name, count=len(listeners))
             warnings.warn(warning, stacklevel=_stacklevel())
 
     # -- removing ---------------------------------------------------------------------------

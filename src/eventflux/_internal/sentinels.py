@@ -19,17 +19,18 @@ def _resolve(module: str, name: str) -> Any:
 
 
 class Sentinel:
-    """A unique marker value. ``repr`` is its name; unpickling returns the same
-    object (the one bound to ``name`` in ``module``)."""
+    """A unique marker value. ``repr`` is ``display`` (default: its name);
+    unpickling returns the same object (the one bound to ``name`` in ``module``)."""
 
-    __slots__ = ("_module", "_name")
+    __slots__ = ("_display", "_module", "_name")
 
-    def __init__(self, name: str, module: str) -> None:
+    def __init__(self, name: str, module: str, display: str | None = None) -> None:
         self._name = name
         self._module = module
+        self._display = display or name
 
     def __repr__(self) -> str:
-        return self._name
+        return self._display
 
     def __reduce__(self) -> tuple[Any, tuple[str, str]]:
         return _resolve, (self._module, self._name)
