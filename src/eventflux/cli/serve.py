@@ -1,11 +1,19 @@
-"""``eventflux serve``: the HTTP API and the dashboard, with uvicorn.
+"""``eventflux serve [module:app ...]``: the HTTP API, the dashboard and the
+Apps' workers, with uvicorn.
 
-With no options it keeps its store and bus in SQLite files in ``./.eventflux/``
-(``--store``/``--bus`` or ``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS`` name others),
-prints the dashboard URL, and stops gracefully on SIGTERM or SIGINT: it stops
-accepting connections, ends live feeds with a last word (readers resume with
-``Last-Event-ID``), lets in-flight requests finish, then closes the bus and
-the store.
+With ``module:app`` arguments it serves those :class:`eventflux.App` objects:
+one store and one bus shared by all of them (the first App's URLs unless
+``--store``/``--bus``), their subscribers, relays, projections and tasks run
+in this process (unless ``--no-workers``), their pages are mounted under
+``/demos/<app name>``. With no argument it serves every demo App this
+installation has (:data:`DEMO_MODULES`, looked up at run time: a demo that
+is not there is skipped) on SQLite files in ``./.eventflux/``
+(``--store``/``--bus`` or ``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS`` name others).
+
+It prints the dashboard URL, and stops gracefully on SIGTERM or SIGINT: it
+stops accepting connections, ends live feeds with a last word (readers
+resume with ``Last-Event-ID``), lets in-flight requests finish, stops the
+Apps (running handlers finish), then closes the bus and the store.
 
 Bound to loopback with no tokens the server is open (and says so); bound to
 any other address it needs tokens (``eventflux token create``).
@@ -13,6 +21,7 @@ any other address it needs tokens (``eventflux token create``).
 Example::
 
     eventflux serve
+    eventflux serve myshop:app --port 8080
     eventflux serve --host 0.0.0.0 --port 8080 --store postgresql://app@db/shop \\
         --bus nats://nats:4222 --max-body 4194304
 """
@@ -21,24 +30,83 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import importlib.util
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
 
 import typer
 
 from .._internal.urls import parse_url, sqlite_path
+from ..app import App
 from ..bus import open_bus
 from ..exceptions import EventfluxError, MissingExtraError
 from ..store import open_store
 from ._common import err_console
 from .token import serve_store_url, tokens_url
+from .worker import load_target
 
-__all__ = ["register", "serve_bus_url"]
+__all__ = ["DEMO_MODULES", "Target", "demo_targets", "register", "serve_bus_url"]
 
 log = logging.getLogger("eventflux.server")
+
+#: the demos ``eventflux serve`` serves with no argument, where they exist: each
+#: module's ``app`` (an App) or ``apps`` (a sequence of Apps)
+DEMO_MODULES: Final = (
+    "eventflux.demos.bank",
+    "eventflux.demos.shop",
+    "eventflux.demos.orders",
+    "eventflux.demos.chat",
+    "eventflux.demos.smarthome",
+    "eventflux.demos.trading",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An App to serve and the module that defines it (its pages' folder)."""
+
+    app: App
+    module: str
+
+
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its package is not there either
+        return False
+
+
+def demo_targets(modules: Sequence[str] = DEMO_MODULES) -> list[Target]:
+    """The demo Apps of this installation: each module of ``modules`` that exists
+    and offers ``app`` or ``apps``; the others are skipped (a demo still to
+    come, or a module without an App). A demo that fails to import is an error."""
+    found: list[Target] = []
+    for module in modules:
+        if not _exists(module):
+            continue
+        namespace = importlib.import_module(module)
+        candidates: list[Any] = [getattr(namespace, "app", None)]
+        candidates += list(getattr(namespace, "apps", None) or ())
+        found += [Target(a, module) for a in candidates if isinstance(a, App)]
+    return found
+
+
+def _targets(names: Sequence[str]) -> list[Target]:
+    targets: list[Target] = []
+    for name in names:
+        obj = load_target(name)
+        if not isinstance(obj, App):
+            raise typer.BadParameter(
+                f"{name!r} is {type(obj).__name__}, not an eventflux.App "
+                "(eventflux worker runs setup functions; eventflux serve serves Apps)"
+            )
+        targets.append(Target(obj, name.partition(":")[0]))
+    return targets
 
 
 def serve_bus_url(url: str | None) -> str:
@@ -116,6 +184,7 @@ async def _serve(
     max_body: int,
     workers: bool,
     log_level: str,
+    targets: Sequence[Target] = (),
 ) -> None:
     try:
         import uvicorn
@@ -123,6 +192,8 @@ async def _serve(
         from .. import server as web
     except ImportError as e:
         raise MissingExtraError("eventflux serve", "server", e.name or "starlette") from e
+    served = [web.ServedApp.of(t.app, t.module) for t in targets]
+    codec = next((t.app.codec for t in targets if t.app.codec is not None), None)
     settings = web.ServerSettings(max_body=max_body, host=host, workers=workers)
     tokens = await web.open_token_store(token_url)
     try:
@@ -138,8 +209,9 @@ async def _serve(
             raise typer.Exit(2)
         for url in (store_url, bus_url):
             _make_folder(url)
-        async with await open_store(store_url) as store, await open_bus(bus_url) as bus:
-            app = web.create_app(store, bus, tokens=tokens, settings=settings)
+        store_cm = await open_store(store_url, codec=codec)
+        async with store_cm as store, await open_bus(bus_url) as bus:
+            app = web.create_app(store, bus, tokens=tokens, settings=settings, apps=served)
             ctx = app.state.eventflux
             config = uvicorn.Config(
                 app,
@@ -160,6 +232,12 @@ async def _serve(
                 print(f"eventflux: dashboard at {url}", flush=True)
                 print(f"eventflux: API at {url}api (OpenAPI: {url}api/openapi.json)", flush=True)
                 print(f"eventflux: store {store_url}, bus {bus_url}", flush=True)
+                for one in served:
+                    pages = " ".join(f"{url}{one.prefix[1:]}{p.path}" for p in one.app.pages)
+                    print(f"eventflux: app {one.name}: {pages or 'no pages'}", flush=True)
+                if served:
+                    where = "in this process" if workers else "elsewhere (--no-workers)"
+                    print(f"eventflux: the apps' workers run {where}", flush=True)
                 if open_server:
                     print(
                         "eventflux: OPEN server (loopback, no tokens): every local caller is "
@@ -223,17 +301,21 @@ def register(app: typer.Typer) -> None:
         ] = True,
         log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     ) -> None:
-        """Serve the HTTP API and the live dashboard (prints the URL)."""
+        """Serve the HTTP API, the live dashboard and the apps (prints the URL)."""
         if apps:
-            err_console.print(
-                f"[bold red]error:[/] serving {', '.join(apps)} needs eventflux.App, which this "
-                "version does not have yet; run `eventflux serve` without module:app to serve "
-                "the store and the bus",
-                highlight=False,
-            )
-            raise typer.Exit(2)
+            targets = _targets(apps)
+        else:
+            targets = demo_targets()
+            # the demos' read models, like their store and bus, in ./.eventflux/
+            store = store or serve_store_url(None)
+            bus = bus or serve_bus_url(None)
+            os.environ.setdefault("EVENTFLUX_STORE", store)
+            os.environ.setdefault("EVENTFLUX_BUS", bus)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-        store_url = serve_store_url(store)
+        if not os.environ.get("EVENTFLUX_LOG_LEVEL"):
+            logging.getLogger("eventflux.app").setLevel(logging.WARNING)  # a line per command
+        store_url = store or (targets[0].app.store_url if apps else serve_store_url(None))
+        bus_url = bus or (targets[0].app.bus_url if apps else serve_bus_url(None))
         try:
             with _runner() as runner:
                 runner.run(
@@ -241,11 +323,12 @@ def register(app: typer.Typer) -> None:
                         host,
                         port,
                         store_url,
-                        serve_bus_url(bus),
+                        bus_url,
                         tokens_url(tokens, store_url),
                         max_body,
                         workers,
                         log_level,
+                        targets,
                     )
                 )
         except EventfluxError as e:
