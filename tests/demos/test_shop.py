@@ -12,10 +12,10 @@ import pytest
 import pytest_asyncio
 from tests.cqrs._places import ReadPlace
 
-from eventflux import open_store
-from eventflux.cqrs import ValidationError, get_projection
+from eventflux import App
+from eventflux.cqrs import ValidationError
 from eventflux.demos import shop as demo
-from eventflux.demos._shop_app import (
+from eventflux.demos.shop import (
     AddProduct,
     AdjustStock,
     Catalog,
@@ -25,23 +25,24 @@ from eventflux.demos._shop_app import (
     ListProducts,
     LowStock,
     SearchProducts,
-    Shop,
+    make_app,
 )
-from eventflux.demos._shop_domain import NotEnoughStock, ProductExists, ProductUnavailable
+from eventflux.demos.shop.domain import NotEnoughStock, ProductExists, ProductUnavailable
 from eventflux.es import AggregateNotFoundError
 
 META = {"user": "maria"}
 
 
 @pytest_asyncio.fixture
-async def shop(tmp_path: Path, place: ReadPlace) -> AsyncIterator[Shop]:
-    async with await open_store(f"sqlite:///{tmp_path}/shop-events.db") as store:
-        app = Shop(store, place.open())
+async def shop(tmp_path: Path, place: ReadPlace) -> AsyncIterator[App]:
+    app = make_app(
+        store=f"sqlite:///{tmp_path}/shop-events.db", bus="memory://", read_model=place.url
+    )
+    async with app.running():
         for sku, name, price, stock in demo.PRODUCTS:
-            await app.commands.dispatch(AddProduct(sku, name, price, stock), metadata=META)
-        await app.catalog.catch_up(store)
+            await app.dispatch(AddProduct(sku, name, price, stock), metadata=META)
+        await app.settle()
         yield app
-        await app.model.close()
 
 
 @pytest.mark.asyncio
@@ -78,8 +79,8 @@ async def test_the_scenario_tells_what_happened(tmp_path: Path, place: ReadPlace
 
 
 @pytest.mark.asyncio
-async def test_commands_and_their_refusals(shop: Shop) -> None:
-    send = shop.commands.dispatch
+async def test_commands_and_their_refusals(shop: App) -> None:
+    send = shop.dispatch
     with pytest.raises(ProductExists):
         await send(AddProduct("spoon", "Spoon", 100), metadata=META)
     with pytest.raises(NotEnoughStock, match="has 2 items; cannot remove 3"):
@@ -105,12 +106,12 @@ async def test_commands_and_their_refusals(shop: Shop) -> None:
 
 
 @pytest.mark.asyncio
-async def test_queries_read_the_catalogue(shop: Shop) -> None:
-    send, ask = shop.commands.dispatch, shop.queries.dispatch
+async def test_queries_read_the_catalogue(shop: App) -> None:
+    send, ask = shop.dispatch, shop.ask
     await send(DiscontinueProduct("coaster"), metadata=META)
     await send(ChangePrice("grinder", 4900), metadata=META)
     await send(AddProduct("pct", "100% cotton_towel", 1200, 1), metadata=META)
-    await shop.catalog.catch_up(shop.store)
+    await shop.settle()
 
     assert await ask(GetProduct("grinder")) == {
         "sku": "grinder",
@@ -146,21 +147,19 @@ async def test_queries_read_the_catalogue(shop: Shop) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_registered_projection_rebuilds_while_queries_run(
-    shop: Shop, place: ReadPlace, tmp_path: Path
+async def test_the_apps_projection_rebuilds_while_queries_run(
+    shop: App, place: ReadPlace, tmp_path: Path
 ) -> None:
-    projection = get_projection("shop-catalog", f"sqlite:///{tmp_path}/shop-events.db")
-    assert projection.model.url == f"sqlite:///{tmp_path}/shop-read.db"  # beside the store
-    if place.kind != "sqlite":  # the same projection class, on the test's read model
-        await projection.model.close()
-        projection = Catalog(place.open())
+    url = f"sqlite:///{tmp_path}/shop-events.db"
+    assert make_app(store=url).read_model_url == f"sqlite:///{tmp_path}/shop-read.db"
+    projection = Catalog(place.open())  # the same class, on the test's read model
     projection.batch_size = 2
     seen: list[int] = []
     stop = asyncio.Event()
 
     async def keep_querying() -> None:
         while not stop.is_set():
-            seen.append((await shop.queries.dispatch(ListProducts(page_size=100))).total)
+            seen.append((await shop.ask(ListProducts(page_size=100))).total)
             await asyncio.sleep(0)
 
     queries = asyncio.create_task(keep_querying())

@@ -1,4 +1,4 @@
-"""The shop demo's application: commands, the catalogue read model, its queries.
+"""The shop demo's App: commands, the catalogue read model, its queries.
 
 Commands change :class:`Product` aggregates; the ``shop-catalog`` projection
 keeps a ``products`` table in its own read model (a SQLite file,
@@ -11,23 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 
-from ..cqrs import (
-    CommandBus,
+from ...app import App, Context
+from ...cqrs import (
     Projection,
-    QueryBus,
-    ReadModel,
     Transaction,
     handles,
     logging_middleware,
     validation_middleware,
 )
-from ..es import Repository
-from ..events import RecordedEvent
-from ..store import EventStore
-from ._shop_domain import (
+from ...es import Repository
+from ...events import RecordedEvent
+from ...store import EventStore
+from .domain import (
     PriceChanged,
     Product,
     ProductAdded,
@@ -173,56 +172,57 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-class Shop:
-    """The shop application: command bus, query bus, repository, catalogue projection."""
+def make_app(
+    *, store: str | None = None, bus: str | None = None, read_model: str | None = None
+) -> App:
+    """The shop as an :class:`~eventflux.App`: commands change products through
+    a repository; the ``shop-catalog`` projection keeps the catalogue; queries
+    read only the catalogue."""
+    middleware = [logging_middleware(), validation_middleware()]
+    app = App("shop", store=store, bus=bus, read_model=read_model, middleware=middleware)
+    app.projection(Catalog)
+    app.relay(stream_prefix="product-", subject="shop.{type}")
+    repositories: WeakKeyDictionary[EventStore, Repository[Product]] = WeakKeyDictionary()
 
-    def __init__(self, store: EventStore, model: ReadModel) -> None:
-        self.store = store
-        self.model = model
-        self.products = Repository(store, Product, cache_size=1000)
-        self.catalog = Catalog(model)
-        middleware = [logging_middleware(), validation_middleware()]
-        self.commands = CommandBus(middleware=middleware)
-        self.queries = QueryBus(middleware=middleware)
-        c, q = self.commands, self.queries
-        c.register(AddProduct, self.add_product)
-        c.register(ChangePrice, self.change_price)
-        c.register(AdjustStock, self.adjust_stock)
-        c.register(DiscontinueProduct, self.discontinue)
-        q.register(GetProduct, self.get_product)
-        q.register(ListProducts, self.list_products)
-        q.register(SearchProducts, self.search)
-        q.register(LowStock, self.low_stock)
+    def products(ctx: Context) -> Repository[Product]:
+        repo = repositories.get(ctx.store)
+        if repo is None:
+            repo = repositories[ctx.store] = Repository(ctx.store, Product, cache_size=1000)
+        return repo
 
-    # -- command handlers -----------------------------------------------------------
-    async def add_product(self, command: AddProduct) -> None:
-        if await self.products.exists(command.sku):
+    @app.command(AddProduct)
+    async def add_product(command: AddProduct, ctx: Context) -> None:
+        if await products(ctx).exists(command.sku):
             raise ProductExists(f"a product with SKU {command.sku!r} exists already")
         product = Product.add(command.sku, command.name, command.price, command.stock)
-        await self.products.save(product)
+        await products(ctx).save(product)
 
-    async def change_price(self, command: ChangePrice) -> None:
-        await self.products.update(command.sku, lambda p: p.change_price(command.price))
+    @app.command(ChangePrice)
+    async def change_price(command: ChangePrice, ctx: Context) -> None:
+        await products(ctx).update(command.sku, lambda p: p.change_price(command.price))
 
-    async def adjust_stock(self, command: AdjustStock) -> int:
+    @app.command(AdjustStock)
+    async def adjust_stock(command: AdjustStock, ctx: Context) -> int:
         def adjust(product: Product) -> int:
             product.adjust_stock(command.delta, command.reason)
             return product.stock
 
-        return await self.products.update(command.sku, adjust)
+        return await products(ctx).update(command.sku, adjust)
 
-    async def discontinue(self, command: DiscontinueProduct) -> None:
-        await self.products.update(command.sku, lambda p: p.discontinue(command.reason))
+    @app.command(DiscontinueProduct)
+    async def discontinue(command: DiscontinueProduct, ctx: Context) -> None:
+        await products(ctx).update(command.sku, lambda p: p.discontinue(command.reason))
 
-    # -- query handlers (read model only) ---------------------------------------------
-    async def get_product(self, query: GetProduct) -> dict[str, Any] | None:
-        return await self.model.fetch_one(
+    @app.query(GetProduct)
+    async def get_product(query: GetProduct, ctx: Context) -> dict[str, Any] | None:
+        return await ctx.read_model.fetch_one(
             f"SELECT {COLUMNS} FROM products WHERE sku = :sku", {"sku": query.sku}
         )
 
-    async def list_products(self, query: ListProducts) -> Page:
+    @app.query(ListProducts)
+    async def list_products(query: ListProducts, ctx: Context) -> Page:
         where = "" if query.include_discontinued else "WHERE discontinued = 0"
-        async with self.model.snapshot() as db:  # the page and the total from one state
+        async with ctx.read_model.snapshot() as db:  # the page and the total from one state
             items = await db.fetch_all(
                 f"SELECT {COLUMNS} FROM products {where} "
                 "ORDER BY lower(name), sku LIMIT :limit OFFSET :offset",
@@ -231,20 +231,20 @@ class Shop:
             total = await db.fetch_value(f"SELECT count(*) FROM products {where}")
         return Page(items, query.page, query.page_size, int(total))
 
-    async def search(self, query: SearchProducts) -> list[dict[str, Any]]:
-        return await self.model.fetch_all(
+    @app.query(SearchProducts)
+    async def search(query: SearchProducts, ctx: Context) -> list[dict[str, Any]]:
+        return await ctx.read_model.fetch_all(
             f"SELECT {COLUMNS} FROM products WHERE lower(name) LIKE :pattern ESCAPE '\\' "
             "AND discontinued = 0 ORDER BY lower(name), sku LIMIT :limit",
             {"pattern": _like(query.text), "limit": query.limit},
         )
 
-    async def low_stock(self, query: LowStock) -> list[dict[str, Any]]:
-        return await self.model.fetch_all(
+    @app.query(LowStock)
+    async def low_stock(query: LowStock, ctx: Context) -> list[dict[str, Any]]:
+        return await ctx.read_model.fetch_all(
             f"SELECT {COLUMNS} FROM products WHERE discontinued = 0 AND stock <= :threshold "
             "ORDER BY stock, sku",
             {"threshold": query.threshold},
         )
 
-    async def settle(self) -> None:
-        """Wait until the catalogue shows every stored event."""
-        await self.catalog.wait_for(await self.store.last_position())
+    return app
