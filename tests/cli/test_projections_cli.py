@@ -74,7 +74,7 @@ def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rebuilding shop-catalog" in result.output
-    assert "rebuilt shop-catalog: 16 events replayed and swapped in; checkpoint 16, lag 0" in (
+    assert "rebuilt shop-catalog: 22 events replayed and swapped in; checkpoint 22, lag 0" in (
         result.output
     )
 

@@ -18,16 +18,25 @@ from eventflux.demos import shop as demo
 from eventflux.demos.shop import (
     AddProduct,
     AdjustStock,
+    CartLine,
     Catalog,
     ChangePrice,
+    Checkout,
     DiscontinueProduct,
+    GetOrder,
     GetProduct,
     ListProducts,
     LowStock,
+    ReserveStock,
     SearchProducts,
     make_app,
 )
-from eventflux.demos.shop.domain import NotEnoughStock, ProductExists, ProductUnavailable
+from eventflux.demos.shop.domain import (
+    NotEnoughStock,
+    OrderExists,
+    ProductExists,
+    ProductUnavailable,
+)
 from eventflux.es import AggregateNotFoundError
 
 META = {"user": "maria"}
@@ -171,3 +180,51 @@ async def test_the_apps_projection_rebuilds_while_queries_run(
     assert set(seen) == {12}
     assert await projection.lag(shop.store) == 0
     await projection.model.close()
+
+
+async def _settled_order(shop: App, order_id: str) -> dict[str, object]:
+    async with asyncio.timeout(20):
+        while True:
+            order = await shop.ask(GetOrder(order_id))
+            if order is not None and order["status"] != "placed":
+                return order
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_checkout_reserves_stock_through_the_bus_or_rejects(shop: App) -> None:
+    await shop.dispatch(Checkout("o-1", "ann", (CartLine("teapot", 2), CartLine("spoon", 10))))
+    await shop.dispatch(Checkout("o-2", "bob", (CartLine("mug-red", 4),)))  # only 3 left
+    confirmed = await _settled_order(shop, "o-1")
+    rejected = await _settled_order(shop, "o-2")
+    assert confirmed["status"] == "confirmed"
+    assert confirmed["total"] == 2 * 4500 + 10 * 250
+    assert rejected["status"] == "rejected"
+    await shop.settle()
+    assert (await shop.ask(GetProduct("teapot")))["stock"] == 2  # type: ignore[index]
+    assert (await shop.ask(GetProduct("spoon")))["stock"] == 90  # type: ignore[index]
+    assert (await shop.ask(GetProduct("mug-red")))["stock"] == 3  # type: ignore[index]
+    # the stock moved and the order was confirmed in one append: consecutive positions
+    positions = {e.stream: e.position async for e in shop.store.read_all() if e.position > 12}
+    moved = sorted(positions[s] for s in ("order-o-1", "product-teapot", "product-spoon"))
+    assert moved == list(range(moved[0], moved[0] + 3))
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_reservation_changes_nothing_and_bad_checkouts_are_refused(
+    shop: App,
+) -> None:
+    await shop.dispatch(Checkout("o-3", "ann", (CartLine("kettle", 1),)))
+    assert (await _settled_order(shop, "o-3"))["status"] == "confirmed"
+    head = await shop.store.last_position()
+    assert await shop.dispatch(ReserveStock("o-3")) == "confirmed"  # a redelivery, say
+    assert await shop.store.last_position() == head
+    with pytest.raises(OrderExists):
+        await shop.dispatch(Checkout("o-3", "ann", (CartLine("kettle", 1),)))
+    with pytest.raises(ValidationError):
+        await shop.dispatch(Checkout("o-4", "ann", ()))
+    with pytest.raises(AggregateNotFoundError):
+        await shop.dispatch(Checkout("o-5", "ann", (CartLine("ladle", 1),)))
+    await shop.dispatch(DiscontinueProduct("grinder", "gone"), metadata=META)
+    with pytest.raises(ProductUnavailable):
+        await shop.dispatch(Checkout("o-6", "ann", (CartLine("grinder", 1),)))

@@ -16,6 +16,7 @@ from weakref import WeakKeyDictionary
 import msgspec
 
 from ...app import App, Context
+from ...bus import Message
 from ...cqrs import (
     Projection,
     Transaction,
@@ -23,15 +24,20 @@ from ...cqrs import (
     logging_middleware,
     validation_middleware,
 )
-from ...es import Repository
+from ...es import AggregateNotFoundError, Repository, retry_on_conflict, save_together
 from ...events import RecordedEvent
 from ...store import EventStore
 from .domain import (
+    NotEnoughStock,
+    Order,
+    OrderExists,
+    OrderLine,
     PriceChanged,
     Product,
     ProductAdded,
     ProductDiscontinued,
     ProductExists,
+    ProductUnavailable,
     StockAdjusted,
 )
 
@@ -70,6 +76,28 @@ class DiscontinueProduct:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class CartLine:
+    sku: Sku
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Place an order; the stock service reserves it and confirms or rejects it."""
+
+    order_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,40}$")]
+    customer: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    lines: Annotated[tuple[CartLine, ...], msgspec.Meta(min_length=1, max_length=50)]
+
+
+@dataclass(frozen=True)
+class ReserveStock:
+    """Reserve an order's items: every product and the order change together."""
+
+    order_id: str
+
+
 # -- queries ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class GetProduct:
@@ -87,6 +115,11 @@ class ListProducts:
 class SearchProducts:
     text: Annotated[str, msgspec.Meta(min_length=1)]
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+
+
+@dataclass(frozen=True)
+class GetOrder:
+    order_id: str
 
 
 @dataclass(frozen=True)
@@ -181,14 +214,68 @@ def make_app(
     middleware = [logging_middleware(), validation_middleware()]
     app = App("shop", store=store, bus=bus, read_model=read_model, middleware=middleware)
     app.projection(Catalog)
-    app.relay(stream_prefix="product-", subject="shop.{type}")
+    # event types are "shop.ProductAdded", "shop.OrderPlaced"...: the subject is the type
+    app.relay(stream_prefix="product-", subject="{type}")
+    app.relay(stream_prefix="order-", subject="{type}")
     repositories: WeakKeyDictionary[EventStore, Repository[Product]] = WeakKeyDictionary()
+    order_repositories: WeakKeyDictionary[EventStore, Repository[Order]] = WeakKeyDictionary()
 
     def products(ctx: Context) -> Repository[Product]:
         repo = repositories.get(ctx.store)
         if repo is None:
             repo = repositories[ctx.store] = Repository(ctx.store, Product, cache_size=1000)
         return repo
+
+    def orders(ctx: Context) -> Repository[Order]:
+        repo = order_repositories.get(ctx.store)
+        if repo is None:
+            repo = order_repositories[ctx.store] = Repository(ctx.store, Order)
+        return repo
+
+    @app.command(Checkout)
+    async def checkout(command: Checkout, ctx: Context) -> str:
+        """Place the order at today's prices; stock is reserved by the stock service."""
+        if await orders(ctx).exists(command.order_id):
+            raise OrderExists(f"an order {command.order_id!r} exists already")
+        lines = []
+        for line in command.lines:
+            product = await products(ctx).get(line.sku)
+            if product.discontinued:
+                raise ProductUnavailable(f"product {line.sku!r} is discontinued")
+            lines.append(OrderLine(line.sku, line.quantity, product.price))
+        await orders(ctx).save(Order.place(command.order_id, command.customer, tuple(lines)))
+        return command.order_id
+
+    @app.subscribe("shop.OrderPlaced", group="shop-stock")
+    async def on_order_placed(msg: Message, ctx: Context) -> None:
+        order_id = msg.headers.get("stream", "").removeprefix("order-")
+        await ctx.dispatch(ReserveStock(order_id))
+
+    @app.command(ReserveStock)
+    async def reserve_stock(command: ReserveStock, ctx: Context) -> str:
+        """Take the order's items out of stock and confirm it, in one transaction;
+        reject it if an item is short. A redelivered request changes nothing."""
+
+        async def attempt() -> str:
+            order = await orders(ctx).get(command.order_id)
+            if order.status != "placed":
+                return order.status
+            reserved = []
+            try:
+                for line in order.lines:
+                    product = await products(ctx).get(line.sku)
+                    product.adjust_stock(-line.quantity, f"order {order.id}")
+                    reserved.append((products(ctx), product))
+            except (NotEnoughStock, ProductUnavailable, AggregateNotFoundError) as e:
+                order.reject(str(e))
+                await orders(ctx).save(order)
+                return order.status
+            order.confirm()
+            await save_together((orders(ctx), order), *reserved)
+            return order.status
+
+        status: str = await retry_on_conflict(attempt, retries=5)
+        return status
 
     @app.command(AddProduct)
     async def add_product(command: AddProduct, ctx: Context) -> None:
@@ -238,6 +325,19 @@ def make_app(
             "AND discontinued = 0 ORDER BY lower(name), sku LIMIT :limit",
             {"pattern": _like(query.text), "limit": query.limit},
         )
+
+    @app.query(GetOrder)
+    async def get_order(query: GetOrder, ctx: Context) -> dict[str, Any] | None:
+        if not await orders(ctx).exists(query.order_id):
+            return None
+        order = await orders(ctx).get(query.order_id)
+        return {
+            "order_id": order.id,
+            "customer": order.customer,
+            "status": order.status,
+            "total": order.total,
+            "lines": [{"sku": x.sku, "quantity": x.quantity} for x in order.lines],
+        }
 
     @app.query(LowStock)
     async def low_stock(query: LowStock, ctx: Context) -> list[dict[str, Any]]:

@@ -22,13 +22,17 @@ from typing import Any
 from ...app import App
 from ...cqrs import open_read_model
 from ...exceptions import EventfluxError
+from ...observability import trace
 from ..bank.scenario import remove_databases
 from .app import (
     AddProduct,
     AdjustStock,
+    CartLine,
     Catalog,
     ChangePrice,
+    Checkout,
     DiscontinueProduct,
+    GetOrder,
     GetProduct,
     ListProducts,
     LowStock,
@@ -86,6 +90,7 @@ async def run(workdir: Path, *, read_url: str | None = None) -> list[str]:
         await app.settle()
         await _queries(app, lines)
         await _rebuild(app, lines, read_url)
+        await _checkout(app, lines)
     return lines
 
 
@@ -165,4 +170,42 @@ async def _rebuild(shop: App, lines: list[str], read_url: str) -> None:
     lines.append(
         "  the same from a shell: eventflux projections rebuild shop-catalog "
         "--app eventflux.demos.shop:app"
+    )
+
+
+async def _checkout(shop: App, lines: list[str]) -> None:
+    """Two checkouts through the bus: the stock service confirms one, rejects one;
+    the causal chain of the first, from the event store."""
+    await shop.dispatch(
+        Checkout("o-1001", "ann", (CartLine("teapot", 1), CartLine("tea-green", 2))),
+        metadata={"user": "ann", "actor": "ann"},
+    )
+    await shop.dispatch(
+        Checkout("o-1002", "bob", (CartLine("mug-red", 5),)),
+        metadata={"user": "bob", "actor": "bob"},
+    )
+    orders: dict[str, dict[str, Any]] = {}
+    async with asyncio.timeout(30):
+        while len(orders) < 2:
+            for order_id in ("o-1001", "o-1002"):
+                order = await shop.ask(GetOrder(order_id))
+                if order is not None and order["status"] != "placed":
+                    orders[order_id] = order
+            await asyncio.sleep(0.01)
+    for order in orders.values():
+        items = ", ".join(f"{x['quantity']} x {x['sku']}" for x in order["lines"])
+        lines.append(
+            f"Checkout {order['order_id']} by {order['customer']} ({items}): {order['status']}"
+            + (f", {_euros(order['total'])}" if order["status"] == "confirmed" else "")
+        )
+    placed = await anext(e async for e in shop.store.read("order-o-1001"))
+    correlation = str(placed.metadata["correlation_id"])
+    chain = await trace(shop.store, correlation, subject_of=shop.subject_of)
+    lines.append(f"causal chain of o-1001 ({len(chain.nodes)} hops, correlation {correlation}):")
+    for node in chain.nodes:
+        where = node.stream or ""
+        lines.append(f"  {node.kind:<8} {node.name:<22} {where}")
+    lines.append(
+        f"  as a sequence diagram: eventflux audit {correlation} "
+        "--app eventflux.demos.shop:app --mermaid"
     )
