@@ -69,7 +69,7 @@ def test_serving_an_app_runs_its_workers_and_mounts_its_pages(tmp_path: Path) ->
         assert '<b id="order-count">1</b>' in page.text
         assert server.stop(signal.SIGTERM) == 0
         out = server.output()
-    assert f"app minishop: http://127.0.0.1:{server.port}/demos/minishop/" in out
+    assert f"app minishop at http://127.0.0.1:{server.port}/demos/minishop/" in out
     assert "the apps' workers run in this process" in out
     assert "store sqlite:///eventflux.db, bus sqlite:///eventflux-bus.db" in out  # the App's URLs
     assert {"eventflux.db", "eventflux-bus.db", "minishop-read.db", "tokens.db"} <= {
@@ -144,21 +144,39 @@ def test_off_loopback_without_tokens_it_refuses_to_start(tmp_path: Path) -> None
     assert "no tokens" in result.stderr
 
 
-def test_defaults_print_the_url_and_keep_files_in_dot_eventflux(tmp_path: Path) -> None:
-    with ServeProcess(tmp_path) as server:
-        r = httpx.post(
-            server.url + "/api/streams/a-1", json={"events": [{"type": "A", "data": {}}]}
-        )
-        assert r.status_code == 201
-        assert server.stop(signal.SIGTERM) == 0
-        out = server.output()
-    assert f"dashboard at http://127.0.0.1:{server.port}/" in out
-    assert "OPEN server" in out
+def test_with_no_argument_it_serves_the_demos_with_their_data_in_dot_eventflux(
+    tmp_path: Path,
+) -> None:
+    for run in range(2):  # the second start finds the demos' data and adds none
+        with ServeProcess(tmp_path) as server:
+            r = httpx.post(
+                server.url + "/api/streams/a-1", json={"events": [{"type": "A", "data": {}}]}
+            )
+            assert r.status_code == 201
+            projections = httpx.get(server.url + "/api/projections").json()["projections"]
+            assert {(p["name"], p["app"]) for p in projections} >= {
+                ("bank-accounts", "bank"),
+                ("shop-catalog", "shop"),
+            }
+            streams = {
+                s["stream"]: s["version"] for s in httpx.get(server.url + "/api/streams").json()
+            }
+            assert streams["account-alice"] == 4
+            assert streams["a-1"] == run + 1
+            assert httpx.get(server.url + "/demos/bank/").status_code == 200
+            assert server.stop(signal.SIGTERM) == 0
+            out = server.output()
+        assert f"dashboard at http://127.0.0.1:{server.port}/" in out
+        assert f"app bank at http://127.0.0.1:{server.port}/demos/bank/" in out
+        assert "OPEN server" in out
     assert {p.name for p in (tmp_path / ".eventflux").iterdir()} >= {
         "store.db",
         "bus.db",
         "tokens.db",
+        "bank-read.db",
+        "shop-read.db",
     }
+    assert {p.name for p in tmp_path.iterdir() if p.suffix == ".db"} == set()
 
 
 def test_with_a_token_the_server_needs_it(tmp_path: Path) -> None:

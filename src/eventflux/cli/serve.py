@@ -35,7 +35,7 @@ import importlib.util
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
@@ -55,7 +55,8 @@ __all__ = ["DEMO_MODULES", "Target", "demo_targets", "register", "serve_bus_url"
 log = logging.getLogger("eventflux.server")
 
 #: the demos ``eventflux serve`` serves with no argument, where they exist: each
-#: module's ``app`` (an App) or ``apps`` (a sequence of Apps)
+#: module's ``app`` (an App) or ``apps`` (a sequence of Apps); a ``seed`` module
+#: in the package (``async def seed(app)``) gives the demo its first data
 DEMO_MODULES: Final = (
     "eventflux.demos.bank",
     "eventflux.demos.shop",
@@ -68,10 +69,12 @@ DEMO_MODULES: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """An App to serve and the module that defines it (its pages' folder)."""
+    """An App to serve, the module that defines it (its pages' folder), and
+    its seed (demos: ``async def seed(app)``, its first data)."""
 
     app: App
     module: str
+    seed: Callable[[App], Awaitable[None]] | None = None
 
 
 def _exists(module: str) -> bool:
@@ -92,7 +95,10 @@ def demo_targets(modules: Sequence[str] = DEMO_MODULES) -> list[Target]:
         namespace = importlib.import_module(module)
         candidates: list[Any] = [getattr(namespace, "app", None)]
         candidates += list(getattr(namespace, "apps", None) or ())
-        found += [Target(a, module) for a in candidates if isinstance(a, App)]
+        seed = None
+        if _exists(f"{module}.seed"):
+            seed = getattr(importlib.import_module(f"{module}.seed"), "seed", None)
+        found += [Target(a, module, seed) for a in candidates if isinstance(a, App)]
     return found
 
 
@@ -192,7 +198,7 @@ async def _serve(
         from .. import server as web
     except ImportError as e:
         raise MissingExtraError("eventflux serve", "server", e.name or "starlette") from e
-    served = [web.ServedApp.of(t.app, t.module) for t in targets]
+    served = [web.ServedApp.of(t.app, t.module, t.seed) for t in targets]
     codec = next((t.app.codec for t in targets if t.app.codec is not None), None)
     settings = web.ServerSettings(max_body=max_body, host=host, workers=workers)
     tokens = await web.open_token_store(token_url)
@@ -233,8 +239,7 @@ async def _serve(
                 print(f"eventflux: API at {url}api (OpenAPI: {url}api/openapi.json)", flush=True)
                 print(f"eventflux: store {store_url}, bus {bus_url}", flush=True)
                 for one in served:
-                    pages = " ".join(f"{url}{one.prefix[1:]}{p.path}" for p in one.app.pages)
-                    print(f"eventflux: app {one.name}: {pages or 'no pages'}", flush=True)
+                    print(f"eventflux: app {one.name} at {url}{one.prefix[1:]}/", flush=True)
                 if served:
                     where = "in this process" if workers else "elsewhere (--no-workers)"
                     print(f"eventflux: the apps' workers run {where}", flush=True)
@@ -312,8 +317,9 @@ def register(app: typer.Typer) -> None:
             os.environ.setdefault("EVENTFLUX_STORE", store)
             os.environ.setdefault("EVENTFLUX_BUS", bus)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-        if not os.environ.get("EVENTFLUX_LOG_LEVEL"):
-            logging.getLogger("eventflux.app").setLevel(logging.WARNING)  # a line per command
+        if not os.environ.get("EVENTFLUX_LOG_LEVEL"):  # not a line per command
+            for name in ("eventflux.app", "eventflux.cqrs"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         store_url = store or (targets[0].app.store_url if apps else serve_store_url(None))
         bus_url = bus or (targets[0].app.bus_url if apps else serve_bus_url(None))
         try:

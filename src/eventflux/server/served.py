@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,19 +72,26 @@ def app_folder(app: App, module: str | None = None) -> Path | None:
     return holders[0] if holders else None
 
 
+#: ``async def seed(app)``: first data for a served App, run once its workers run
+Seed = Callable[[App], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class ServedApp:
-    """One served App and where its pages' files are."""
+    """One served App, where its pages' files are, and what fills it with its
+    first data (``seed``: the demos have one; it runs once the App's workers
+    run, and must leave data that is there already alone)."""
 
     app: App
     folder: Path | None = None
+    seed: Seed | None = None
 
     @classmethod
-    def of(cls, app: App, module: str | None = None) -> ServedApp:
+    def of(cls, app: App, module: str | None = None, seed: Seed | None = None) -> ServedApp:
         """``app`` with the folder of the module that defines it."""
         if not isinstance(app, App):
             raise ConfigurationError(f"a served app must be an eventflux.App, not {app!r}")
-        return cls(app, app_folder(app, module))
+        return cls(app, app_folder(app, module), seed)
 
     @property
     def name(self) -> str:
@@ -272,7 +279,8 @@ class ServedApps:
     # -- workers ----------------------------------------------------------------------------
     async def start_workers(self, store: EventStore, bus: MessageBus) -> None:
         """Run every App's subscribers, relays, projections and tasks on ``store``
-        and ``bus`` (what ``eventflux worker`` runs), until :meth:`stop_workers`."""
+        and ``bus`` (what ``eventflux worker`` runs), until :meth:`stop_workers`;
+        then run the seeds (a seed that fails is logged, and the server goes on)."""
         stack = AsyncExitStack()
         try:
             for served in self.apps:
@@ -282,6 +290,12 @@ class ServedApps:
             await stack.aclose()
             raise
         self._workers = stack
+        for served in self.apps:
+            if served.seed is not None:
+                try:
+                    await served.seed(served.app)
+                except Exception as e:
+                    log.warning("app %r: its seed failed: %s: %s", served.name, type(e).__name__, e)
 
     async def stop_workers(self) -> None:
         """Stop the Apps: running handlers finish, then relays and tasks stop."""

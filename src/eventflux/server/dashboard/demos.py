@@ -92,7 +92,7 @@ class DemoPages:
         for served in self.apps.apps:
             base = served.prefix
             if not any(p.path == "/" for p in served.app.pages):
-                routes.append(Route(base + "/", guard(self.index), methods=["GET"]))
+                routes.append(Route(base + "/", guard(self._one(served)), methods=["GET"]))
             routes.append(Route(base, _redirect(base + "/"), methods=["GET"]))
             for page in served.app.pages:
                 routes.append(Route(base + page.path, guard(self._page(served, page))))
@@ -101,7 +101,21 @@ class DemoPages:
         return routes
 
     async def index(self, request: Request, principal: Principal) -> Response:
+        """Every served App."""
         ctx = context_of(request)
+        return await self._show(request, principal, list(ctx.apps.apps), "Apps")
+
+    def _one(self, served: ServedApp) -> Callable[[Request, Principal], Awaitable[Response]]:
+        """One App's own index (an App without a ``/`` page of its own)."""
+
+        async def one(request: Request, principal: Principal) -> Response:
+            return await self._show(request, principal, [served], f"App {served.name}")
+
+        return one
+
+    async def _show(
+        self, request: Request, principal: Principal, shown: list[ServedApp], title: str
+    ) -> Response:
         apps = [
             {
                 "name": s.name,
@@ -110,12 +124,14 @@ class DemoPages:
                 "groups": sorted({sub.group for sub in s.app.subscriptions}),
                 "projections": [p.name for p in s.app.projections],
                 "relays": [f"{r.stream_prefix}* -> {r.subject}" for r in s.app.relays],
+                "commands": sorted(t.__name__ for t in s.app.command_types),
+                "queries": sorted(t.__name__ for t in s.app.query_types),
                 "running": s.app.running_now,
             }
-            for s in ctx.apps.apps
+            for s in shown
         ]
         return await self.index_renderer.page(
-            request, "demos.html", "/demos", principal=principal, apps=apps, title="Apps",
+            request, "demos.html", "/demos", principal=principal, apps=apps, title=title,
         )  # fmt: skip
 
     def _page(
