@@ -179,6 +179,23 @@ def test_with_no_argument_it_serves_the_demos_with_their_data_in_dot_eventflux(
     assert {p.name for p in tmp_path.iterdir() if p.suffix == ".db"} == set()
 
 
+def test_naming_a_store_serves_it_alone_unless_demos_are_asked_for(tmp_path: Path) -> None:
+    store, bus = f"sqlite:///{tmp_path}/mine.db", f"sqlite:///{tmp_path}/mine-bus.db"
+    with ServeProcess(tmp_path, "--store", store, "--bus", bus) as server:
+        assert httpx.get(server.url + "/api/projections").json() == {"projections": []}
+        assert httpx.get(server.url + "/api/streams").json() == []
+        assert server.stop(signal.SIGTERM) == 0
+        assert "app bank" not in server.output()
+    with ServeProcess(tmp_path, "--store", store, "--bus", bus, "--demos") as server:
+        streams = {s["stream"] for s in httpx.get(server.url + "/api/streams").json()}
+        assert "account-alice" in streams
+        assert server.stop(signal.SIGTERM) == 0
+    assert {"bank-read.db", "shop-read.db"} <= {p.name for p in tmp_path.iterdir()}
+    result = run_cli("serve", "tests.server.minishop:app", "--demos", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--demos" in result.stderr
+
+
 def test_with_a_token_the_server_needs_it(tmp_path: Path) -> None:
     created = run_cli("token", "create", "--scope", "read", cwd=tmp_path)
     assert created.returncode == 0, created.stderr

@@ -43,7 +43,7 @@ async def test_two_servers_share_the_store_the_bus_and_the_tokens(
     )
     token = created.stdout.strip()
     auth = {"Authorization": f"Bearer {token}"}
-    args = ("--host", "0.0.0.0", "--store", store, "--bus", bus)
+    args = ("--host", "0.0.0.0", "--store", store, "--bus", bus, "--demos")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with ServeProcess(tmp_path / "a", *args) as one, ServeProcess(tmp_path / "b", *args) as two:

@@ -7,8 +7,10 @@ one store and one bus shared by all of them (the first App's URLs unless
 in this process (unless ``--no-workers``), their pages are mounted under
 ``/demos/<app name>``. With no argument it serves every demo App this
 installation has (:data:`DEMO_MODULES`, looked up at run time: a demo that
-is not there is skipped) on SQLite files in ``./.eventflux/``
-(``--store``/``--bus`` or ``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS`` name others).
+is not there is skipped), with their first data, on SQLite files in
+``./.eventflux/``. Naming a store or a bus (``--store``/``--bus`` or
+``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS``) serves that store and bus alone:
+the demos never write into a store of yours unless ``--demos`` asks for it.
 
 It prints the dashboard URL, and stops gracefully on SIGTERM or SIGINT: it
 stops accepting connections, ends live feeds with a last word (readers
@@ -304,14 +306,26 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--workers/--no-workers", help="Run the apps' workers in this process."),
         ] = True,
+        demos: Annotated[
+            bool | None,
+            typer.Option(
+                "--demos/--no-demos",
+                help="Serve the demo apps (default: with no module:app and no store or bus named).",
+                show_default=False,
+            ),
+        ] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     ) -> None:
         """Serve the HTTP API, the live dashboard and the apps (prints the URL)."""
-        if apps:
-            targets = _targets(apps)
-        else:
+        named = bool(
+            store or bus or os.environ.get("EVENTFLUX_STORE") or os.environ.get("EVENTFLUX_BUS")
+        )
+        if demos and apps:
+            raise typer.BadParameter("--demos serves the demo apps instead of module:app; give one")
+        targets = _targets(apps) if apps else []
+        if not apps and (demos if demos is not None else not named):
             targets = demo_targets()
-            # the demos' read models, like their store and bus, in ./.eventflux/
+            # the demos' read models beside their store: in ./.eventflux/ by default
             store = store or serve_store_url(None)
             bus = bus or serve_bus_url(None)
             os.environ.setdefault("EVENTFLUX_STORE", store)
