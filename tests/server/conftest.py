@@ -23,6 +23,7 @@ from tests.servers._shared import free_port
 from eventflux import open_store
 from eventflux.bus import MessageBus, open_bus
 from eventflux.server import ServerSettings, create_app
+from eventflux.server.http import HttpProtocol
 from eventflux.server.tokens import MemoryTokenStore, Scope, TokenStore
 from eventflux.store import EventStore
 
@@ -114,7 +115,13 @@ async def running(
     app = create_app(store, bus, tokens=tokens, settings=ServerSettings(**settings), apps=apps)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
+        http=HttpProtocol,  # as eventflux serve runs it
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]

@@ -198,6 +198,7 @@ async def _serve(
         import uvicorn
 
         from .. import server as web
+        from ..server.http import HttpProtocol
     except ImportError as e:
         raise MissingExtraError("eventflux serve", "server", e.name or "starlette") from e
     served = [web.ServedApp.of(t.app, t.module, t.seed) for t in targets]
@@ -225,6 +226,8 @@ async def _serve(
                 app,
                 host=host,
                 port=port,
+                http=HttpProtocol,
+                access_log=log_level.lower() in ("trace", "debug", "info"),
                 lifespan="on",
                 ws="websockets-sansio",
                 log_level=log_level,

@@ -24,8 +24,10 @@ from ..bus import MessageBus
 from ..exceptions import EventfluxError
 from ..store import EventStore
 from .api import app_modules, core_modules
+from .api.streams import append
 from .context import ServerContext
 from .errors import ApiError, http_exception_handler, unexpected_error_handler
+from .fastlane import FastRoute, ServerApp
 from .module import ServerModule
 from .openapi import build_document, openapi_module
 from .served import ServedApp, ServedApps
@@ -110,7 +112,7 @@ def create_app(
                 if area.on_shutdown is not None:
                     await area.on_shutdown(ctx)
 
-    app = Starlette(
+    app = ServerApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={
@@ -119,6 +121,7 @@ def create_app(
             EventfluxError: unexpected_error_handler,
             Exception: unexpected_error_handler,
         },
+        fast=[FastRoute("POST", "/api/streams/", "stream", append)],
     )
     app.state.eventflux = ctx
     return app
