@@ -72,9 +72,21 @@ def test_serving_an_app_runs_its_workers_and_mounts_its_pages(tmp_path: Path) ->
     assert f"app minishop at http://127.0.0.1:{server.port}/demos/minishop/" in out
     assert "the apps' workers run in this process" in out
     assert "store sqlite:///eventflux.db, bus sqlite:///eventflux-bus.db" in out  # the App's URLs
-    assert {"eventflux.db", "eventflux-bus.db", "minishop-read.db", "tokens.db"} <= {
+    assert {"eventflux.db", "eventflux-bus.db", "minishop-read.db"} <= {
         p.name for p in tmp_path.iterdir()
     }
+    assert "tokens .eventflux/tokens.db" in out  # where `eventflux token` looks too
+
+
+def test_a_token_made_with_the_same_options_closes_a_server_of_apps(tmp_path: Path) -> None:
+    created = run_cli("token", "create", "--scope", "read", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    with ServeProcess(tmp_path, "tests.server.minishop:app", env=APPS_ENV) as server:
+        assert httpx.get(server.url + "/api/groups").status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(server.url + "/api/groups", headers=auth).status_code == 200
+        assert "OPEN server" not in server.output()
 
 
 def test_no_workers_serves_the_app_without_running_it(tmp_path: Path) -> None:

@@ -211,7 +211,7 @@ async def _serve(
                 f"[bold red]error:[/] refusing to serve on {host} with no tokens: anyone who "
                 "reaches that address could read and write everything.\n"
                 "Create a token first:  eventflux token create --scope admin"
-                + ("" if token_url == tokens_url(None, store_url) else f" --tokens {token_url}")
+                + ("" if token_url == tokens_url(None, None) else f" --tokens {token_url}")
                 + "\n(or bind to 127.0.0.1 to run open on this machine only)",
                 highlight=False,
             )
@@ -243,6 +243,7 @@ async def _serve(
                 print(f"eventflux: dashboard at {url}", flush=True)
                 print(f"eventflux: API at {url}api (OpenAPI: {url}api/openapi.json)", flush=True)
                 print(f"eventflux: store {store_url}, bus {bus_url}", flush=True)
+                print(f"eventflux: tokens {tokens.location}", flush=True)
                 for one in served:
                     print(f"eventflux: app {one.name} at {url}{one.prefix[1:]}/", flush=True)
                 if served:
@@ -347,7 +348,9 @@ def register(app: typer.Typer) -> None:
                         port,
                         store_url,
                         bus_url,
-                        tokens_url(tokens, store_url),
+                        # where `eventflux token` looks with the same options: beside the
+                        # store named (--store, $EVENTFLUX_STORE), else in ./.eventflux/
+                        tokens_url(tokens, store),
                         max_body,
                         workers,
                         log_level,
