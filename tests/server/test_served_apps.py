@@ -205,3 +205,48 @@ async def test_the_apps_stop_with_the_server(
         assert {s.group for s in bus.subscriptions} >= {"minishop-payments", "minishop-audit"}
     assert not minishop.app.running_now
     assert bus.subscriptions == []
+
+
+# -- a demo's own web routes and seed ----------------------------------------------------------
+def test_a_demo_with_several_apps_a_seed_and_web_routes_is_found() -> None:
+    from eventflux.cli.serve import demo_targets
+
+    targets = demo_targets(["tests.server.demo_like"])
+    assert [t.app.name for t in targets] == ["demo_like", "demo_like_helper"]
+    assert all(t.seed is not None for t in targets)
+    assert [len(t.routes) for t in targets] == [2, 0]  # the App named as the demo
+
+
+@pytest.mark.asyncio
+async def test_a_demos_web_routes_are_mounted_behind_the_tokens(
+    backends: tuple[EventStore, MessageBus], read_models: Path
+) -> None:
+    from eventflux.cli.serve import demo_targets
+
+    served = [
+        ServedApp.of(t.app, t.module, t.seed, t.routes)
+        for t in demo_targets(["tests.server.demo_like"])
+    ]
+    store, bus = backends
+    async with (
+        running(store, bus, apps=served) as live,
+        httpx.AsyncClient(base_url=live.url) as client,
+    ):
+        ping = await client.get("/demos/demo_like/ping")
+        assert ping.json() == {"app": "demo_like", "root": "/demos/demo_like"}
+        assert (await client.post("/demos/demo_like/press")).status_code == 201
+        assert await store.stream_version("seeded-demo_like") == 1  # the seeds ran
+        assert await store.stream_version("seeded-demo_like_helper") == 1
+        assert (await client.get("/demos/demo_like_helper/")).status_code == 200  # its index
+        await live.token("admin")
+        assert (await client.get("/demos/demo_like/ping")).status_code == 401
+        browser = await client.get("/demos/demo_like/ping?x=1", headers={"Accept": "text/html"})
+        assert browser.status_code == 303
+        assert browser.headers["location"] == "/login?next=%2Fdemos%2Fdemo_like%2Fping%3Fx%3D1"
+        reader = {"Authorization": f"Bearer {await live.token('read')}"}
+        assert (await client.get("/demos/demo_like/ping", headers=reader)).status_code == 200
+        refused = await client.post("/demos/demo_like/press", headers=reader)
+        assert refused.status_code == 403
+        assert refused.json()["error"]["type"] == "Forbidden"
+        writer = {"Authorization": f"Bearer {await live.token('write')}"}
+        assert (await client.post("/demos/demo_like/press", headers=writer)).status_code == 201

@@ -57,8 +57,11 @@ __all__ = ["DEMO_MODULES", "Target", "demo_targets", "register", "serve_bus_url"
 log = logging.getLogger("eventflux.server")
 
 #: the demos ``eventflux serve`` serves with no argument, where they exist: each
-#: module's ``app`` (an App) or ``apps`` (a sequence of Apps); a ``seed`` module
-#: in the package (``async def seed(app)``) gives the demo its first data
+#: module's ``app`` (an App), else its ``apps`` (a sequence of Apps), else every
+#: App it defines at its top level; a ``seed`` module in the package (``async def
+#: seed(app)``) gives the demo its first data, a ``web`` module's ``routes(app)``
+#: (Starlette routes) is mounted under ``/demos/<name>`` for the App named as
+#: the demo
 DEMO_MODULES: Final = (
     "eventflux.demos.bank",
     "eventflux.demos.shop",
@@ -71,12 +74,14 @@ DEMO_MODULES: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """An App to serve, the module that defines it (its pages' folder), and
-    its seed (demos: ``async def seed(app)``, its first data)."""
+    """An App to serve, the module that defines it (its pages' folder), its
+    seed (demos: ``async def seed(app)``, its first data) and its own web
+    routes (demos: ``web.routes(app)``)."""
 
     app: App
     module: str
     seed: Callable[[App], Awaitable[None]] | None = None
+    routes: tuple[Any, ...] = ()
 
 
 def _exists(module: str) -> bool:
@@ -95,13 +100,32 @@ def demo_targets(modules: Sequence[str] = DEMO_MODULES) -> list[Target]:
         if not _exists(module):
             continue
         namespace = importlib.import_module(module)
-        candidates: list[Any] = [getattr(namespace, "app", None)]
-        candidates += list(getattr(namespace, "apps", None) or ())
-        seed = None
-        if _exists(f"{module}.seed"):
-            seed = getattr(importlib.import_module(f"{module}.seed"), "seed", None)
-        found += [Target(a, module, seed) for a in candidates if isinstance(a, App)]
+        seed = _hook(module, "seed", "seed")
+        routes_of = _hook(module, "web", "routes")
+        name = module.rsplit(".", 1)[-1]
+        for app in _apps_of(namespace):
+            routes = tuple(routes_of(app)) if routes_of is not None and app.name == name else ()
+            found.append(Target(app, module, seed, routes))
     return found
+
+
+def _apps_of(namespace: Any) -> list[App]:
+    """A demo module's ``app``, else its ``apps``, else every App at its top level."""
+    single = getattr(namespace, "app", None)
+    if isinstance(single, App):
+        return [single]
+    listed = getattr(namespace, "apps", None)
+    candidates = list(listed) if listed is not None else list(vars(namespace).values())
+    unique: dict[int, App] = {id(a): a for a in candidates if isinstance(a, App)}
+    return list(unique.values())
+
+
+def _hook(module: str, submodule: str, attribute: str) -> Callable[..., Any] | None:
+    """``module.submodule.attribute`` if the submodule exists and it is callable."""
+    if not _exists(f"{module}.{submodule}"):
+        return None
+    found = getattr(importlib.import_module(f"{module}.{submodule}"), attribute, None)
+    return found if callable(found) else None
 
 
 def _targets(names: Sequence[str]) -> list[Target]:
@@ -201,7 +225,7 @@ async def _serve(
         from ..server.http import HttpProtocol
     except ImportError as e:
         raise MissingExtraError("eventflux serve", "server", e.name or "starlette") from e
-    served = [web.ServedApp.of(t.app, t.module, t.seed) for t in targets]
+    served = [web.ServedApp.of(t.app, t.module, t.seed, t.routes) for t in targets]
     codec = next((t.app.codec for t in targets if t.app.codec is not None), None)
     settings = web.ServerSettings(max_body=max_body, host=host, workers=workers)
     tokens = await web.open_token_store(token_url)

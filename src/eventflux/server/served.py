@@ -32,6 +32,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from starlette.routing import BaseRoute
+
 from ..app import App, ProjectionSpec
 from ..bus import MessageBus
 from ..cqrs import Projection, ReadModel
@@ -78,20 +80,29 @@ Seed = Callable[[App], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class ServedApp:
-    """One served App, where its pages' files are, and what fills it with its
+    """One served App, where its pages' files are, what fills it with its
     first data (``seed``: the demos have one; it runs once the App's workers
-    run, and must leave data that is there already alone)."""
+    run, and must leave data that is there already alone), and web routes of
+    its own (Starlette routes, mounted under its prefix, behind the server's
+    tokens)."""
 
     app: App
     folder: Path | None = None
     seed: Seed | None = None
+    routes: Sequence[BaseRoute] = ()
 
     @classmethod
-    def of(cls, app: App, module: str | None = None, seed: Seed | None = None) -> ServedApp:
+    def of(
+        cls,
+        app: App,
+        module: str | None = None,
+        seed: Seed | None = None,
+        routes: Sequence[BaseRoute] = (),
+    ) -> ServedApp:
         """``app`` with the folder of the module that defines it."""
         if not isinstance(app, App):
             raise ConfigurationError(f"a served app must be an eventflux.App, not {app!r}")
-        return cls(app, app_folder(app, module), seed)
+        return cls(app, app_folder(app, module), seed, tuple(routes))
 
     @property
     def name(self) -> str:

@@ -1,30 +1,24 @@
-"""``GET /api/sagas?name=&state=&limit=``: the saga instances of the served Apps.
+"""``GET /api/sagas?name=&state=&limit=``: saga instances, from the store.
 
-``{"sagas": [{"app", "name", "key", "status", "outcome", "state",
-"deadlines"}]}``: ``name`` is the saga's name, ``status`` is ``open`` or
-``finished``, ``outcome`` what it finished with (null while open), ``state``
-its persisted state, ``deadlines`` the pending ones (name -> time). ``state=``
-keeps the instances whose status or outcome is that (``open``,
-``finished``, ``completed``...); ``name=`` those of one saga. A saga's state
-belongs to no stream, so a token with a prefix sees no instance.
+``{"sagas": [{"saga", "key", "status", "finished", "outcome", "state",
+"deadlines", ...}]}``: each instance as its view's ``as_dict()`` gives it
+(``status`` is ``open``, or the outcome of a finished instance; ``state`` its
+persisted state; ``deadlines`` the pending ones, name -> time). ``name=``
+keeps one saga's instances, ``state=`` those whose status is ``open``,
+``finished`` or an outcome (``completed``...). A saga's state belongs to no
+stream, so a token with a prefix sees no instance.
 
-Where instances come from: each served App that offers
-``await app.saga_instances(name=None, state=None)`` (views with ``name``,
-``key``, ``state``, ``finished``, ``outcome`` and ``deadlines``, as
-``app.saga_instance`` answers them); with no ``eventflux.sagas`` package, or
-no App offering it, the list is empty. :func:`saga_instances` is the one
-place that reads them.
+Where instances come from: ``eventflux.sagas.SagaAdmin`` reads them from the
+store (it needs no saga class, so a server that runs no saga sees those that
+worker processes run). An installation without ``eventflux.sagas`` answers
+an empty list. :func:`saga_instances` is the one place that reads them.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
+import importlib
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,81 +32,44 @@ from ..openapi import errors, json_content, limit_parameter, query, ref
 from ..params import limit_param, str_param
 from ..tokens import Scope
 
-__all__ = ["MODULE", "SagaRow", "list_sagas", "saga_counts", "saga_instances", "sagas_available"]
+__all__ = ["MODULE", "list_sagas", "saga_counts", "saga_instances", "sagas_available"]
+
+#: the most instances ``/metrics`` counts
+COUNTED: Final = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class SagaRow:
-    """One saga instance as the API and the dashboard show it."""
-
-    app: str
-    name: str
-    key: str
-    finished: bool
-    outcome: str | None
-    state: Mapping[str, Any]
-    deadlines: Mapping[str, datetime]
-
-    @property
-    def status(self) -> str:
-        return "finished" if self.finished else "open"
-
-    def matches(self, name: str | None, state: str | None) -> bool:
-        if name is not None and self.name != name:
-            return False
-        return state is None or state in (self.status, self.outcome)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "name": self.name,
-            "key": self.key,
-            "status": self.status,
-            "outcome": self.outcome,
-            "state": dict(self.state),
-            "deadlines": dict(self.deadlines),
-        }
+def _admin_class() -> Any:
+    """``eventflux.sagas.SagaAdmin``, or None in an installation without sagas."""
+    try:
+        module = importlib.import_module("eventflux.sagas")
+    except ModuleNotFoundError as e:
+        if e.name in ("eventflux.sagas", "eventflux"):
+            return None
+        raise
+    return getattr(module, "SagaAdmin", None)
 
 
 def sagas_available() -> bool:
     """True when this installation has sagas (``eventflux.sagas``)."""
-    return importlib.util.find_spec("eventflux.sagas") is not None
-
-
-def _row(app: str, view: Any) -> SagaRow:
-    return SagaRow(
-        app=app,
-        name=str(getattr(view, "name", "") or getattr(view, "saga", "")),
-        key=str(view.key),
-        finished=bool(view.finished),
-        outcome=None if view.outcome is None else str(view.outcome),
-        state=dict(view.state or {}),
-        deadlines=dict(getattr(view, "deadlines", None) or {}),
-    )
+    return _admin_class() is not None
 
 
 async def saga_instances(
-    ctx: ServerContext, name: str | None = None, state: str | None = None
-) -> list[SagaRow]:
-    """The saga instances of the served Apps (by saga name, then key)."""
-    if not len(ctx.apps) or not sagas_available():
+    ctx: ServerContext, name: str | None = None, state: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The saga instances in the store (of saga ``name``, in ``state``), as JSON."""
+    admin_class = _admin_class()
+    if admin_class is None:
         return []
-    rows: list[SagaRow] = []
-    for served in ctx.apps.apps:
-        source = getattr(served.app, "saga_instances", None)
-        if not callable(source):
-            continue
-        found = source(name=name, state=state)
-        views = await found if inspect.isawaitable(found) else found
-        rows += [_row(served.name, v) for v in views]
-    rows = [r for r in rows if r.matches(name, state)]
-    rows.sort(key=lambda r: (r.name, r.key))
+    views = await admin_class(ctx.store, ctx.bus).instances(name, state=state, limit=limit)
+    rows: list[dict[str, Any]] = [view.as_dict() for view in views]
     return rows
 
 
 async def saga_counts(ctx: ServerContext) -> dict[tuple[str, str], int]:
     """(saga name, status) -> how many instances (for ``/metrics``)."""
-    return dict(Counter((r.name, r.status) for r in await saga_instances(ctx)))
+    rows = await saga_instances(ctx, limit=COUNTED)
+    return dict(Counter((str(r["saga"]), str(r["status"])) for r in rows))
 
 
 def _text(request: Request, name: str) -> str | None:
@@ -136,25 +93,33 @@ async def list_sagas(request: Request) -> Response:
     name = _text(request, "name")
     state = _text(request, "state")
     limit = limit_param(request)
-    rows = [] if principal.prefix else await saga_instances(ctx, name, state)
-    return json_response({"sagas": [r.as_dict() for r in rows[:limit]]})
+    rows = [] if principal.prefix else await saga_instances(ctx, name, state, limit)
+    return json_response({"sagas": rows})
 
+
+_TEXT_OR_NULL: dict[str, Any] = {"type": ["string", "null"]}
 
 SAGA_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["app", "name", "key", "status", "outcome", "state", "deadlines"],
+    "required": ["saga", "key", "status", "finished", "outcome", "state", "deadlines"],
     "properties": {
-        "app": {"type": "string"},
-        "name": {"type": "string"},
+        "saga": {"type": "string"},
         "key": {"type": "string"},
-        "status": {"enum": ["open", "finished"]},
-        "outcome": {"type": ["string", "null"]},
+        "status": {"type": "string"},
+        "finished": {"type": "boolean"},
+        "outcome": _TEXT_OR_NULL,
         "state": {"type": "object", "additionalProperties": True},
         "deadlines": {
             "type": "object",
             "additionalProperties": {"type": "string", "format": "date-time"},
         },
+        "version": {"type": "integer", "minimum": 0},
+        "started_at": {"type": ["string", "null"], "format": "date-time"},
+        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+        "correlation_id": _TEXT_OR_NULL,
+        "compensations": {"type": "integer", "minimum": 0},
     },
+    "additionalProperties": True,
 }
 
 MODULE = ServerModule(
@@ -164,14 +129,14 @@ MODULE = ServerModule(
     openapi={
         "/api/sagas": {
             "get": {
-                "summary": "Saga instances of the served apps",
+                "summary": "Saga instances",
                 "operationId": "listSagas",
                 "parameters": [
                     query("name", {"type": "string"}, "Only the instances of this saga."),
                     query(
                         "state",
                         {"type": "string"},
-                        "Only instances whose status (open, finished) or outcome is this.",
+                        "Only instances whose status is this: open, finished or an outcome.",
                     ),
                     limit_parameter(),
                 ],

@@ -66,10 +66,11 @@ class AreaPages:
         ctx = context_of(request)
         name = request.query_params.get("name", "").strip() or None
         state = request.query_params.get("state", "").strip() or None
-        rows = [] if principal.prefix else await saga_instances(ctx, name, state)
+        rows = [] if principal.prefix else await saga_instances(ctx, name, state, _SAGAS_SHOWN + 1)
         return await self.r.page(
             request, "sagas.html", "/sagas", principal=principal, sagas=rows[:_SAGAS_SHOWN],
-            count=len(rows), name=name or "", state=state or "", available=sagas_available(),
+            more=len(rows) > _SAGAS_SHOWN, name=name or "", state=state or "",
+            available=sagas_available(),
             prefixed=bool(principal.prefix), title="Sagas",
         )  # fmt: skip
 

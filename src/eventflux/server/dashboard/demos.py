@@ -22,21 +22,24 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...app import Page
-from ..auth import Principal
+from ..auth import Principal, header
 from ..context import context_of
-from ..errors import ApiError
+from ..errors import ApiError, error_response
 from ..module import NavLink
 from ..served import ServedApp, ServedApps
+from ..tokens import Scope as TokenScope
 from .render import Renderer
 
-__all__ = ["DemoPages", "page_context"]
+__all__ = ["DemoPages", "TokenGuard", "page_context"]
 
 log = logging.getLogger("eventflux.server")
 
@@ -91,13 +94,16 @@ class DemoPages:
         routes: list[BaseRoute] = [Route("/demos", guard(self.index), methods=["GET"])]
         for served in self.apps.apps:
             base = served.prefix
-            if not any(p.path == "/" for p in served.app.pages):
+            has_root = any(p.path == "/" for p in served.app.pages) or bool(served.routes)
+            if not has_root:
                 routes.append(Route(base + "/", guard(self._one(served)), methods=["GET"]))
             routes.append(Route(base, _redirect(base + "/"), methods=["GET"]))
             for page in served.app.pages:
                 routes.append(Route(base + page.path, guard(self._page(served, page))))
             if served.static is not None:
                 routes.append(Mount(base + "/static", StaticFiles(directory=served.static)))
+            if served.routes:  # last: the mount takes every other path under the prefix
+                routes.append(Mount(base, app=TokenGuard(Router(routes=list(served.routes)))))
         return routes
 
     async def index(self, request: Request, principal: Principal) -> Response:
@@ -157,6 +163,36 @@ class DemoPages:
             )  # fmt: skip
 
         return show
+
+
+class TokenGuard:
+    """An App's own routes behind the server's tokens: reading (GET, HEAD)
+    needs ``read``, anything else ``write``; a browser without a token is sent
+    to the log-in page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            conn = HTTPConnection(scope)
+            reading = scope["type"] == "websocket" or scope["method"] in ("GET", "HEAD")
+            try:
+                await context_of(conn).auth.require(
+                    conn, TokenScope.READ if reading else TokenScope.WRITE
+                )
+            except ApiError as e:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                response: Response = error_response(e)
+                if e.status == 401 and reading and "text/html" in (header(conn, b"accept") or ""):
+                    query = scope.get("query_string", b"").decode("latin-1")
+                    target = scope["path"] + (f"?{query}" if query else "")
+                    response = RedirectResponse("/login?" + urlencode({"next": target}), 303)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _redirect(target: str) -> Callable[[Request], Awaitable[Response]]:
