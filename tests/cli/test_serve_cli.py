@@ -18,7 +18,7 @@ import pytest
 from tests.server._proc import EVENTFLUX, ServeProcess
 
 from eventflux import open_store
-from eventflux.cli.serve import demo_targets
+from eventflux.cli.serve_apps import demo_targets
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the test Apps (tests.server.minishop, tests.server.slowapp) import from the repository root

@@ -209,7 +209,7 @@ async def test_the_apps_stop_with_the_server(
 
 # -- a demo's own web routes and seed ----------------------------------------------------------
 def test_a_demo_with_several_apps_a_seed_and_web_routes_is_found() -> None:
-    from eventflux.cli.serve import demo_targets
+    from eventflux.cli.serve_apps import demo_targets
 
     targets = demo_targets(["tests.server.demo_like"])
     assert [t.app.name for t in targets] == ["demo_like", "demo_like_helper"]
@@ -221,7 +221,7 @@ def test_a_demo_with_several_apps_a_seed_and_web_routes_is_found() -> None:
 async def test_a_demos_web_routes_are_mounted_behind_the_tokens(
     backends: tuple[EventStore, MessageBus], read_models: Path
 ) -> None:
-    from eventflux.cli.serve import demo_targets
+    from eventflux.cli.serve_apps import demo_targets
 
     served = [
         ServedApp.of(t.app, t.module, t.seed, t.routes)

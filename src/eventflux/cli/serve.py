@@ -6,8 +6,8 @@ one store and one bus shared by all of them (the first App's URLs unless
 ``--store``/``--bus``), their subscribers, relays, projections and tasks run
 in this process (unless ``--no-workers``), their pages are mounted under
 ``/demos/<app name>``. With no argument it serves every demo App this
-installation has (:data:`DEMO_MODULES`, looked up at run time: a demo that
-is not there is skipped), with their first data, on SQLite files in
+installation has (:mod:`eventflux.cli.serve_apps`: looked up at run time, a
+demo that is not there is skipped), with their first data, on SQLite files in
 ``./.eventflux/``. Naming a store or a bus (``--store``/``--bus`` or
 ``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS``) serves that store and bus alone:
 the demos never write into a store of yours unless ``--demos`` asks for it.
@@ -32,113 +32,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any
 
 import typer
 
 from .._internal.urls import parse_url, sqlite_path
-from ..app import App
 from ..bus import open_bus
 from ..exceptions import EventfluxError, MissingExtraError
 from ..store import open_store
 from ._common import err_console
+from .serve_apps import Target, app_targets, demo_targets
 from .token import serve_store_url, tokens_url
-from .worker import load_target
 
-__all__ = ["DEMO_MODULES", "Target", "demo_targets", "register", "serve_bus_url"]
+__all__ = ["register", "serve_bus_url"]
 
 log = logging.getLogger("eventflux.server")
-
-#: the demos ``eventflux serve`` serves with no argument, where they exist: each
-#: module's ``app`` (an App), else its ``apps`` (a sequence of Apps), else every
-#: App it defines at its top level; a ``seed`` module in the package (``async def
-#: seed(app)``) gives the demo its first data, a ``web`` module's ``routes(app)``
-#: (Starlette routes) is mounted under ``/demos/<name>`` for the App named as
-#: the demo
-DEMO_MODULES: Final = (
-    "eventflux.demos.bank",
-    "eventflux.demos.shop",
-    "eventflux.demos.orders",
-    "eventflux.demos.chat",
-    "eventflux.demos.smarthome",
-    "eventflux.demos.trading",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """An App to serve, the module that defines it (its pages' folder), its
-    seed (demos: ``async def seed(app)``, its first data) and its own web
-    routes (demos: ``web.routes(app)``)."""
-
-    app: App
-    module: str
-    seed: Callable[[App], Awaitable[None]] | None = None
-    routes: tuple[Any, ...] = ()
-
-
-def _exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # its package is not there either
-        return False
-
-
-def demo_targets(modules: Sequence[str] = DEMO_MODULES) -> list[Target]:
-    """The demo Apps of this installation: each module of ``modules`` that exists
-    and offers ``app`` or ``apps``; the others are skipped (a demo still to
-    come, or a module without an App). A demo that fails to import is an error."""
-    found: list[Target] = []
-    for module in modules:
-        if not _exists(module):
-            continue
-        namespace = importlib.import_module(module)
-        seed = _hook(module, "seed", "seed")
-        routes_of = _hook(module, "web", "routes")
-        name = module.rsplit(".", 1)[-1]
-        for app in _apps_of(namespace):
-            routes = tuple(routes_of(app)) if routes_of is not None and app.name == name else ()
-            found.append(Target(app, module, seed, routes))
-    return found
-
-
-def _apps_of(namespace: Any) -> list[App]:
-    """A demo module's ``app``, else its ``apps``, else every App at its top level."""
-    single = getattr(namespace, "app", None)
-    if isinstance(single, App):
-        return [single]
-    listed = getattr(namespace, "apps", None)
-    candidates = list(listed) if listed is not None else list(vars(namespace).values())
-    unique: dict[int, App] = {id(a): a for a in candidates if isinstance(a, App)}
-    return list(unique.values())
-
-
-def _hook(module: str, submodule: str, attribute: str) -> Callable[..., Any] | None:
-    """``module.submodule.attribute`` if the submodule exists and it is callable."""
-    if not _exists(f"{module}.{submodule}"):
-        return None
-    found = getattr(importlib.import_module(f"{module}.{submodule}"), attribute, None)
-    return found if callable(found) else None
-
-
-def _targets(names: Sequence[str]) -> list[Target]:
-    targets: list[Target] = []
-    for name in names:
-        obj = load_target(name)
-        if not isinstance(obj, App):
-            raise typer.BadParameter(
-                f"{name!r} is {type(obj).__name__}, not an eventflux.App "
-                "(eventflux worker runs setup functions; eventflux serve serves Apps)"
-            )
-        targets.append(Target(obj, name.partition(":")[0]))
-    return targets
 
 
 def serve_bus_url(url: str | None) -> str:
@@ -350,7 +262,7 @@ def register(app: typer.Typer) -> None:
         )
         if demos and apps:
             raise typer.BadParameter("--demos serves the demo apps instead of module:app; give one")
-        targets = _targets(apps) if apps else []
+        targets = app_targets(apps) if apps else []
         if not apps and (demos if demos is not None else not named):
             targets = demo_targets()
             # the demos' read models beside their store: in ./.eventflux/ by default
