@@ -35,7 +35,9 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
+
+import msgspec
 
 from .events import (
     BookOpened,
@@ -70,50 +72,27 @@ from .orders import (
 __all__ = ["Level", "OrderBook", "RestingOrder"]
 
 Event = Any  # one of the classes of .events
+_SIDES: Final = frozenset((BUY, SELL))
+_LIMIT_TIF: Final = frozenset((GTC, IOC, FOK))
+_STP: Final = frozenset(STP_MODES)
 
 
-class RestingOrder:
-    """An order in the book (or one being matched): its open ``quantity``."""
+class RestingOrder(msgspec.Struct, gc=False):
+    """An order in the book (or one being matched): its open ``quantity``.
 
-    __slots__ = (
-        "account",
-        "client_order_id",
-        "order_id",
-        "post_only",
-        "price",
-        "quantity",
-        "sequence",
-        "side",
-        "stp",
-    )
+    A mutable ``msgspec.Struct``: about three times cheaper to build than a
+    slotted class, and one is built per order.
+    """
 
-    def __init__(
-        self,
-        order_id: str,
-        sequence: int,
-        account: str,
-        side: str,
-        price: int | None,
-        quantity: int,
-        stp: str,
-        post_only: bool,
-        client_order_id: str,
-    ) -> None:
-        self.order_id = order_id
-        self.sequence = sequence
-        self.account = account
-        self.side = side
-        self.price = price
-        self.quantity = quantity
-        self.stp = stp
-        self.post_only = post_only
-        self.client_order_id = client_order_id
-
-    def __repr__(self) -> str:
-        return (
-            f"<RestingOrder {self.order_id} {self.account} {self.side} "
-            f"{self.quantity}@{self.price}>"
-        )
+    order_id: str
+    sequence: int
+    account: str
+    side: str
+    price: int | None
+    quantity: int
+    stp: str
+    post_only: bool
+    client_order_id: str
 
 
 class Level:
@@ -350,11 +329,27 @@ class OrderBook:
         """
         if kind is None:
             kind = MARKET if price is None else LIMIT
-        if kind == MARKET and tif == GTC:
+        elif kind == MARKET and tif == GTC:
             tif = IOC
-        why = self.refusal(side, kind, price, quantity, tif, post_only, stp)
-        if why is not None:
-            return [OrderRejected(client_order_id, account, side, kind, price, quantity, why)]
+        if not (  # the common case, checked inline; refusal() says what is wrong
+            kind == LIMIT
+            and type(price) is int
+            and price > 0
+            and not price % self.tick_size
+            and type(quantity) is int
+            and 0 < quantity <= self.max_quantity
+            and not quantity % self.lot_size
+            and side in _SIDES
+            and tif in _LIMIT_TIF
+            and stp in _STP
+            and not post_only
+            and not self.halted
+        ):
+            if kind == MARKET and tif == GTC:
+                tif = IOC
+            why = self.refusal(side, kind, price, quantity, tif, post_only, stp)
+            if why is not None:
+                return [OrderRejected(client_order_id, account, side, kind, price, quantity, why)]
         self.sequence = sequence = self.sequence + 1
         order_id = f"{self.symbol}-{sequence}"
         events: list[Event] = [
@@ -369,13 +364,36 @@ class OrderBook:
         if tif == FOK and not self._fillable(order):
             events.append(OrderCancelled(order_id, account, quantity, "fok"))
             return events
-        if self._crosses(side, price):
+        if side == BUY:
+            keys = self._ask_keys
+            crosses = keys and (price is None or price >= -keys[-1])
+        else:
+            keys = self._bid_keys
+            crosses = keys and (price is None or price <= keys[-1])
+        if crosses:
             self._match(order, events)
-        if order.quantity:
-            if tif == GTC:
-                self._rest(order)
+            quantity = order.quantity
+            if not quantity:
+                return events
+        if tif != GTC or price is None:
+            events.append(OrderCancelled(order_id, account, quantity, "ioc"))
+            return events
+        # rest at the back of its level (what _rest does, inline: the hot path)
+        if side == BUY:
+            levels, keys, key = self.bids, self._bid_keys, price
+        else:
+            levels, keys, key = self.asks, self._ask_keys, -price
+        level = levels.get(price)
+        if level is None:
+            level = levels[price] = Level()
+            if not keys or key > keys[-1]:
+                keys.append(key)
             else:
-                events.append(OrderCancelled(order_id, account, order.quantity, "ioc"))
+                insort(keys, key)
+        level.orders.append(order)
+        level.live += 1
+        level.quantity += quantity
+        self.orders[order_id] = order
         return events
 
     def cancel(self, order_id: str, account: str | None = None) -> list[Event]:
