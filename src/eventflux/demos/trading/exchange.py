@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ...events import NewEvent
-from ...exceptions import AppNotRunningError, ConcurrencyError, EventfluxError
+from ...exceptions import AppNotRunningError, ConcurrencyError
 from ...store import EventStore
 from .state import ExchangeState
 
@@ -131,18 +131,18 @@ class Exchange:
     async def _process(self, batch: list[_Item]) -> None:
         for attempt in range(3):
             answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-            grouped: dict[str, list[NewEvent]] = {}
+            # halts whose cooldown ended resume first: this batch's orders may trade
+            grouped = self._group(self.state.resume_due(), {})
             for request, metadata, future in batch:
                 try:
                     result, emitted = request(self.state)
-                except EventfluxError as e:
+                except Exception as e:  # a refusal (OrderError...) or bad input: answered
                     answers.append((future, None, e))
                     continue
                 for stream, events in self._group(emitted, metadata).items():
                     grouped.setdefault(stream, []).extend(events)
                 answers.append((future, result, None))
-            extra = self.state.resume_due() + self.state.quotes()
-            for stream, events in self._group(extra, {}).items():
+            for stream, events in self._group(self.state.quotes(), {}).items():
                 grouped.setdefault(stream, []).extend(events)
             try:
                 await self._append(grouped)

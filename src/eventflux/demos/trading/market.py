@@ -100,7 +100,7 @@ class Simulator:
         """Give the market makers and takers cash and shares to trade with."""
         for name in self.listings:
             await dispatch(FundAccount(self.maker(name), 10_000_000_00, {name: 50_000}))
-        shares = {name: 5_000 for name in self.listings}
+        shares = dict.fromkeys(self.listings, 5000)
         for taker in self.takers:
             await dispatch(FundAccount(taker, 1_000_000_00, shares))
 

@@ -61,9 +61,7 @@ class Portfolios(Projection):
         )
         for symbol, shares in event.positions.items():
             # shares put in are valued at the symbol's price then: their cost basis
-            last = tx.fetch_value(
-                "SELECT last FROM trading_marks WHERE symbol = :s", {"s": symbol}
-            )
+            last = tx.fetch_value("SELECT last FROM trading_marks WHERE symbol = :s", {"s": symbol})
             self._fill(tx, event.account, symbol, shares, int(last or 0), trade=False)
 
     @handles

@@ -103,7 +103,9 @@ class Accounts:
             return None
         free = holder.free_shares(symbol)
         if type(quantity) is int and quantity > free:
-            return f"not enough shares: selling {quantity:,} {symbol}, the account has {free:,} free"
+            return (
+                f"not enough shares: selling {quantity:,} {symbol}, the account has {free:,} free"
+            )
         return None
 
     def check_amend(self, order_id: str, price: int, quantity: int) -> str | None:
