@@ -26,7 +26,7 @@ from weakref import WeakKeyDictionary
 from ...app import App, Context
 from ...bus import Message
 from ...bus.outbox import OutboxRelay
-from ...cqrs import logging_middleware, validation_middleware
+from ...cqrs import validation_middleware
 from ...es import Repository
 from ...events import RecordedEvent
 from ...exceptions import EventfluxError
@@ -122,7 +122,8 @@ def make_app(
         store=store,
         bus=bus,
         read_model=read_model,
-        middleware=[logging_middleware(), validation_middleware()],
+        # App.dispatch logs one line per command already: validation is the only middleware
+        middleware=[validation_middleware()],
         query_middleware=[],
     )
     app.projection(Portfolios)
