@@ -300,10 +300,43 @@ def make_app(
             for name, entry in sorted(state.symbols.items())
         ]
 
-    app.page("/", "trading.html", context=page_context)
+    def page(app: App, request: Any) -> dict[str, Any]:
+        """The page's frame; its script then reads ``/state`` every second."""
+        query = request.query_params
+        symbol = query.get("symbol") or next(iter(listings))
+        return {
+            "symbols": list(listings),
+            "symbol": symbol if symbol in listings else next(iter(listings)),
+            "account": query.get("account") or PAGE_ACCOUNT,
+        }
+
+    async def state(app: App, request: Any) -> dict[str, Any]:
+        """What the page shows, as JSON: book, tape, prices, portfolio, halts,
+        and the answer to one client order id when asked."""
+        query = request.query_params
+        symbol = query.get("symbol") or next(iter(listings))
+        account = query.get("account") or PAGE_ACCOUNT
+        try:
+            view: dict[str, Any] = {
+                "book": await app.ask(GetBook(symbol, 12)),
+                "tape": await app.ask(GetTape(symbol, 30)),
+                "prices": await app.ask(GetPrices(symbol, 300)),
+                "portfolio": await app.ask(GetPortfolio(account)),
+                "open_orders": [asdict(a) for a in await app.ask(GetOpenOrders(account))],
+                "halts": await app.ask(GetHalts()),
+            }
+            client_order_id = query.get("client_order_id")
+            if client_order_id:
+                ack = await app.ask(GetOrder(account, client_order_id=client_order_id))
+                view["ack"] = None if ack is None else asdict(ack)
+        except EventfluxError as e:
+            view = {"error": f"{type(e).__name__}: {e}"}
+        return {"state": view}
+
+    app.page("/", "trading.html", context=page)
+    app.page("/state", "trading-state.json", context=state)
     return app
 
 
-async def page_context(app: App) -> dict[str, Any]:
-    """The page's first state (it then refreshes itself from ``/state``)."""
-    return {"symbols": list(DEFAULT_LISTINGS)}
+#: the account the page trades for unless ``?account=`` names another (seeded)
+PAGE_ACCOUNT = "trader"
