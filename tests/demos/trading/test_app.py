@@ -164,6 +164,8 @@ async def test_cancel_and_amend_through_the_app(exchange: tuple[App, ManualClock
     assert cancelled.status == "cancelled"
     with pytest.raises(UnknownOrderError):
         await app.dispatch(CancelOrder("mm", a.order_id))
+    with pytest.raises(UnknownOrderError, match="no listed symbol"):
+        await app.dispatch(CancelOrder("mm", "NOPE-1"))
 
 
 async def test_a_violent_move_halts_the_symbol_until_the_cooldown_passes(

@@ -42,7 +42,7 @@ from .events import (
     TradingResumed,
 )
 from .halts import HaltMonitor
-from .orders import BUY, EXPIRE_TAKER, GTC, LIMIT, MARKET, OrderError
+from .orders import BUY, EXPIRE_TAKER, GTC, LIMIT, MARKET, OrderError, UnknownOrderError
 from .risk import Accounts
 
 __all__ = [
@@ -253,19 +253,23 @@ class ExchangeState:
             )
         return OrderAck.of(view, fills), [(stream, e) for e in events]
 
-    def cancel(self, account: str, order_id: str) -> tuple[OrderAck, Emitted]:
+    def _entry_of(self, order_id: str) -> _Symbol:
+        """The symbol an order id belongs to (ids are ``<SYMBOL>-<n>``)."""
         view = self.orders.get(order_id)
-        symbol = view.symbol if view is not None else order_id.rsplit("-", 1)[0]
-        entry = self.symbol(symbol)
+        entry = self.symbols.get(view.symbol if view else order_id.rsplit("-", 1)[0])
+        if entry is None:
+            raise UnknownOrderError(f"no open order {order_id!r}: no listed symbol has it")
+        return entry
+
+    def cancel(self, account: str, order_id: str) -> tuple[OrderAck, Emitted]:
+        entry = self._entry_of(order_id)
         events = entry.book.cancel(order_id, account)
         return self._after(entry, order_id, events)
 
     def amend(
         self, account: str, order_id: str, quantity: int | None = None, price: int | None = None
     ) -> tuple[OrderAck, Emitted]:
-        view = self.orders.get(order_id)
-        symbol = view.symbol if view is not None else order_id.rsplit("-", 1)[0]
-        entry = self.symbol(symbol)
+        entry = self._entry_of(order_id)
         resting = entry.book.orders.get(order_id)
         if resting is not None and resting.account == account:
             why = self.accounts.check_amend(
