@@ -5,30 +5,22 @@ portfolio; a halt shows on the page."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from tests.server.conftest import LiveServer, running
+from tests.server.test_browser import browser_page, pytestmark
 
 from eventflux import App, open_bus, open_store
 from eventflux.demos import trading
 from eventflux.demos.trading import FundAccount, SubmitOrder, make_app
 from eventflux.demos.trading.halts import ManualClock
-from eventflux.server import create_app
+from eventflux.server.served import ServedApp
 
 FOLDER = Path(trading.__file__).resolve().parent
-SERVES_APPS = "apps" in inspect.signature(create_app).parameters
-
-if SERVES_APPS:
-    from eventflux.server.served import ServedApp
-    from tests.server.conftest import LiveServer, running
-    from tests.server.test_browser import browser_page, pytestmark
-else:  # the server that mounts App pages is not in this checkout yet
-    pytestmark = pytest.mark.skip(reason="this server does not serve App pages yet")
-    browser_page = None
 
 __all__ = ["browser_page", "pytestmark"]
 
