@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eventflux import ConfigurationError, MissingExtraError
+from eventflux import BusUnavailableError, ConfigurationError, MissingExtraError
 from eventflux.bus import DeadLetter, Message, MessageBus, open_bus
 from eventflux.bus.memory import MemoryBusBackend
 from eventflux.bus.sqlite import SQLiteBusBackend
@@ -72,7 +72,7 @@ async def test_bad_urls_raise_configuration_errors(
 
 @pytest.mark.asyncio
 async def test_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="cannot open"):
+    with pytest.raises(BusUnavailableError, match="cannot open"):
         await open_bus(f"sqlite:///{tmp_path}/no/such/dir/bus.db")
 
 

@@ -58,14 +58,14 @@ class SQLiteMember(MemberHandle):
         ctx = self._ctx
         ctx.wakeups.discard(self._wakeup)
         ctx.remove_owner(self._owner)
-        await ctx.writer.submit(Ops.leave, self._owner)
+        await ctx.submit(Ops.leave, self._owner)
 
     async def fetch(self, max_messages: int, max_wait: float) -> list[Delivery]:
         if self._stopped:
             return []
         self._wakeup.clear()
         owner = self._owner
-        rows, due = await self._ctx.writer.submit(
+        rows, due = await self._ctx.submit(
             Ops.fetch, self._gid, owner, max_messages, self._ack_wait
         )
         if rows:
@@ -95,18 +95,18 @@ class SQLiteMember(MemberHandle):
         await self._ctx.ack(_own(delivery))
 
     async def nak(self, delivery: Delivery, delay: float, *, count: bool) -> None:
-        await self._ctx.writer.submit(Ops.nak, _own(delivery), delay, count, wakes=True)
+        await self._ctx.submit(Ops.nak, _own(delivery), delay, count, wakes=True)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:
             own = [_own(d) for d in deliveries]
-            await self._ctx.writer.submit(Ops.release, own, wakes=True)
+            await self._ctx.submit(Ops.release, own, wakes=True)
 
     async def extend(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:
             own = [_own(d) for d in deliveries]
-            await self._ctx.writer.submit(Ops.extend, own, self._ack_wait)
+            await self._ctx.submit(Ops.extend, own, self._ack_wait)
 
     async def dead_letter(self, delivery: Delivery, error: str) -> None:
         d = _own(delivery)
-        await self._ctx.writer.submit(self._ctx.ops.dead_letter, d, error, wakes=d.key is not None)
+        await self._ctx.submit(self._ctx.ops.dead_letter, d, error, wakes=d.key is not None)
