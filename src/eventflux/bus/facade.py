@@ -19,9 +19,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Self, TypeVar, overload
+from typing import Any, Final, Self, TypeVar, overload
 
 from ..codec import Codec, default_codec
 from ..context import stamp_headers
@@ -33,11 +34,38 @@ from .consumer import Consumer
 from .dlq import DeadLetterQueue
 from .envelopes import first_of_each_id, make_envelope
 from .message import GroupInfo, OutgoingMessage
-from .subscription import Subscription, subscription_factory
+from .subscription import DEFAULT_HANDLER_TIMEOUT, Subscription, subscription_factory
 
 __all__ = ["MessageBus"]
 
+log = logging.getLogger("eventflux.bus")
+
 H = TypeVar("H", bound=Callable[..., Any])
+#: Seconds to wait for cancelled handlers to give their messages back.
+CANCEL_GRACE: Final = 5.0
+
+
+async def _drain(consumers: list[Consumer], grace: float) -> None:
+    """Stop ``consumers``; past ``grace`` seconds cancel the handlers still running."""
+    for c in consumers:
+        c.stop()
+    if not consumers:
+        return
+    waits = {asyncio.ensure_future(c.wait_stopped()): c for c in consumers}
+    _, late = await asyncio.wait(waits, timeout=max(grace, 0.0))
+    if not late:
+        return
+    cancelled = sum(waits[w].cancel_running() for w in late)
+    log.warning(
+        "the bus closes: %d handler(s) still ran after %gs; cancelled, their messages "
+        "go back unacked",
+        cancelled,
+        grace,
+    )
+    _, stuck = await asyncio.wait(late, timeout=CANCEL_GRACE)
+    for w in stuck:
+        w.cancel()
+        log.error("group %r: a handler ignored its cancellation", waits[w].sub.group)
 
 
 class MessageBus:
@@ -88,10 +116,12 @@ class MessageBus:
         if self._closed:
             raise BusClosedError("the message bus is closed")
 
-    async def close(self) -> None:
-        """Stop fetching, let running handlers finish and settle (none is
-        cancelled), release fetched-but-unstarted messages, then close the
-        storage. Publishing still works while handlers drain.
+    async def close(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (DESIGN 3.3)
+        """Stop fetching and release fetched-but-unstarted messages at once, let
+        running handlers finish and settle for up to ``timeout`` seconds, then
+        cancel those still running and give their messages back unacked (at
+        least once holds: nothing acknowledged is lost), then close the storage.
+        Publishing still works while handlers drain.
 
         Example::
 
@@ -102,11 +132,7 @@ class MessageBus:
             return
         self._closing = True
         try:
-            consumers = list(self._consumers)
-            for c in consumers:
-                c.stop()
-            if consumers:
-                await asyncio.gather(*(c.wait_stopped() for c in consumers))
+            await _drain(list(self._consumers), timeout)
         finally:
             self._closed = True
             try:
@@ -205,6 +231,7 @@ class MessageBus:
         ack_wait: float = 30.0,
         idempotent: bool | Inbox = False,
         breaker: CircuitBreaker | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     ) -> Callable[[H], H]: ...
 
     @overload
@@ -221,6 +248,7 @@ class MessageBus:
         ack_wait: float = 30.0,
         idempotent: bool | Inbox = False,
         breaker: CircuitBreaker | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     ) -> H: ...
 
     def subscribe(
@@ -236,6 +264,7 @@ class MessageBus:
         ack_wait: float = 30.0,
         idempotent: bool | Inbox = False,
         breaker: CircuitBreaker | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     ) -> H | Callable[[H], H]:
         """Add a member to the consumer group ``group`` on ``subject`` and start
         consuming at once. Works as a decorator and as a call; returns the handler.
@@ -244,6 +273,13 @@ class MessageBus:
         too) acks by returning, asks for a redelivery with backoff by raising,
         and dead-letters at once with ``raise Reject(reason)``. Without
         ``group`` the group is named after the handler's module and name.
+
+        Once this returns, the group exists in the bus's storage: a message
+        published from then on, from any handle or process, reaches it (the
+        first subscribe of a new group on a durable backend writes it there,
+        which may block for a moment). A handler running longer than
+        ``handler_timeout`` seconds (``None``: no limit) is cancelled and the
+        delivery counts as failed (``HandlerTimeoutError``).
 
         Example::
 
@@ -267,29 +303,36 @@ class MessageBus:
             idempotent=idempotent,
             breaker=breaker,
             bus_inbox=lambda: self.inbox,
+            handler_timeout=handler_timeout,
         )
         asyncio.get_running_loop()  # a clear RuntimeError outside of async code
 
         def register(fn: H) -> H:
-            self._consumers.append(Consumer(self._backend, make(fn)))
+            sub = make(fn)
+            self._backend.declare(sub.group, sub.subject)  # fixes the group's start point
+            self._consumers.append(Consumer(self._backend, sub))
             return fn
 
         if handler is None:
             return register
         return register(handler)
 
-    async def unsubscribe(self, handler: Callable[..., Any]) -> int:
+    async def unsubscribe(
+        self,
+        handler: Callable[..., Any],
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109 (like close)
+    ) -> int:
         """Stop the members running ``handler``, draining their work like
-        :meth:`close`. Returns how many members stopped.
+        :meth:`close` (running handlers get up to ``timeout`` seconds). Returns
+        how many members stopped.
 
         Example::
 
             await bus.unsubscribe(charge)
         """
         mine = [c for c in self._consumers if c.sub.handler == handler]
-        for c in mine:
-            c.stop()
-        await asyncio.gather(*(c.wait_stopped() for c in mine))
+        await _drain(mine, timeout)
         for c in mine:
             self._consumers.remove(c)
         return len(mine)
@@ -300,8 +343,9 @@ class MessageBus:
         return [c.sub for c in self._consumers]
 
     async def ready(self) -> None:
-        """Wait until every member so far has joined its group (so messages
-        published from *another* bus handle now reach it).
+        """Wait until every member so far has joined its group (registered as a
+        member; a failed join raises here). Not needed for delivery: a message
+        published after ``subscribe`` returned reaches the group anyway.
 
         Example::
 

@@ -104,14 +104,20 @@ class MemoryBusBackend(BusBackend):
         return results
 
     # -- consuming ----------------------------------------------------------------------
-    async def join(
-        self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
-    ) -> MemberHandle:
+    def declare(self, group: str, pattern: str) -> None:
+        self._queue(group, pattern)
+
+    def _queue(self, group: str, pattern: str) -> GroupQueue:
         q = self._queues.get((group, pattern))
         if q is None:
             q = self._queues[(group, pattern)] = GroupQueue(group, pattern)
             self._routes.clear()
-        return MemoryMember(self._state, q, ack_wait=ack_wait)
+        return q
+
+    async def join(
+        self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
+    ) -> MemberHandle:
+        return MemoryMember(self._state, self._queue(group, pattern), ack_wait=ack_wait)
 
     # -- dead letters -------------------------------------------------------------------
     async def list_letters(self, group: str | None) -> list[StoredLetter]:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import SplitResult
 
-from ..._internal.sqlite import SQLiteWriter, translate_error
+from ..._internal.sqlite import SQLiteWriter, connect, translate_error
 from ..._internal.urls import float_option, reject_unknown_options, sqlite_path
 from ...events import uuid7
 from ...exceptions import ConfigurationError
@@ -94,6 +94,9 @@ class SQLiteBusBackend(BusBackend):
         self._ops = Ops()
         key = os.path.realpath(path)
         self._ctx = SQLiteContext(self._ops, key, inbox_retention=inbox_retention)
+        #: Groups known to exist in the file (their start point is fixed).
+        self._declared: set[tuple[str, str]] = set()
+        self._declare_conn: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
@@ -127,6 +130,9 @@ class SQLiteBusBackend(BusBackend):
         self._ctx.unregister()
         for event in self._ctx.wakeups:
             event.set()
+        conn, self._declare_conn = self._declare_conn, None
+        if conn is not None:
+            conn.close()
         await asyncio.to_thread(self._ctx.stop)
 
     @property
@@ -155,6 +161,31 @@ class SQLiteBusBackend(BusBackend):
             self._ops.publish, envelopes, self.dedup_window, wakes=True
         )
         return result
+
+    def declare(self, group: str, pattern: str) -> None:
+        """Create the group in the file now unless it exists (a short read; the first
+        time a write of its own, on this thread: publishes of every process see
+        the group once it returns)."""
+        if (group, pattern) in self._declared:
+            return
+        if self._ctx.writer is None:
+            raise ERRORS.closed("the bus is closed")
+        try:
+            conn = self._declare_conn
+            if conn is None:
+                conn = self._declare_conn = connect(self.path, self.busy_timeout)
+                conn.execute(f"PRAGMA synchronous = {_SYNC[self.durability]}")
+            if Ops.group_id(conn, group, pattern) is None:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    Ops.create_group(conn, group, pattern)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as e:
+            raise translate_error(e, self.path, self.busy_timeout, ERRORS) from e
+        self._declared.add((group, pattern))
 
     async def join(
         self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke

@@ -76,15 +76,18 @@ class SQLiteMember(MemberHandle):
                     msg_id,
                     key,
                     headers or b"",
-                    n,
+                    runs + 1,
                     published_at,
                     row_id,
                     owner,
-                    n,
+                    lease,
                     letter_id,
                 )
-                for row_id, subject, msg_id, key, headers, data, published_at, n, letter_id in rows
-            ]
+                for (
+                    row_id, subject, msg_id, key, headers, data, published_at, lease, runs,
+                    letter_id,
+                ) in rows
+            ]  # fmt: skip
         wait = max_wait if due is None else min(max_wait, max(0.0, due - time.time()))
         if wait > 0 and not self._stopped:
             with suppress(TimeoutError):
@@ -101,6 +104,11 @@ class SQLiteMember(MemberHandle):
         if deliveries:
             own = [_own(d) for d in deliveries]
             await self._ctx.submit(Ops.release, own, wakes=True)
+
+    async def starting(self, delivery: Delivery) -> None:
+        d = _own(delivery)
+        if d.lease > 1 or d.attempt > 1:  # a first run of a first hand-out is not written
+            await self._ctx.submit(Ops.starting, d)
 
     async def extend(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:
