@@ -95,7 +95,13 @@ class MemoryBusBackend(BusBackend):
                 dedup.pop(env.msg_id, None)
                 dedup[env.msg_id] = now + self.dedup_window
             results.append(True)
-            for q in self._route(env.subject):
+            route = self._route(env.subject)
+            if not route:
+                continue
+            # kept until handled: a right-sized copy (an encoder's bytes may sit in
+            # a buffer several times their size)
+            env.data = memoryview(env.data).tobytes()
+            for q in route:
                 self._seq += 1
                 q.add(self._seq, env)
                 touched.add(q)
