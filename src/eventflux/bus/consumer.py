@@ -46,8 +46,10 @@ from contextlib import suppress
 from typing import Any, Final
 
 from ..exceptions import BusClosedError
+from ..observability import metrics
 from .backend import BusBackend, Delivery, KeyOrder, MemberHandle
 from .handling import Outcome, Settlement, describe, run_handler
+from .observe import current_delivery, log_outcome, watch_breaker
 from .subscription import Subscription
 
 __all__ = ["FETCH_TIMEOUT", "WATCH_EVERY", "Consumer"]
@@ -89,6 +91,11 @@ class Consumer:
         #: handler tasks the watchdog cancelled for running past handler_timeout
         self._expired: set[asyncio.Task[Any]] = set()
         self._cancelled = False
+        self._breaker = sub.breaker is not None
+        if sub.breaker is not None:
+            watch_breaker(sub.breaker)
+        self._metrics: metrics.Metrics | None = None
+        self._group: metrics.GroupMetrics | None = None
         self._task = loop.create_task(self._run(), name=f"eventflux-bus-member-{sub.group}")
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -226,6 +233,16 @@ class Consumer:
                     expired.add(task)
                     task.cancel()
 
+    def _group_metrics(self) -> metrics.GroupMetrics | None:
+        """This group's metrics while metrics are on (one lookup while they are off)."""
+        current = metrics.current()
+        if current is None:
+            return None
+        if current is not self._metrics:
+            self._metrics = current
+            self._group = current.group(self.sub.group)
+        return self._group
+
     def _timed_out(self) -> bool:
         """True when the current task was cancelled by the handler-timeout watchdog."""
         return asyncio.current_task() in self._expired
@@ -287,11 +304,25 @@ class Consumer:
         try:
             if attempt is not None:  # an in-place retry (KeyOrder.MEMBER)
                 d.attempt = attempt
-            self._running_tasks[task] = time.monotonic()
+            started = time.monotonic()
+            self._running_tasks[task] = started
+            group = self._group_metrics()
+            if group is not None:
+                group.started()
+            if self._breaker:
+                current_delivery.set((d, self.sub.group, started))
             try:
                 outcome = await run_handler(self.sub, d, handle, self._timed_out)
+            except BaseException:
+                if group is not None:
+                    group.in_flight.dec()
+                raise
             finally:
                 del self._running_tasks[task]
+            seconds = time.monotonic() - started
+            if group is not None:
+                group.delivered(outcome.label, seconds, outcome.error_type)
+            log_outcome(self.sub, d, outcome, seconds)
             retry = outcome.settlement is Settlement.NAK
             if retry and self._retries_here(d):
                 self._wait(d, outcome.delay, d.attempt + (1 if outcome.count else 0))

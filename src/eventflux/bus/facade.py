@@ -26,7 +26,9 @@ from typing import Any, Final, Self, TypeVar, overload
 
 from ..codec import Codec, default_codec
 from ..context import stamp_headers
+from ..events import CORRELATION_ID
 from ..exceptions import BusClosedError
+from ..observability import tracing
 from ..resilience.breaker import CircuitBreaker
 from ..resilience.inbox import Inbox
 from .backend import BusBackend, Envelope, GroupStats
@@ -34,6 +36,7 @@ from .consumer import Consumer
 from .dlq import DeadLetterQueue
 from .envelopes import first_of_each_id, make_envelope
 from .message import GroupInfo, OutgoingMessage
+from .observe import log_publish
 from .subscription import DEFAULT_HANDLER_TIMEOUT, Subscription, subscription_factory
 
 __all__ = ["MessageBus"]
@@ -161,11 +164,20 @@ class MessageBus:
             await bus.publish("orders.created", {"id": 1}, msg_id="order-1", key="customer-7")
         """
         self._check_open()
-        env = make_envelope(
-            self.codec, subject, data, msg_id, key, stamp_headers(headers), time.time()
-        )
+        now = time.time()
+        env = make_envelope(self.codec, subject, data, msg_id, key, stamp_headers(headers), now)
         await self._await_joins()
-        await self._backend.publish([env])
+        started = time.perf_counter()
+        if tracing.enabled():
+            with tracing.publish_span(
+                env.subject, env.msg_id, env.headers, env.headers.get(CORRELATION_ID)
+            ) as traced:
+                if traced is not None:
+                    env.headers = traced
+                fresh = await self._backend.publish([env])
+        else:
+            fresh = await self._backend.publish([env])
+        log_publish((env,), fresh, time.perf_counter() - started)
         return env.msg_id
 
     async def publish_many(
@@ -206,7 +218,20 @@ class MessageBus:
         if not envs:
             return []
         await self._await_joins()
-        await self._backend.publish(first_of_each_id(envs))
+        batch = first_of_each_id(envs)
+        started = time.perf_counter()
+        if tracing.enabled():
+            subjects = {e.subject for e in batch}
+            with tracing.batch_span(
+                next(iter(subjects)) if len(subjects) == 1 else None, len(batch)
+            ) as trace_headers:
+                if trace_headers:
+                    for e in batch:
+                        e.headers = {**e.headers, **trace_headers}
+                fresh = await self._backend.publish(batch)
+        else:
+            fresh = await self._backend.publish(batch)
+        log_publish(batch, fresh, time.perf_counter() - started)
         return [e.msg_id for e in envs]
 
     async def _await_joins(self) -> None:

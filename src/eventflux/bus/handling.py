@@ -22,8 +22,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -31,6 +31,7 @@ from typing import Final
 
 from ..codec import loads
 from ..exceptions import CircuitOpenError, HandlerTimeoutError
+from ..observability import tracing
 from ..signals import AlreadyHandled, Reject
 from .backend import Delivery, MemberHandle
 from .message import Message
@@ -43,8 +44,6 @@ __all__ = [
     "describe",
     "run_handler",
 ]
-
-log = logging.getLogger("eventflux.bus")
 
 
 class Settlement(Enum):
@@ -74,6 +73,7 @@ class Outcome:
 
 
 _ACK: Final = Outcome(Settlement.ACK)
+_NO_SPAN: Final = nullcontext()
 _STOPPING: Final = (KeyboardInterrupt, SystemExit)
 
 
@@ -164,18 +164,12 @@ async def run_handler(
             return _ACK
         await handle.starting(d)
         breaker = sub.breaker
-        if breaker is None:
-            try:
-                result = sub.handler(msg)
-                if result is not None:
-                    await result
-            except asyncio.CancelledError:
-                if not timed_out():
-                    raise
-                _uncancel()
-                raise _timeout_error(sub) from None
-        else:
-            async with breaker:
+        with (
+            tracing.process_span(d.subject, sub.group, msg.msg_id, msg.headers, d.attempt)
+            if tracing.enabled()
+            else _NO_SPAN
+        ):
+            if breaker is None:
                 try:
                     result = sub.handler(msg)
                     if result is not None:
@@ -185,12 +179,23 @@ async def run_handler(
                         raise
                     _uncancel()
                     raise _timeout_error(sub) from None
+            else:
+                async with breaker:
+                    try:
+                        result = sub.handler(msg)
+                        if result is not None:
+                            await result
+                    except asyncio.CancelledError:
+                        if not timed_out():
+                            raise
+                        _uncancel()
+                        raise _timeout_error(sub) from None
         if inbox is not None:
             await inbox.record(sub.group, msg.msg_id)
     except AlreadyHandled:
         return _ACK
     except Reject as e:
-        return _exhausted(sub, d, e.reason, "reject", "Reject")
+        return _exhausted(sub, d, e.reason, "reject")  # a decision, not an error
     except CircuitOpenError as e:
         return Outcome(
             Settlement.NAK, delay=max(e.retry_after, 0.01), count=False, label="deferred"

@@ -3,7 +3,9 @@ conventions; without the extra, or with no tracer provider configured, every
 hook is a no-op that costs one global lookup.
 
 - A publish is a PRODUCER span ``publish {subject}``; its W3C ``traceparent``
-  (and ``tracestate``) go into the message headers.
+  (and ``tracestate``) go into the message headers. A batch
+  (``publish_many``) is one PRODUCER span whose context every message of the
+  batch carries.
 - Each delivery is a CONSUMER span ``process {subject}`` whose parent is the
   producer's context (so one trace spans processes and machines), with the
   attributes ``messaging.system``, ``messaging.operation.name``,
@@ -28,6 +30,7 @@ from typing import Any, Final
 
 __all__ = [
     "SYSTEM",
+    "batch_span",
     "current_traceparent",
     "enabled",
     "inject",
@@ -50,19 +53,28 @@ except ImportError:  # pragma: no cover - exercised without the extra only
     _otel_context = _otel_propagate = _otel_trace = None
 
 
+_OFF: Final = (
+    () if _otel_trace is None else (_otel_trace.ProxyTracerProvider, _otel_trace.NoOpTracerProvider)
+)
+_state: dict[str, Any] = {}  # "tracer": the tracer, once a real provider is configured
+
+
 def enabled() -> bool:
-    """True when the extra is installed and a real tracer provider is configured."""
+    """True when the extra is installed and a real tracer provider is configured
+    (the global provider can be set once, so a yes is remembered)."""
+    if "tracer" in _state:
+        return True
     if _otel_trace is None:
         return False
     provider = _otel_trace.get_tracer_provider()
-    return not isinstance(
-        provider, _otel_trace.ProxyTracerProvider | _otel_trace.NoOpTracerProvider
-    )
+    if isinstance(provider, _OFF):
+        return False
+    _state["tracer"] = provider.get_tracer("eventflux")
+    return True
 
 
 def _tracer() -> Any:
-    assert _otel_trace is not None
-    return _otel_trace.get_tracer("eventflux")
+    return _state["tracer"]
 
 
 def inject(headers: Mapping[str, str] | None) -> dict[str, str] | None:
@@ -95,6 +107,30 @@ def publish_span(
         f"publish {subject}", kind=_otel_trace.SpanKind.PRODUCER, attributes=attributes
     ):
         yield inject(headers)
+
+
+@contextmanager
+def batch_span(subject: str | None, count: int) -> Iterator[dict[str, str] | None]:
+    """One PRODUCER span around a batch publish (``subject`` None: several); yields
+    the trace headers every message of the batch carries (None when off)."""
+    if not enabled():
+        yield None
+        return
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation.name": "publish",
+        "messaging.operation.type": "send",
+        "messaging.batch.message_count": count,
+    }
+    if subject is not None:
+        attributes["messaging.destination.name"] = subject
+    name = "publish" if subject is None else f"publish {subject}"
+    with _tracer().start_as_current_span(
+        name, kind=_otel_trace.SpanKind.PRODUCER, attributes=attributes
+    ):
+        carrier: dict[str, str] = {}
+        _otel_propagate.inject(carrier)
+        yield carrier
 
 
 @contextmanager
