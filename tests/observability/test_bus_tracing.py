@@ -57,9 +57,13 @@ def test_one_trace_covers_publish_process_publish_process(tmp_path: Path) -> Non
     assert first["parent_id"] is None
     assert [r["kind"] for r in runs] == ["CONSUMER", "CONSUMER"]
     assert {r["parent_id"] for r in runs} == {first["span_id"]}
-    failed, ok = sorted(runs, key=lambda r: r["attributes"]["messaging.message.delivery_attempt"])
+    failed, ok = sorted(
+        runs, key=lambda r: r["attributes"].get("messaging.message.delivery_attempt", 1)
+    )
     assert failed["attributes"]["error.type"] == "ConnectionError"
+    assert "messaging.message.delivery_attempt" not in failed["attributes"]  # the first
     assert "error.type" not in ok["attributes"]
+    assert ok["attributes"]["messaging.message.delivery_attempt"] == 2
     assert second["kind"] == "PRODUCER"
     assert second["parent_id"] == ok["span_id"]
     assert last["kind"] == "CONSUMER"
