@@ -232,7 +232,7 @@ def process_span(
     above 1) is marked ``messaging.message.delivery_attempt``."""
     if not enabled():
         return nullcontext(None)
-    attributes = {  # few: the SDK checks each one
+    attributes: dict[str, Any] = {  # few: the SDK checks each one
         "messaging.system": SYSTEM,
         "messaging.operation.name": "process",
         "messaging.destination.name": subject,
