@@ -46,20 +46,18 @@ from contextlib import suppress
 from typing import Any, Final
 
 from ..exceptions import BusClosedError
-from ..observability import metrics
 from .backend import BusBackend, Delivery, KeyOrder, MemberHandle
 from .handling import Outcome, Settlement, describe, run_handler
-from .observe import current_delivery, log_outcome, watch_breaker
+from .observe import MemberObserver
 from .subscription import Subscription
+from .watchdog import HandlerWatch
 
-__all__ = ["FETCH_TIMEOUT", "WATCH_EVERY", "Consumer"]
+__all__ = ["FETCH_TIMEOUT", "Consumer"]
 
 log = logging.getLogger("eventflux.bus")
 
 #: Longest single wait inside ``fetch``; members are woken earlier by events.
 FETCH_TIMEOUT: Final = 2.0
-#: Longest pause of the handler-timeout watchdog.
-WATCH_EVERY: Final = 1.0
 
 
 class Consumer:
@@ -86,16 +84,8 @@ class Consumer:
         self._attempts: dict[Delivery, int] = {}
         self._revoked: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        #: handler tasks running now -> when they started (the timeout watchdog's list)
-        self._running_tasks: dict[asyncio.Task[Any], float] = {}
-        #: handler tasks the watchdog cancelled for running past handler_timeout
-        self._expired: set[asyncio.Task[Any]] = set()
-        self._cancelled = False
-        self._breaker = sub.breaker is not None
-        if sub.breaker is not None:
-            watch_breaker(sub.breaker)
-        self._metrics: metrics.Metrics | None = None
-        self._group: metrics.GroupMetrics | None = None
+        self._watch = HandlerWatch(sub.handler_timeout)
+        self._observer = MemberObserver(sub)
         self._task = loop.create_task(self._run(), name=f"eventflux-bus-member-{sub.group}")
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -118,11 +108,7 @@ class Consumer:
         """Cancel the handlers still running (after :meth:`stop`, once the bus's close
         timeout passed): their messages are given back unacked, their runs counted.
         Returns how many were cancelled."""
-        self._cancelled = True
-        running = list(self._running_tasks)
-        for task in running:
-            task.cancel()
-        return len(running)
+        return self._watch.cancel_all()
 
     @property
     def stopping(self) -> bool:
@@ -160,7 +146,7 @@ class Consumer:
         loop = asyncio.get_running_loop()
         helpers = [loop.create_task(self._extend_loop(handle))]
         if sub.handler_timeout != float("inf"):
-            helpers.append(loop.create_task(self._watch_timeouts()))
+            helpers.append(loop.create_task(self._watch.watch()))
         try:
             await self._fetch_loop(handle)
         finally:
@@ -220,33 +206,6 @@ class Consumer:
                 self._accept(d)
             self._pump()
 
-    async def _watch_timeouts(self) -> None:
-        """Cancel the handlers that run past ``handler_timeout``."""
-        limit = self.sub.handler_timeout
-        every = min(WATCH_EVERY, max(limit / 8, 0.005))
-        running, expired = self._running_tasks, self._expired
-        while True:
-            await asyncio.sleep(every)
-            now = time.monotonic()
-            for task, started in list(running.items()):
-                if now - started >= limit and task not in expired:
-                    expired.add(task)
-                    task.cancel()
-
-    def _group_metrics(self) -> metrics.GroupMetrics | None:
-        """This group's metrics while metrics are on (one lookup while they are off)."""
-        current = metrics.current()
-        if current is None:
-            return None
-        if current is not self._metrics:
-            self._metrics = current
-            self._group = current.group(self.sub.group)
-        return self._group
-
-    def _timed_out(self) -> bool:
-        """True when the current task was cancelled by the handler-timeout watchdog."""
-        return asyncio.current_task() in self._expired
-
     async def _extend_loop(self, handle: MemberHandle) -> None:
         while True:
             await asyncio.sleep(max(handle.ack_wait / 3, 0.005))
@@ -304,25 +263,17 @@ class Consumer:
         try:
             if attempt is not None:  # an in-place retry (KeyOrder.MEMBER)
                 d.attempt = attempt
-            started = time.monotonic()
-            self._running_tasks[task] = started
-            group = self._group_metrics()
-            if group is not None:
-                group.started()
-            if self._breaker:
-                current_delivery.set((d, self.sub.group, started))
+            watch = self._watch
+            started = watch.begin(task)
+            group = self._observer.started(d, started)
             try:
-                outcome = await run_handler(self.sub, d, handle, self._timed_out)
+                outcome = await run_handler(self.sub, d, handle, watch.timed_out)
             except BaseException:
-                if group is not None:
-                    group.in_flight.dec()
+                self._observer.ended(group, d, None, 0.0)
                 raise
             finally:
-                del self._running_tasks[task]
-            seconds = time.monotonic() - started
-            if group is not None:
-                group.delivered(outcome.label, seconds, outcome.error_type)
-            log_outcome(self.sub, d, outcome, seconds)
+                watch.end(task)
+            self._observer.ended(group, d, outcome, time.monotonic() - started)
             retry = outcome.settlement is Settlement.NAK
             if retry and self._retries_here(d):
                 self._wait(d, outcome.delay, d.attempt + (1 if outcome.count else 0))
@@ -330,7 +281,7 @@ class Consumer:
                 return
             await self._settle(handle, d, outcome)
         except asyncio.CancelledError:
-            if not (self._cancelled or task in self._expired):
+            if not (self._watch.cancelled or task in self._watch.expired):
                 raise
             # the bus closed past its timeout (or the watchdog caught the handler
             # outside its call): give the message back, this run counted
@@ -342,7 +293,7 @@ class Consumer:
         except Exception as e:
             log.error("group %r: settling %r failed: %s", self.sub.group, d.msg_id, describe(e))
         finally:
-            self._expired.discard(task)
+            self._watch.forget(task)
             self._running -= 1
             if not kept:
                 self._forget(d)

@@ -19,10 +19,9 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Self, TypeVar, overload
+from typing import Any, Self, TypeVar, overload
 
 from ..codec import Codec, default_codec
 from ..context import stamp_headers
@@ -34,6 +33,7 @@ from ..resilience.inbox import Inbox
 from .backend import BusBackend, Envelope, GroupStats
 from .consumer import Consumer
 from .dlq import DeadLetterQueue
+from .draining import drain
 from .envelopes import first_of_each_id, make_envelope
 from .message import GroupInfo, OutgoingMessage
 from .observe import log_publish
@@ -41,34 +41,7 @@ from .subscription import DEFAULT_HANDLER_TIMEOUT, Subscription, subscription_fa
 
 __all__ = ["MessageBus"]
 
-log = logging.getLogger("eventflux.bus")
-
 H = TypeVar("H", bound=Callable[..., Any])
-#: Seconds to wait for cancelled handlers to give their messages back.
-CANCEL_GRACE: Final = 5.0
-
-
-async def _drain(consumers: list[Consumer], grace: float) -> None:
-    """Stop ``consumers``; past ``grace`` seconds cancel the handlers still running."""
-    for c in consumers:
-        c.stop()
-    if not consumers:
-        return
-    waits = {asyncio.ensure_future(c.wait_stopped()): c for c in consumers}
-    _, late = await asyncio.wait(waits, timeout=max(grace, 0.0))
-    if not late:
-        return
-    cancelled = sum(waits[w].cancel_running() for w in late)
-    log.warning(
-        "the bus closes: %d handler(s) still ran after %gs; cancelled, their messages "
-        "go back unacked",
-        cancelled,
-        grace,
-    )
-    _, stuck = await asyncio.wait(late, timeout=CANCEL_GRACE)
-    for w in stuck:
-        w.cancel()
-        log.error("group %r: a handler ignored its cancellation", waits[w].sub.group)
 
 
 class MessageBus:
@@ -135,7 +108,7 @@ class MessageBus:
             return
         self._closing = True
         try:
-            await _drain(list(self._consumers), timeout)
+            await drain(list(self._consumers), timeout)
         finally:
             self._closed = True
             try:
@@ -357,7 +330,7 @@ class MessageBus:
             await bus.unsubscribe(charge)
         """
         mine = [c for c in self._consumers if c.sub.handler == handler]
-        await _drain(mine, timeout)
+        await drain(mine, timeout)
         for c in mine:
             self._consumers.remove(c)
         return len(mine)

@@ -48,7 +48,14 @@ from .backend import Delivery, Envelope
 from .handling import Outcome
 from .subscription import Subscription
 
-__all__ = ["current_delivery", "headers_of", "log_outcome", "log_publish", "watch_breaker"]
+__all__ = [
+    "MemberObserver",
+    "current_delivery",
+    "headers_of",
+    "log_outcome",
+    "log_publish",
+    "watch_breaker",
+]
 
 _std = logging.getLogger("eventflux.bus")
 _log = get_logger("eventflux.bus")
@@ -128,6 +135,61 @@ def log_outcome(sub: Subscription, d: Delivery, outcome: Outcome, seconds: float
     if outcome.label in ("retry", "deferred"):
         fields["retry_in_ms"] = round(outcome.delay * 1000, 1)
     _log.log(level, "delivery", **fields)
+
+
+class MemberObserver:
+    """What one member tells observability about each handler run: the group's
+    metrics (looked up once per registry), the outcome line, and the delivery a
+    breaker change is logged with.
+
+    Example::
+
+        metrics_now = observer.started(delivery, started)
+        ...
+        observer.ended(metrics_now, delivery, outcome, seconds)
+    """
+
+    __slots__ = ("_breaker", "_group", "_metrics", "sub")
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+        self._breaker = sub.breaker is not None
+        if sub.breaker is not None:
+            watch_breaker(sub.breaker)
+        self._metrics: metrics.Metrics | None = None
+        self._group: metrics.GroupMetrics | None = None
+
+    def started(self, d: Delivery, started: float) -> metrics.GroupMetrics | None:
+        """A handler starts on ``d`` (in its own task); returns the group's metrics
+        while metrics are on (one lookup while they are off)."""
+        if self._breaker:
+            current_delivery.set((d, self.sub.group, started))
+        current = metrics.current()
+        if current is None:
+            return None
+        if current is not self._metrics:
+            self._metrics = current
+            self._group = current.group(self.sub.group)
+        group = self._group
+        assert group is not None
+        group.started()
+        return group
+
+    def ended(
+        self,
+        group: metrics.GroupMetrics | None,
+        d: Delivery,
+        outcome: Outcome | None,
+        seconds: float,
+    ) -> None:
+        """The handler's run ended with ``outcome`` (None: it was cancelled)."""
+        if outcome is None:
+            if group is not None:
+                group.in_flight.dec()
+            return
+        if group is not None:
+            group.delivered(outcome.label, seconds, outcome.error_type)
+        log_outcome(self.sub, d, outcome, seconds)
 
 
 _watched: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
