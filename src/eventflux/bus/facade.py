@@ -139,7 +139,6 @@ class MessageBus:
         self._check_open()
         now = time.time()
         env = make_envelope(self.codec, subject, data, msg_id, key, stamp_headers(headers), now)
-        await self._await_joins()
         started = time.perf_counter()
         if tracing.enabled():
             with tracing.publish_span(
@@ -190,7 +189,6 @@ class MessageBus:
                 )
         if not envs:
             return []
-        await self._await_joins()
         batch = first_of_each_id(envs)
         started = time.perf_counter()
         if tracing.enabled():
@@ -208,8 +206,6 @@ class MessageBus:
         return [e.msg_id for e in envs]
 
     async def _await_joins(self) -> None:
-        # A group receives every message published after its first subscribe:
-        # a publish waits until this bus's pending group registrations are done.
         pending = [c.joined for c in self._consumers if not c.joined.done()]
         if pending:
             await asyncio.wait(pending)
