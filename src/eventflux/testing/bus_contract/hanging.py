@@ -4,7 +4,6 @@ handlers that raise a ``BaseException`` that is not an ``Exception``."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -74,11 +73,9 @@ class HangingHandlerContract(BusContractBase):
         bus.subscribe("hang", hang, group="g", handler_timeout=None)
         await bus.publish("hang", {"n": 1}, msg_id="h-1")
         await asyncio.wait_for(started.wait(), 10)
-        begun = time.monotonic()
         await asyncio.wait_for(bus.close(timeout=0.2), 30)  # never waits for the handler
         assert bus.closed
         assert cancelled == ["h-1"]
-        assert time.monotonic() - begun < 20
 
     @pytest.mark.asyncio
     async def test_close_lets_a_handler_finish_within_its_timeout(self, bus: MessageBus) -> None:
