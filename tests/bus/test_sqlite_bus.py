@@ -8,12 +8,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from eventflux import (
     BusBusyError,
     BusClosedError,
+    BusError,
     BusUnavailableError,
     ConfigurationError,
     NotABusError,
@@ -272,3 +274,36 @@ async def test_groups_count_only_members_whose_handle_still_vouches_for_them(
             await asyncio.sleep(0.1)
         (g,) = await bus.groups()
         assert g.members == 1  # vouched for again; the killed one was not
+
+
+@pytest.mark.asyncio
+async def test_publishes_share_a_commit_and_a_failing_one_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Ops.publish
+    calls: list[int] = []
+
+    def publish(self: Ops, conn: sqlite3.Connection, envs: list[Any], window: float) -> Any:
+        calls.append(len(envs))
+        if any(e.msg_id == "bad" for e in envs):
+            raise sqlite3.IntegrityError("refused")
+        return real(self, conn, envs, window)
+
+    monkeypatch.setattr(Ops, "publish", publish)
+    async with await open_bus(f"sqlite:///{tmp_path}/bus.db") as bus:
+        rec = Recorder()
+        bus.subscribe("x", rec, group="g")
+        results = await asyncio.gather(
+            *(bus.publish("x", {"n": i}, msg_id=f"m{i}") for i in range(5)),
+            bus.publish("x", {"n": 99}, msg_id="bad"),
+            return_exceptions=True,
+        )
+        assert results[:5] == [f"m{i}" for i in range(5)]
+        assert isinstance(results[5], BusError)
+        await rec.wait(5)
+        await asyncio.sleep(0.05)
+        assert sorted(m.msg_id for m in rec.messages) == [f"m{i}" for i in range(5)]
+        assert len(calls) > 6  # the shared attempt, then each alone
+        monkeypatch.setattr(Ops, "publish", real)
+        await bus.publish("x", {"n": 99}, msg_id="bad")  # its id was not used up
+        await rec.wait(6)

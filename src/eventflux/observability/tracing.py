@@ -26,6 +26,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
@@ -66,12 +68,23 @@ _OFF: Final = (
 _state: dict[str, Any] = {}  # "tracer": the tracer, once a real provider is configured
 
 
+#: A provider named by the environment is loaded by the API on first use.
+_PROVIDER_FROM_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
 def enabled() -> bool:
     """True when the extra is installed and a real tracer provider is configured
-    (the global provider can be set once, so a yes is remembered)."""
+    (the global provider can be set once, so a yes is remembered).
+
+    Until the OpenTelemetry SDK (``opentelemetry.sdk.trace``, where providers
+    come from) is imported, or a provider is named by the environment, this is
+    one lookup: the hooks of the publish and delivery paths call it each time.
+    """
     if "tracer" in _state:
         return True
     if _otel_trace is None:
+        return False
+    if not _PROVIDER_FROM_ENV and "opentelemetry.sdk.trace" not in sys.modules:
         return False
     provider = _otel_trace.get_tracer_provider()
     if isinstance(provider, _OFF):

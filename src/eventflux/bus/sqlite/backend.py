@@ -157,10 +157,7 @@ class SQLiteBusBackend(BusBackend):
 
     # -- publishing and consuming -------------------------------------------------------
     async def publish(self, envelopes: Sequence[Envelope]) -> list[bool]:
-        result: list[bool] = await self._ctx.submit(
-            self._ops.publish, envelopes, self.dedup_window, wakes=True
-        )
-        return result
+        return await self._ctx.publish(envelopes, self.dedup_window)
 
     def declare(self, group: str, pattern: str) -> None:
         """Create the group in the file now unless it exists (a short read; the first

@@ -1,11 +1,15 @@
 """What the members of one SQLite bus handle share (:class:`SQLiteContext`):
-the writer, the SQL, one batch of acks per event-loop iteration and the
-members' wake-ups.
+the writer, the SQL, one batch of publishes and one of acks per event-loop
+iteration, and the members' wake-ups.
 
 Every statement of a bus handle runs on its writer, the group-commit writer
 every SQLite file of eventflux uses
 (:class:`eventflux._internal.sqlite.SQLiteWriter`): the operations queued
-meanwhile share one transaction, each in its own savepoint. Two hooks run on
+meanwhile share one transaction, each in its own savepoint. The publishes
+and the acks made in one iteration of the event loop go to the writer as one
+operation (one savepoint, one hop to the writer thread); if such a batch of
+publishes fails, each publish runs again alone, so that only a failing one
+fails. Two hooks run on
 the writer's thread: after a commit that may have made messages available
 (:meth:`SQLiteContext.submit` with ``wakes=True``) the members of every handle
 of this process on the file wake at once; between transactions the writer
@@ -29,11 +33,12 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, Final
 
 from ..._internal.sqlite import SQLiteWriter, data_version
+from ..backend import Envelope
 from .delivery import SQLiteDelivery
 from .ops import Ops
 from .schema import ERRORS
@@ -73,6 +78,7 @@ class SQLiteContext:
         self.writer: SQLiteWriter | None = None
         self._acks: list[SQLiteDelivery] = []
         self._ack_future: asyncio.Future[None] | None = None
+        self._publishes: list[tuple[Sequence[Envelope], asyncio.Future[list[bool]]]] = []
         # writer thread only:
         self._woke = False
         self._version: int | None = None
@@ -178,6 +184,68 @@ class SQLiteContext:
     def notify_threadsafe(self) -> None:
         with suppress(RuntimeError):  # that handle's loop is closed
             self.loop.call_soon_threadsafe(self.notify)
+
+    # -- publishes ---------------------------------------------------------------------
+    async def publish(self, envelopes: Sequence[Envelope], window: float) -> list[bool]:
+        """Publish: the publishes of one loop iteration share one writer operation."""
+        fut: asyncio.Future[list[bool]] = self.loop.create_future()
+        if not self._publishes:
+            self.loop.call_soon(self._flush_publishes, window)
+        self._publishes.append((envelopes, fut))
+        return await fut
+
+    def _flush_publishes(self, window: float) -> None:
+        batch = [(envs, fut) for envs, fut in self._publishes if not fut.done()]
+        self._publishes = []
+        if len(batch) == 1:
+            self._publish_alone(batch[0], window)
+            return
+        if not batch:
+            return
+        publish = self.ops.publish
+
+        def together(conn: sqlite3.Connection) -> list[list[bool]]:
+            return [publish(conn, envs, window) for envs, _ in batch]
+
+        try:
+            inner = self.submit(together, wakes=True)
+        except Exception as e:  # closed meanwhile
+            for _, fut in batch:
+                fut.set_exception(e)
+            return
+
+        def done(f: asyncio.Future[list[list[bool]]]) -> None:
+            if f.exception() is not None:  # each alone: only a failing one fails
+                for item in batch:
+                    if not item[1].done():
+                        self._publish_alone(item, window)
+                return
+            for (_, fut), result in zip(batch, f.result(), strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+        inner.add_done_callback(done)
+
+    def _publish_alone(
+        self, item: tuple[Sequence[Envelope], asyncio.Future[list[bool]]], window: float
+    ) -> None:
+        envs, fut = item
+        try:
+            inner = self.submit(self.ops.publish, envs, window, wakes=True)
+        except Exception as e:  # closed meanwhile
+            fut.set_exception(e)
+            return
+
+        def done(f: asyncio.Future[list[bool]]) -> None:
+            if fut.done():
+                return
+            error = f.exception()
+            if error is None:
+                fut.set_result(f.result())
+            else:
+                fut.set_exception(error)
+
+        inner.add_done_callback(done)
 
     # -- acks --------------------------------------------------------------------------
     async def ack(self, delivery: SQLiteDelivery) -> None:
