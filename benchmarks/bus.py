@@ -18,6 +18,10 @@ SQLite rows (a fresh file per run in a temp folder, WAL):
     process subscribes; this process publishes one message at a time at about
     500 messages/s; the consumer records ``now - published_at`` per message.
     p50 and p99 in milliseconds.
+(e) memory of a ``memory://`` backlog: 100,000 messages of
+    ``{"i": n, "x": "hello"}`` queued for a group with no running member, in
+    a fresh process: its resident memory grows by this many MB (target: under
+    100 MB).
 
 Throughput rows keep the best of the repeats. The exit code is 0 whatever the
 results; each target prints PASS or FAIL.
@@ -53,13 +57,17 @@ Row = dict[str, Any]
 
 
 def row(name: str, contender: str, rate: float, unit: str, target: float | None = None) -> Row:
+    """A result; ``target`` is a floor, or a ceiling for sizes (unit ``MB``)."""
+    passed = None
+    if target is not None:
+        passed = rate <= target if unit == "MB" else rate >= target
     return {
         "name": name,
         "contender": contender,
         "rate": rate,
         "unit": unit,
         "target": target,
-        "pass": None if target is None else rate >= target,
+        "pass": passed,
     }
 
 
@@ -196,6 +204,40 @@ async def latency(n: int) -> tuple[float, float]:
         return p50, p99
 
 
+BACKLOG = """
+import asyncio, gc
+from eventflux.bus import open_bus
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+async def main():
+    async with await open_bus("memory://") as bus:
+        bus.subscribe("backlog", lambda msg: None, group="g")
+        await bus.unsubscribe(bus.subscriptions[0].handler)  # the group keeps its messages
+        gc.collect()
+        before = rss_mb()
+        for i in range(0, 100_000, 1000):
+            await bus.publish_many([("backlog", {"i": n, "x": "hello"}) for n in range(i, i + 1000)])
+        gc.collect()
+        print(rss_mb() - before)
+
+asyncio.run(main())
+"""
+
+
+def memory_backlog() -> float:
+    """MB of resident memory a 100k-message memory-bus backlog takes (a fresh process)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BACKLOG], capture_output=True, text=True, check=True
+    ).stdout
+    return float(out.strip())
+
+
 async def sqlite_rows(quick: bool) -> list[Row]:
     n = 50_000 if quick else 200_000
     repeats = 1 if quick else 3
@@ -225,6 +267,8 @@ async def sqlite_rows(quick: bool) -> list[Row]:
             p50, "ms"),
         row("(d) latency publish -> handler, across processes", "eventflux sqlite p99",
             p99, "ms"),
+        row("(e) memory:// backlog of 100,000 messages", "resident memory", memory_backlog(),
+            "MB", 100),
     ]  # fmt: skip
 
 
@@ -246,7 +290,8 @@ def report(rows: list[Row]) -> None:
     print("|---|---|---:|---:|")
     for r in rows:
         value = f"{r['rate']:,.0f} {r['unit']}" if r["unit"] != "ms" else f"{r['rate']:.1f} ms"
-        target = "" if r["target"] is None else f">= {r['target']:,.0f}"
+        bound = "<" if r["unit"] == "MB" else ">="
+        target = "" if r["target"] is None else f"{bound} {r['target']:,.0f}"
         print(f"| {r['name']} | {r['contender']} | {value} | {target} |")
     print()
     for r in rows:

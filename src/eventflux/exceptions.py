@@ -26,7 +26,10 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── InvalidSubject (ValueError)
     │   ├── InvalidGroupName (ValueError)
     │   ├── BusClosedError
+    │   ├── NotABusError                       file holds something else than a bus
+    │   ├── HandlerTimeoutError (TimeoutError) a handler ran past its handler_timeout
     │   ├── BusUnavailableError                bus storage busy or unreachable
+    │   │   └── BusBusyError (TimeoutError)    lock not obtained within the busy timeout
     │   └── DeadLetterNotFoundError (LookupError)  no dead letter with that id
     ├── CircuitOpenError                       a circuit breaker refused the call
     ├── AppNotRunningError (RuntimeError)      an App's store or bus used outside running()
@@ -58,6 +61,7 @@ __all__ = [
     "AppNotRunningError",
     "AggregateError",
     "AggregateNotFoundError",
+    "BusBusyError",
     "BusClosedError",
     "BusError",
     "BusUnavailableError",
@@ -73,6 +77,7 @@ __all__ = [
     "EventTooLargeError",
     "EventfluxError",
     "HandlerAlreadyRegisteredError",
+    "HandlerTimeoutError",
     "InvalidEventType",
     "InvalidGroupName",
     "InvalidStreamName",
@@ -81,6 +86,7 @@ __all__ = [
     "MissingApplyMethodError",
     "MissingExtraError",
     "NoHandlerError",
+    "NotABusError",
     "NotAnEventStoreError",
     "NotAuthorizedError",
     "ProjectionError",
@@ -223,6 +229,20 @@ class BusClosedError(BusError):
 
 class BusUnavailableError(BusError):
     """The bus's storage could not be reached or stayed locked too long."""
+
+
+class BusBusyError(BusUnavailableError, TimeoutError):
+    """A lock of the bus's storage was not obtained within the busy timeout."""
+
+
+class NotABusError(BusError):
+    """The bus's file exists but holds something else than an eventflux bus
+    (another program's tables, or no SQLite database at all)."""
+
+
+class HandlerTimeoutError(BusError, TimeoutError):
+    """A message handler ran longer than its ``handler_timeout`` and was cancelled;
+    the delivery counts as failed (retry, backoff, dead letter)."""
 
 
 class DeadLetterNotFoundError(BusError, LookupError):

@@ -157,9 +157,12 @@ async def test_a_fetch_error_is_retried() -> None:
                 raise OSError("hiccup")
             return await super().fetch(max_messages, max_wait)
 
+    members: list[Flaky] = []
+
     class FlakyBackend(BackendWrapper):
         def wrap_member(self, handle: MemberHandle) -> MemberHandle:
-            return Flaky(handle)
+            members.append(Flaky(handle))
+            return members[-1]
 
     bus = MessageBus(FlakyBackend(MemoryBusBackend()))
     rec = Recorder()
@@ -167,6 +170,8 @@ async def test_a_fetch_error_is_retried() -> None:
     await bus.publish("x", {})
     await rec.wait(1, within=3)
     await bus.close()
+    (member,) = members
+    assert member.fails == 0, "the first fetch failed, and the member went on"
 
 
 @pytest.mark.asyncio

@@ -44,8 +44,10 @@ class PartitionMember(MemberWrapper):
         self.log.extend(f"release {d.msg_id}" for d in deliveries)
         await super().release(deliveries)
 
-    async def redeliver(self, delivery: Delivery, attempt: int) -> None:
-        self.recorded.append((delivery.msg_id, attempt))
+    async def starting(self, delivery: Delivery) -> None:
+        if delivery.attempt > 1:
+            self.recorded.append((delivery.msg_id, delivery.attempt))
+        await super().starting(delivery)
 
 
 class Partitions(BackendWrapper):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from eventflux import ConfigurationError
-from eventflux.bus import AlreadyHandled, Message, open_bus
+from eventflux.bus import AlreadyHandled, Message, MessageBus, open_bus
 from eventflux.resilience import MemoryInbox, SQLiteInbox
-from eventflux.testing.bus_contract import Recorder, eventually
+from eventflux.testing.bus_contract import Recorder
 
 
 @pytest.mark.asyncio
@@ -79,6 +81,14 @@ async def test_a_message_without_a_group_needs_one(tmp_path: Path) -> None:
         SQLiteInbox(tmp_path / "x.db", table="bad name; DROP")
 
 
+async def _settled(bus: MessageBus, within: float = 10.0) -> None:
+    """Wait until the bus's groups hold no message, pending or in flight."""
+    deadline = time.monotonic() + within
+    while any(g.pending or g.in_flight for g in await bus.groups()):
+        assert time.monotonic() < deadline, "messages were left unsettled"
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.asyncio
 async def test_bus_handlers_use_the_inbox_for_exactly_once_effects(tmp_path: Path) -> None:
     inbox = SQLiteInbox(tmp_path / "read.db")
@@ -94,15 +104,13 @@ async def test_bus_handlers_use_the_inbox_for_exactly_once_effects(tmp_path: Pat
         bus.subscribe("e", project, group="proj")
         await bus.publish("e", {}, msg_id="a")
         await calls.wait(1)
-        import asyncio
-
         await asyncio.sleep(0.05)  # past the dedup window: the same id is published again
         await bus.publish("e", {}, msg_id="a")
         await bus.publish("e", {}, msg_id="b")
         await calls.wait(3)
-        await eventually(lambda: True)
-        await asyncio.sleep(0.05)
+        await _settled(bus)  # the repeat of "a" was acked without a second effect
         assert await bus.dlq.list() == []
+        assert [m.msg_id for m in calls.messages] == ["a", "a", "b"]
     rows = inbox.connection.execute("SELECT msg_id FROM effects ORDER BY msg_id").fetchall()
     assert rows == [("a",), ("b",)]
     inbox.close()

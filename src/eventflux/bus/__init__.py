@@ -8,11 +8,12 @@ JetStream, the ``nats`` extra). Options go in the query string, e.g.
 ``sqlite:///bus.db?dedup_window=300&durability=normal``.
 
 The layout: :mod:`.facade` (:class:`MessageBus`), :mod:`.backend` (the public
-backend interface), :mod:`.consumer` and :mod:`.handling` (the consumer
-runtime every backend shares), :mod:`.dlq`, :mod:`.outbox`, the message types
-and rules (:mod:`.message`, :mod:`.subjects`, :mod:`.subscription`,
-:mod:`.envelopes`), and one folder per backend: ``memory/``, ``sqlite/``,
-``nats/``.
+backend interface), :mod:`.consumer`, :mod:`.handling`, :mod:`.watchdog`,
+:mod:`.draining` and :mod:`.observe` (the consumer runtime every backend
+shares: runs, timeouts, closing, logs, metrics and traces), :mod:`.dlq`,
+:mod:`.outbox`, the message types and rules (:mod:`.message`,
+:mod:`.subjects`, :mod:`.subscription`, :mod:`.envelopes`), and one folder
+per backend: ``memory/``, ``sqlite/``, ``nats/``.
 
 Example::
 
@@ -27,7 +28,12 @@ from __future__ import annotations
 
 from .._internal.urls import Backends, resolve_backend
 from ..codec import Codec
-from ..exceptions import BusUnavailableError, CircuitOpenError, DeadLetterNotFoundError
+from ..exceptions import (
+    BusUnavailableError,
+    CircuitOpenError,
+    DeadLetterNotFoundError,
+    HandlerTimeoutError,
+)
 from ..signals import AlreadyHandled, Reject
 from .backend import (
     DEFAULT_DEDUP_WINDOW,
@@ -59,6 +65,7 @@ __all__ = [
     "Envelope",
     "GroupInfo",
     "GroupStats",
+    "HandlerTimeoutError",
     "KeyOrder",
     "MemberHandle",
     "Message",

@@ -72,7 +72,7 @@ class KeyOrder(StrEnum):
     """The backend sends every message of a key to one member at a time (the
     owner of the key's partition), in publish order, and may hand out several
     of them at once. The runtime runs them one at a time, retries a failed one
-    in the member (holding its key; :meth:`MemberHandle.redeliver` records the
+    in the member (holding its key; :meth:`MemberHandle.starting` records the
     attempt) and gives them back in order when the backend revokes them (see
     :data:`Revoke`). Fits key partitions (NATS JetStream)."""
 
@@ -171,10 +171,11 @@ class MemberHandle(abc.ABC):
 
     The consumer runtime calls :meth:`fetch` in a loop and settles every
     delivery it got exactly once, by :meth:`ack`, :meth:`nak`, :meth:`release`
-    or :meth:`dead_letter`; it calls :meth:`extend` every third of
-    :attr:`ack_wait`, :meth:`wake` when the member stops, and :meth:`leave`
-    last. Settling a delivery whose lease was lost (it expired and went to
-    another member) must do nothing and raise nothing.
+    or :meth:`dead_letter`; it calls :meth:`starting` before a handler runs,
+    :meth:`extend` every third of :attr:`ack_wait`, :meth:`wake` when the
+    member stops, and :meth:`leave` last. Settling a delivery whose lease was
+    lost (it expired and went to another member) must do nothing and raise
+    nothing.
 
     Example::
 
@@ -223,6 +224,8 @@ class MemberHandle(abc.ABC):
         """Make the message available again after ``delay`` seconds (0: at once).
 
         With :attr:`KeyOrder.BACKEND` it keeps holding its key meanwhile.
+        ``count=True``: this run counts, its next delivery carries
+        ``attempt + 1`` (record it even if :meth:`starting` skipped the write).
         ``count=False`` un-counts this delivery: its next delivery carries the
         same attempt number (a circuit breaker refused it; it was never run).
         """
@@ -250,11 +253,25 @@ class MemberHandle(abc.ABC):
         the group. A retried letter that dies again is updated in place and
         keeps its id. Let the next message of its key go."""
 
-    async def redeliver(self, delivery: Delivery, attempt: int) -> None:  # noqa: B027
-        """:attr:`KeyOrder.MEMBER` only: the runtime runs ``delivery`` again in this
-        member as delivery number ``attempt`` (a retry that holds its key).
-        Record that number so that, should the member die, the message's next
-        delivery continues from it. The default records nothing."""
+    @abc.abstractmethod
+    async def starting(self, delivery: Delivery) -> None:
+        """The runtime is about to run the handler of ``delivery`` as run number
+        ``delivery.attempt``; return once that is recorded.
+
+        A delivery's attempt counts the handler runs that started, not the
+        times the message was handed out: a delivery lost before its handler
+        started (a failover, a member that died while fetching) does not use
+        up ``max_deliver``, and one whose handler started counts even if its
+        member died meanwhile (so a message that kills its worker every time
+        still reaches the dead-letter queue). Record the run so that the
+        message's next delivery, to any member, carries ``attempt + 1``.
+
+        The happy path must stay cheap: a backend may skip the write on the
+        message's first hand-out when ``attempt`` is 1 (only a crash in that
+        very run then goes uncounted). With :attr:`KeyOrder.MEMBER` the
+        runtime also calls it before each in-member retry, with the retry's
+        attempt.
+        """
 
     @abc.abstractmethod
     async def leave(self) -> None:
@@ -279,6 +296,7 @@ class BusBackend(abc.ABC):
             key_order = KeyOrder.BACKEND
 
             async def publish(self, envelopes): ...
+            def declare(self, group, pattern): ...
             async def join(self, group, pattern, *, ack_wait, concurrency, revoke): ...
             ...
 
@@ -313,6 +331,19 @@ class BusBackend(abc.ABC):
         Return, per envelope, False when it was a duplicate (an ``explicit_id``
         stored within :attr:`dedup_window` seconds, across all subjects) and
         True otherwise. A publish that raised stores nothing and uses up no id.
+        """
+
+    @abc.abstractmethod
+    def declare(self, group: str, pattern: str) -> None:
+        """Make sure the group ``(group, pattern)`` exists in the storage before
+        returning: from then on, every message published to a matching subject,
+        from any handle or process, reaches the group.
+
+        ``subscribe`` calls it synchronously, so that the group's start point is
+        fixed by the subscribe call itself (no ``ready()`` needed). Return at
+        once when the group is known to exist; creating one may block briefly
+        (a durable backend writes it to its storage). Raise a
+        :class:`~eventflux.BusError` when the storage cannot be reached.
         """
 
     @abc.abstractmethod

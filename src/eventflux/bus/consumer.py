@@ -9,9 +9,13 @@ delivery (at most ``concurrency`` at once) and settles each by the outcome
 exception (a dead letter once ``max_deliver`` deliveries failed), a dead
 letter at once on ``Reject`` or undecodable bytes, and an uncounted ``nak``
 when a circuit breaker refused the call. A background task extends the
-leases of everything it holds.
-Stopping lets running handlers finish (none is cancelled) and gives back the
-deliveries that had not started.
+leases of everything it holds; another cancels a handler that runs past
+``handler_timeout`` (the run fails: ``HandlerTimeoutError``). Before a handler
+runs, the backend records the run (:meth:`MemberHandle.starting`), so that a
+delivery lost before its handler started does not use up ``max_deliver``.
+Stopping lets running handlers finish and gives back the deliveries that had
+not started; :meth:`Consumer.cancel_running` (the bus's close timeout) then
+cancels what still runs and gives its messages back, their runs counted.
 
 Per-key order: the runtime runs the deliveries of one key one at a time, in
 the order it fetched them; the others of the key wait behind the running one
@@ -28,13 +32,14 @@ Example::
 
     consumer = Consumer(backend, subscription)   # starts joining and consuming
     consumer.stop()
-    await consumer.wait_stopped()
+    await consumer.wait_stopped()               # or, past a deadline: cancel_running()
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Collection, Coroutine
 from contextlib import suppress
@@ -43,7 +48,9 @@ from typing import Any, Final
 from ..exceptions import BusClosedError
 from .backend import BusBackend, Delivery, KeyOrder, MemberHandle
 from .handling import Outcome, Settlement, describe, run_handler
+from .observe import MemberObserver
 from .subscription import Subscription
+from .watchdog import HandlerWatch
 
 __all__ = ["FETCH_TIMEOUT", "Consumer"]
 
@@ -51,8 +58,6 @@ log = logging.getLogger("eventflux.bus")
 
 #: Longest single wait inside ``fetch``; members are woken earlier by events.
 FETCH_TIMEOUT: Final = 2.0
-#: Seconds before trying again to record an in-place retry that failed to record.
-RECORD_RETRY: Final = 0.5
 
 
 class Consumer:
@@ -79,6 +84,8 @@ class Consumer:
         self._attempts: dict[Delivery, int] = {}
         self._revoked: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watch = HandlerWatch(sub.handler_timeout)
+        self._observer = MemberObserver(sub)
         self._task = loop.create_task(self._run(), name=f"eventflux-bus-member-{sub.group}")
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -96,6 +103,12 @@ class Consumer:
 
     async def wait_stopped(self) -> None:
         await asyncio.shield(self._task)
+
+    def cancel_running(self) -> int:
+        """Cancel the handlers still running (after :meth:`stop`, once the bus's close
+        timeout passed): their messages are given back unacked, their runs counted.
+        Returns how many were cancelled."""
+        return self._watch.cancel_all()
 
     @property
     def stopping(self) -> bool:
@@ -130,15 +143,19 @@ class Consumer:
         self.joined.set_result(None)
         if self._stopping:
             handle.wake()
-        extender = asyncio.get_running_loop().create_task(self._extend_loop(handle))
+        loop = asyncio.get_running_loop()
+        helpers = [loop.create_task(self._extend_loop(handle))]
+        if sub.handler_timeout != float("inf"):
+            helpers.append(loop.create_task(self._watch.watch()))
         try:
             await self._fetch_loop(handle)
         finally:
             while self._tasks:
                 await asyncio.wait(set(self._tasks))
-            extender.cancel()
-            with suppress(asyncio.CancelledError):
-                await extender
+            for helper in helpers:
+                helper.cancel()
+                with suppress(asyncio.CancelledError):
+                    await helper
             try:
                 await handle.leave()
             except Exception as e:
@@ -241,26 +258,42 @@ class Consumer:
         handle = self._handle
         kept = False
         retry = True
+        task = asyncio.current_task()
+        assert task is not None
         try:
-            if attempt is not None:
-                try:
-                    await handle.redeliver(d, attempt)
-                except Exception as e:
-                    log.warning("group %r: recording a retry failed: %s", self.sub.group, e)
-                    self._wait(d, RECORD_RETRY, attempt)
-                    kept = True
-                    return
+            if attempt is not None:  # an in-place retry (KeyOrder.MEMBER)
                 d.attempt = attempt
-            outcome = await run_handler(self.sub, d)
+            watch = self._watch
+            started = watch.begin(task)
+            group = self._observer.started(d, started)
+            try:
+                outcome = await run_handler(self.sub, d, handle, watch.timed_out)
+            except BaseException:
+                self._observer.ended(group, d, None, 0.0)
+                raise
+            finally:
+                watch.end(task)
+            self._observer.ended(group, d, outcome, time.monotonic() - started)
             retry = outcome.settlement is Settlement.NAK
             if retry and self._retries_here(d):
                 self._wait(d, outcome.delay, d.attempt + (1 if outcome.count else 0))
                 kept = True
                 return
             await self._settle(handle, d, outcome)
+        except asyncio.CancelledError:
+            if not (self._watch.cancelled or task in self._watch.expired):
+                raise
+            # the bus closed past its timeout (or the watchdog caught the handler
+            # outside its call): give the message back, this run counted
+            task.uncancel()
+            try:
+                await handle.nak(d, 0.0, count=True)
+            except Exception as e:
+                log.warning("group %r: giving back %r failed: %s", self.sub.group, d.msg_id, e)
         except Exception as e:
             log.error("group %r: settling %r failed: %s", self.sub.group, d.msg_id, describe(e))
         finally:
+            self._watch.forget(task)
             self._running -= 1
             if not kept:
                 self._forget(d)

@@ -25,15 +25,19 @@ from typing import Any, Self, TypeVar, overload
 
 from ..codec import Codec, default_codec
 from ..context import stamp_headers
+from ..events import CORRELATION_ID
 from ..exceptions import BusClosedError
+from ..observability import tracing
 from ..resilience.breaker import CircuitBreaker
 from ..resilience.inbox import Inbox
 from .backend import BusBackend, Envelope, GroupStats
 from .consumer import Consumer
 from .dlq import DeadLetterQueue
+from .draining import drain
 from .envelopes import first_of_each_id, make_envelope
 from .message import GroupInfo, OutgoingMessage
-from .subscription import Subscription, subscription_factory
+from .observe import log_publish
+from .subscription import DEFAULT_HANDLER_TIMEOUT, Subscription, subscription_factory
 
 __all__ = ["MessageBus"]
 
@@ -88,10 +92,12 @@ class MessageBus:
         if self._closed:
             raise BusClosedError("the message bus is closed")
 
-    async def close(self) -> None:
-        """Stop fetching, let running handlers finish and settle (none is
-        cancelled), release fetched-but-unstarted messages, then close the
-        storage. Publishing still works while handlers drain.
+    async def close(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 (DESIGN 3.3)
+        """Stop fetching and release fetched-but-unstarted messages at once, let
+        running handlers finish and settle for up to ``timeout`` seconds, then
+        cancel those still running and give their messages back unacked (at
+        least once holds: nothing acknowledged is lost), then close the storage.
+        Publishing still works while handlers drain.
 
         Example::
 
@@ -102,11 +108,7 @@ class MessageBus:
             return
         self._closing = True
         try:
-            consumers = list(self._consumers)
-            for c in consumers:
-                c.stop()
-            if consumers:
-                await asyncio.gather(*(c.wait_stopped() for c in consumers))
+            await drain(list(self._consumers), timeout)
         finally:
             self._closed = True
             try:
@@ -135,11 +137,19 @@ class MessageBus:
             await bus.publish("orders.created", {"id": 1}, msg_id="order-1", key="customer-7")
         """
         self._check_open()
-        env = make_envelope(
-            self.codec, subject, data, msg_id, key, stamp_headers(headers), time.time()
-        )
-        await self._await_joins()
-        await self._backend.publish([env])
+        now = time.time()
+        env = make_envelope(self.codec, subject, data, msg_id, key, stamp_headers(headers), now)
+        started = time.perf_counter()
+        if tracing.enabled():
+            with tracing.publish_span(
+                env.subject, env.msg_id, env.headers, env.headers.get(CORRELATION_ID)
+            ) as traced:
+                if traced is not None:
+                    env.headers = traced
+                fresh = await self._backend.publish([env])
+        else:
+            fresh = await self._backend.publish([env])
+        log_publish((env,), fresh, time.perf_counter() - started)
         return env.msg_id
 
     async def publish_many(
@@ -179,13 +189,23 @@ class MessageBus:
                 )
         if not envs:
             return []
-        await self._await_joins()
-        await self._backend.publish(first_of_each_id(envs))
+        batch = first_of_each_id(envs)
+        started = time.perf_counter()
+        if tracing.enabled():
+            subjects = {e.subject for e in batch}
+            with tracing.batch_span(
+                next(iter(subjects)) if len(subjects) == 1 else None, len(batch)
+            ) as trace_headers:
+                if trace_headers:
+                    for e in batch:
+                        e.headers = {**e.headers, **trace_headers}
+                fresh = await self._backend.publish(batch)
+        else:
+            fresh = await self._backend.publish(batch)
+        log_publish(batch, fresh, time.perf_counter() - started)
         return [e.msg_id for e in envs]
 
     async def _await_joins(self) -> None:
-        # A group receives every message published after its first subscribe:
-        # a publish waits until this bus's pending group registrations are done.
         pending = [c.joined for c in self._consumers if not c.joined.done()]
         if pending:
             await asyncio.wait(pending)
@@ -205,6 +225,7 @@ class MessageBus:
         ack_wait: float = 30.0,
         idempotent: bool | Inbox = False,
         breaker: CircuitBreaker | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     ) -> Callable[[H], H]: ...
 
     @overload
@@ -221,6 +242,7 @@ class MessageBus:
         ack_wait: float = 30.0,
         idempotent: bool | Inbox = False,
         breaker: CircuitBreaker | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     ) -> H: ...
 
     def subscribe(
@@ -236,6 +258,7 @@ class MessageBus:
         ack_wait: float = 30.0,
         idempotent: bool | Inbox = False,
         breaker: CircuitBreaker | None = None,
+        handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     ) -> H | Callable[[H], H]:
         """Add a member to the consumer group ``group`` on ``subject`` and start
         consuming at once. Works as a decorator and as a call; returns the handler.
@@ -244,6 +267,13 @@ class MessageBus:
         too) acks by returning, asks for a redelivery with backoff by raising,
         and dead-letters at once with ``raise Reject(reason)``. Without
         ``group`` the group is named after the handler's module and name.
+
+        Once this returns, the group exists in the bus's storage: a message
+        published from then on, from any handle or process, reaches it (the
+        first subscribe of a new group on a durable backend writes it there,
+        which may block for a moment). A handler running longer than
+        ``handler_timeout`` seconds (``None``: no limit) is cancelled and the
+        delivery counts as failed (``HandlerTimeoutError``).
 
         Example::
 
@@ -267,29 +297,36 @@ class MessageBus:
             idempotent=idempotent,
             breaker=breaker,
             bus_inbox=lambda: self.inbox,
+            handler_timeout=handler_timeout,
         )
         asyncio.get_running_loop()  # a clear RuntimeError outside of async code
 
         def register(fn: H) -> H:
-            self._consumers.append(Consumer(self._backend, make(fn)))
+            sub = make(fn)
+            self._backend.declare(sub.group, sub.subject)  # fixes the group's start point
+            self._consumers.append(Consumer(self._backend, sub))
             return fn
 
         if handler is None:
             return register
         return register(handler)
 
-    async def unsubscribe(self, handler: Callable[..., Any]) -> int:
+    async def unsubscribe(
+        self,
+        handler: Callable[..., Any],
+        *,
+        timeout: float = 30.0,  # noqa: ASYNC109 (like close)
+    ) -> int:
         """Stop the members running ``handler``, draining their work like
-        :meth:`close`. Returns how many members stopped.
+        :meth:`close` (running handlers get up to ``timeout`` seconds). Returns
+        how many members stopped.
 
         Example::
 
             await bus.unsubscribe(charge)
         """
         mine = [c for c in self._consumers if c.sub.handler == handler]
-        for c in mine:
-            c.stop()
-        await asyncio.gather(*(c.wait_stopped() for c in mine))
+        await drain(mine, timeout)
         for c in mine:
             self._consumers.remove(c)
         return len(mine)
@@ -300,8 +337,9 @@ class MessageBus:
         return [c.sub for c in self._consumers]
 
     async def ready(self) -> None:
-        """Wait until every member so far has joined its group (so messages
-        published from *another* bus handle now reach it).
+        """Wait until every member so far has joined its group (registered as a
+        member; a failed join raises here). Not needed for delivery: a message
+        published after ``subscribe`` returned reaches the group anyway.
 
         Example::
 

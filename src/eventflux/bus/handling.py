@@ -2,35 +2,48 @@
 and the circuit breaker), and decide how to settle it (:class:`Outcome`).
 
 Ack on return (and on ``AlreadyHandled``, or when the inbox saw the id); a
-counted nak with the retry policy's backoff on an exception, until
-``max_deliver`` deliveries failed; a dead letter at once on ``Reject``,
-undecodable bytes, or a delivery past ``max_deliver`` after a crash
-(``LeaseExpired``); an uncounted nak when a circuit breaker refused the call.
-With ``dead_letter=False`` an exhausted message is acked and logged.
+counted nak with the retry policy's backoff when the handler fails, until
+``max_deliver`` runs failed; a dead letter at once on ``Reject``, undecodable
+bytes, or a delivery past ``max_deliver`` (its earlier runs started and never
+settled: their members died or stalled, ``LeaseExpired``); an uncounted nak
+when a circuit breaker refused the call. With ``dead_letter=False`` an
+exhausted message is acked and logged.
+
+A handler fails when it raises an ``Exception``, any other ``BaseException``
+but ``KeyboardInterrupt`` and ``SystemExit`` (which still stop the process;
+a ``CancelledError`` of its own included, recorded with its real type), or
+runs past ``handler_timeout`` (it is cancelled: ``HandlerTimeoutError``).
 
 Example::
 
-    outcome = await run_handler(subscription, delivery)
+    outcome = await run_handler(subscription, delivery, handle, timed_out)
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Final
 
 from ..codec import loads
-from ..exceptions import CircuitOpenError
+from ..exceptions import CircuitOpenError, HandlerTimeoutError
+from ..observability import tracing
 from ..signals import AlreadyHandled, Reject
-from .backend import Delivery
+from .backend import Delivery, MemberHandle
 from .message import Message
 from .subscription import Subscription
 
-__all__ = ["Outcome", "Settlement", "decode_delivery", "describe", "run_handler"]
-
-log = logging.getLogger("eventflux.bus")
+__all__ = [
+    "Outcome",
+    "Settlement",
+    "decode_delivery",
+    "describe",
+    "run_handler",
+]
 
 
 class Settlement(Enum):
@@ -44,15 +57,24 @@ class Settlement(Enum):
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How to settle a delivery: a nak waits ``delay`` seconds and counts the
-    delivery unless ``count`` is False; a dead letter records ``error``."""
+    delivery unless ``count`` is False; a dead letter records ``error``.
+
+    ``label`` names the outcome for logs and metrics (``ack``, ``retry``,
+    ``dead_letter``, ``reject``, ``deferred``, ``dropped``); ``error_type`` is
+    the type name of the handler's exception, if it failed.
+    """
 
     settlement: Settlement
     delay: float = 0.0
     count: bool = True
     error: str = ""
+    label: str = "ack"
+    error_type: str | None = None
 
 
 _ACK: Final = Outcome(Settlement.ACK)
+_NO_SPAN: Final = nullcontext()
+_STOPPING: Final = (KeyboardInterrupt, SystemExit)
 
 
 def describe(error: BaseException) -> str:
@@ -82,81 +104,117 @@ def decode_delivery(d: Delivery, group: str) -> Message:
     )
 
 
-def _exhausted(sub: Subscription, d: Delivery, error: str) -> Outcome:
+def _exhausted(
+    sub: Subscription, d: Delivery, error: str, label: str, error_type: str | None = None
+) -> Outcome:
     if sub.dead_letter:
-        log.error(
-            "group %r: message %r dead-lettered after %d deliveries: %s",
-            sub.group,
-            d.msg_id,
-            d.attempt,
-            error,
-        )
-        return Outcome(Settlement.DEAD, error=error)
-    log.error(
-        "group %r: message %r dropped (dead_letter=False) after %d deliveries: %s",
-        sub.group,
-        d.msg_id,
-        d.attempt,
-        error,
+        return Outcome(Settlement.DEAD, error=error, label=label, error_type=error_type)
+    return Outcome(Settlement.ACK, error=error, label="dropped", error_type=error_type)
+
+
+def _timeout_error(sub: Subscription) -> HandlerTimeoutError:
+    return HandlerTimeoutError(
+        f"the handler ran longer than handler_timeout={sub.handler_timeout:g}s and was cancelled"
     )
-    return _ACK
 
 
-async def run_handler(sub: Subscription, d: Delivery) -> Outcome:
+def _failed(sub: Subscription, d: Delivery, e: BaseException) -> Outcome:
+    error = describe(e)
+    kind = type(e).__name__
+    if not sub.policy.should_retry(d.attempt):
+        return _exhausted(sub, d, error, "dead_letter", kind)
+    return Outcome(
+        Settlement.NAK, delay=sub.policy.delay(d.attempt), error=error, label="retry",
+        error_type=kind,
+    )  # fmt: skip
+
+
+async def run_handler(
+    sub: Subscription, d: Delivery, handle: MemberHandle, timed_out: Callable[[], bool]
+) -> Outcome:
     """Run the subscription's handler on one delivery and decide how to settle it.
+
+    ``handle.starting(d)`` records the run just before the handler starts;
+    ``timed_out()`` tells whether a cancellation of the current task is the
+    runtime's handler timeout (then the run fails with ``HandlerTimeoutError``).
+    Any other cancellation of the task propagates (the runtime's close timeout).
 
     Example::
 
-        outcome = await run_handler(subscription, delivery)
+        outcome = await run_handler(subscription, delivery, handle, timed_out)
         if outcome.settlement is Settlement.NAK:
             await handle.nak(delivery, outcome.delay, count=outcome.count)
     """
     try:
         msg = decode_delivery(d, sub.group)
     except Exception as e:
-        return _exhausted(sub, d, describe(e))
+        return _exhausted(sub, d, describe(e), "dead_letter", type(e).__name__)
     if d.attempt > sub.policy.max_deliver:
         return _exhausted(
             sub,
             d,
-            f"LeaseExpired: delivery {d.attempt - 1} was neither acked nor extended "
-            f"within ack_wait={sub.ack_wait:g}s",
+            f"LeaseExpired: its handler started {d.attempt - 1} times and never settled it "
+            f"(a member died or stalled past ack_wait={sub.ack_wait:g}s)",
+            "dead_letter",
+            "LeaseExpired",
         )
     inbox = sub.idempotent
     try:
         if inbox is not None and await inbox.seen(sub.group, msg.msg_id):
             return _ACK
+        await handle.starting(d)
         breaker = sub.breaker
-        if breaker is None:
-            result = sub.handler(msg)
-            if result is not None:
-                await result
-        else:
-            async with breaker:
-                result = sub.handler(msg)
-                if result is not None:
-                    await result
+        with (
+            tracing.process_span(d.subject, sub.group, msg.msg_id, msg.headers, d.attempt)
+            if tracing.enabled()
+            else _NO_SPAN
+        ):
+            if breaker is None:
+                try:
+                    result = sub.handler(msg)
+                    if result is not None:
+                        await result
+                except asyncio.CancelledError:
+                    if not timed_out():
+                        raise
+                    _uncancel()
+                    raise _timeout_error(sub) from None
+            else:
+                async with breaker:
+                    try:
+                        result = sub.handler(msg)
+                        if result is not None:
+                            await result
+                    except asyncio.CancelledError:
+                        if not timed_out():
+                            raise
+                        _uncancel()
+                        raise _timeout_error(sub) from None
         if inbox is not None:
             await inbox.record(sub.group, msg.msg_id)
     except AlreadyHandled:
         return _ACK
     except Reject as e:
-        return _exhausted(sub, d, e.reason)
+        return _exhausted(sub, d, e.reason, "reject")  # a decision, not an error
     except CircuitOpenError as e:
-        log.info("group %r: circuit open, %r deferred", sub.group, d.msg_id)
-        return Outcome(Settlement.NAK, delay=max(e.retry_after, 0.01), count=False)
-    except Exception as e:
-        error = describe(e)
-        if not sub.policy.should_retry(d.attempt):
-            return _exhausted(sub, d, error)
-        delay = sub.policy.delay(d.attempt)
-        log.warning(
-            "group %r: handler failed on delivery %d of %r, retry in %.3gs: %s",
-            sub.group,
-            d.attempt,
-            d.msg_id,
-            delay,
-            error,
+        return Outcome(
+            Settlement.NAK, delay=max(e.retry_after, 0.01), count=False, label="deferred"
         )
-        return Outcome(Settlement.NAK, delay=delay)
+    except Exception as e:
+        return _failed(sub, d, e)
+    except _STOPPING:
+        raise
+    except asyncio.CancelledError as e:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # the runtime cancels this task (the bus closes past its timeout)
+        return _failed(sub, d, e)  # the handler's own CancelledError
+    except BaseException as e:  # GeneratorExit and other non-Exception errors
+        return _failed(sub, d, e)
     return _ACK
+
+
+def _uncancel() -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()

@@ -21,6 +21,7 @@ from .message import Message
 from .subjects import validate_group, validate_subject
 
 __all__ = [
+    "DEFAULT_HANDLER_TIMEOUT",
     "MAX_ID_LENGTH",
     "MessageHandler",
     "Subscription",
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH: Final = 255
+#: Seconds a handler may run by default before it is cancelled.
+DEFAULT_HANDLER_TIMEOUT: Final = 600.0
 
 #: What ``subscribe`` takes: ``async def handler(msg: Message) -> None`` (plain
 #: functions work too).
@@ -83,6 +86,8 @@ class Subscription:
     ack_wait: float
     idempotent: Inbox | None
     breaker: CircuitBreaker | None
+    #: Seconds a handler may run before it is cancelled (inf: no limit).
+    handler_timeout: float = DEFAULT_HANDLER_TIMEOUT
 
     def __repr__(self) -> str:
         return f"<Subscription {self.subject!r} group={self.group!r}>"
@@ -100,6 +105,7 @@ def subscription_factory(
     idempotent: bool | Inbox,
     breaker: CircuitBreaker | None,
     bus_inbox: Callable[[], Inbox],
+    handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
 ) -> Callable[[MessageHandler], Subscription]:
     """Check ``subscribe``'s arguments now; return a function that makes the
     Subscription for a handler (which may come later, in decorator form)."""
@@ -110,6 +116,11 @@ def subscription_factory(
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be an int >= 1, got {concurrency!r}")
     wait = check_seconds("ack_wait", ack_wait)
+    limit = (
+        float("inf")
+        if handler_timeout is None
+        else check_seconds("handler_timeout", handler_timeout)
+    )
     inbox: Inbox | None
     if isinstance(idempotent, Inbox):
         inbox = idempotent
@@ -125,7 +136,16 @@ def subscription_factory(
             raise TypeError(f"a handler must be callable, not {handler!r}")
         name = group if isinstance(group, str) else default_group(handler)
         return Subscription(
-            pattern, handler, name, policy, bool(dead_letter), concurrency, wait, inbox, breaker
+            pattern,
+            handler,
+            name,
+            policy,
+            bool(dead_letter),
+            concurrency,
+            wait,
+            inbox,
+            breaker,
+            limit,
         )
 
     return make

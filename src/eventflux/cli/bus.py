@@ -1,7 +1,8 @@
 """``eventflux dlq``: list, retry and purge dead letters.
 
 The commands take ``--bus URL`` (default: ``$EVENTFLUX_BUS``, else
-``sqlite:///eventflux-bus.db``).
+``sqlite:///eventflux-bus.db``). They never create a bus: a SQLite bus file
+that does not exist is an error (exit code 2) that names close file names.
 
 Example::
 
@@ -13,6 +14,8 @@ Example::
 from __future__ import annotations
 
 import base64
+import difflib
+import os
 import sys
 from typing import Annotated, Any
 
@@ -23,10 +26,20 @@ from rich.table import Table
 
 from .._internal.defaults import DEFAULT_BUS_URL
 from .._internal.defaults import bus_url as default_bus_url
+from .._internal.urls import parse_url, sqlite_path
 from ..bus import DeadLetter, open_bus
-from ._common import console, run
+from ..exceptions import EventfluxError
+from ._common import console, err_console, run
 
-__all__ = ["BusOption", "GroupOption", "bus_url", "letter_json", "main", "register"]
+__all__ = [
+    "BusOption",
+    "GroupOption",
+    "bus_url",
+    "existing_bus",
+    "letter_json",
+    "main",
+    "register",
+]
 
 BusOption = Annotated[
     str | None,
@@ -42,6 +55,35 @@ GroupOption = Annotated[str | None, typer.Option("--group", "-g", help="Only thi
 def bus_url(url: str | None) -> str:
     """The bus URL: the option, else $EVENTFLUX_BUS, else the embedded default."""
     return default_bus_url(url)
+
+
+def existing_bus(url: str | None) -> str:
+    """The bus URL (see :func:`bus_url`), once its SQLite file is known to exist:
+    reading or operating on a bus never creates one. Exits with code 2 (and
+    close names of files in the folder) when it does not."""
+    url = bus_url(url)
+    try:
+        parts, _ = parse_url(url)
+        if parts.scheme.lower() != "sqlite":
+            return url
+        path = sqlite_path(parts)
+    except EventfluxError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    if os.path.exists(path):
+        return url
+    folder = os.path.dirname(path) or "."
+    names = (
+        sorted(n for n in os.listdir(folder) if n.endswith(".db")) if os.path.isdir(folder) else []
+    )
+    close = difflib.get_close_matches(os.path.basename(path), names, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    err_console.print(
+        f"[bold red]error:[/] there is no bus at {path!r}{hint} "
+        "(check --bus or $EVENTFLUX_BUS; reading never creates a bus)",
+        highlight=False,
+    )
+    raise typer.Exit(2)
 
 
 def letter_json(letter: DeadLetter) -> dict[str, Any]:
@@ -96,7 +138,7 @@ def register(app: typer.Typer) -> None:
         json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
     ) -> None:
         """List dead letters, oldest first."""
-        letters = run(_list(bus_url(bus), group, subject, limit))
+        letters = run(_list(existing_bus(bus), group, subject, limit))
         if json:
             for letter in letters:
                 sys.stdout.write(orjson.dumps(letter_json(letter)).decode() + "\n")
@@ -127,7 +169,7 @@ def register(app: typer.Typer) -> None:
         """Send letters back to their group with a fresh delivery budget."""
         if not ids and not every:
             raise typer.BadParameter("give letter ids or --all")
-        count = run(_retry(bus_url(bus), ids or [], every, group))
+        count = run(_retry(existing_bus(bus), ids or [], every, group))
         console.print(f"retried {count} dead letter(s)")
 
     @dlq.command()
@@ -137,10 +179,11 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     ) -> None:
         """Delete dead letters (of one group)."""
+        url = existing_bus(bus)
         what = f"the dead letters of group {group!r}" if group else "every dead letter"
         if not yes and not typer.confirm(f"Delete {what}?"):
             raise typer.Exit(1)
-        count = run(_purge(bus_url(bus), group))
+        count = run(_purge(url, group))
         console.print(f"purged {count} dead letter(s)")
 
 

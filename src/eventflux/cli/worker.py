@@ -9,14 +9,17 @@ attribute ``app``). It is
   called before the bus closes), or a function ``setup(bus)`` (plain or async)
   that subscribes handlers on the ``--bus`` bus.
 
-The worker runs until SIGTERM or SIGINT, then drains: running handlers
-finish (up to the bus's close timeout), unstarted messages are released. N
-workers of one App share its consumer groups' work.
+The worker runs until SIGTERM or SIGINT, then drains: unstarted messages are
+released at once, running handlers get ``--drain-timeout`` seconds (default
+30) to finish, then they are cancelled and their messages go back unacked.
+N workers of one App share its consumer groups' work. ``--metrics-port N``
+serves this process's Prometheus metrics at ``http://127.0.0.1:N/metrics``
+(each worker process exposes its own).
 
 Example::
 
-    $ eventflux worker eventflux.demos.shop:app
-    $ eventflux worker payments:setup --bus sqlite:///shop-bus.db
+    $ eventflux worker eventflux.demos.shop:app --metrics-port 9100
+    $ eventflux worker payments:setup --bus sqlite:///shop-bus.db --drain-timeout 10
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import typer
 from ..app import App
 from ..bus import MessageBus, open_bus
 from ..observability.logs import configure_logging
+from ..observability.metrics import start_metrics_server
 from ..store import open_store
 from ._common import StoreOption, err_console, run
 from .bus import BusOption, bus_url
@@ -75,7 +79,20 @@ def _forget_signals() -> None:
         loop.remove_signal_handler(sig)
 
 
-async def _run_app(app: App, store: str | None, bus: str | None) -> None:
+#: Seconds running handlers get to finish when the worker stops, by default.
+DRAIN_TIMEOUT = 30.0
+
+
+async def _drain(bus: MessageBus, seconds: float) -> None:
+    """Stop every member of ``bus`` at once (the bus stays open for publishing):
+    running handlers get ``seconds`` to finish, then are cancelled."""
+    handlers = {s.handler for s in bus.subscriptions}
+    await asyncio.gather(*(bus.unsubscribe(h, timeout=seconds) for h in handlers))
+
+
+async def _run_app(
+    app: App, store: str | None, bus: str | None, drain: float = DRAIN_TIMEOUT
+) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
@@ -101,6 +118,7 @@ async def _run_app(app: App, store: str | None, bus: str | None) -> None:
                 err_console.print(
                     "worker: stopping, letting running handlers finish", highlight=False
                 )
+                await _drain(app.bus, drain)
     finally:
         _forget_signals()
 
@@ -124,7 +142,7 @@ async def _start(target: Any, bus: MessageBus) -> Any:
     return target
 
 
-async def _run_setup(target: Any, url: str) -> None:
+async def _run_setup(target: Any, url: str, drain: float = DRAIN_TIMEOUT) -> None:
     bus = await open_bus(url)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -143,16 +161,16 @@ async def _run_setup(target: Any, url: str) -> None:
                 if inspect.isawaitable(result):
                     await result
         finally:
-            await bus.close()
+            await bus.close(timeout=drain)
             _forget_signals()
 
 
-async def _work(target_name: str, store: str | None, bus: str | None) -> None:
+async def _work(target_name: str, store: str | None, bus: str | None, drain: float) -> None:
     target = load_target(target_name)
     if isinstance(target, App):
-        await _run_app(target, store, bus)
+        await _run_app(target, store, bus, drain)
     else:
-        await _run_setup(target, bus_url(bus))
+        await _run_setup(target, bus_url(bus), drain)
 
 
 def register(app: typer.Typer) -> None:
@@ -166,7 +184,38 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[
             str | None, typer.Option(help="Logging level (default: $EVENTFLUX_LOG_LEVEL, INFO).")
         ] = None,
+        metrics_port: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=65535,
+                metavar="PORT",
+                help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.",
+                show_default=False,
+            ),
+        ] = None,
+        drain_timeout: Annotated[
+            float,
+            typer.Option(
+                min=0.0,
+                metavar="SECONDS",
+                help="On SIGTERM/SIGINT, how long running handlers may finish.",
+            ),
+        ] = DRAIN_TIMEOUT,
     ) -> None:
         """Run an app's subscribers, relays and tasks (graceful on SIGTERM/SIGINT)."""
         configure_logging(log_level)
-        run(_work(target, store, bus))
+        if metrics_port is not None:
+            try:
+                start_metrics_server(metrics_port)
+            except OSError as e:
+                err_console.print(
+                    f"[bold red]error:[/] cannot serve metrics on port {metrics_port}: {e}",
+                    highlight=False,
+                )
+                raise typer.Exit(2) from None
+            err_console.print(
+                f"worker {os.getpid()}: metrics at http://127.0.0.1:{metrics_port}/metrics",
+                highlight=False,
+            )
+        run(_work(target, store, bus, drain_timeout))

@@ -38,13 +38,14 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..exceptions import MissingExtraError
 
 __all__ = [
     "BREAKER_STATES",
+    "GroupMetrics",
     "Metrics",
     "current",
     "disable_metrics",
@@ -64,6 +65,55 @@ def _client() -> Any:
     except ImportError as e:  # pragma: no cover - exercised without the extra only
         raise MissingExtraError("Prometheus metrics", "metrics", "prometheus_client") from e
     return prometheus_client
+
+
+class GroupMetrics:
+    """The bus metrics of one consumer group, with their label values bound once
+    (the consumer runtime calls these per delivery).
+
+    Example::
+
+        group = metrics.group("payments")
+        group.started()
+        group.delivered("retry", 0.012, "ConnectionError")
+    """
+
+    __slots__ = ("_errors", "_m", "_outcomes", "duration", "in_flight", "name")
+
+    def __init__(self, m: Metrics, name: str) -> None:
+        self._m = m
+        self.name = name
+        self.in_flight = m.in_flight.labels(name)
+        self.duration = m.handler_duration.labels(name)
+        self._outcomes: dict[str, tuple[Any, Any | None]] = {}
+        self._errors: dict[str, Any] = {}
+
+    def started(self) -> None:
+        """A handler starts."""
+        self.in_flight.inc()
+
+    def delivered(self, outcome: str, seconds: float, error_type: str | None) -> None:
+        """A handler ended (``started`` came first): count its outcome and time it."""
+        self.in_flight.dec()
+        self.duration.observe(seconds)
+        counters = self._outcomes.get(outcome)
+        if counters is None:
+            m, name = self._m, self.name
+            extra = {"ack": m.acks, "retry": m.retries, "reject": m.rejects}.get(outcome)
+            counters = self._outcomes[outcome] = (
+                m.deliveries.labels(name, outcome),
+                None if extra is None else extra.labels(name),
+            )
+        counters[0].inc()
+        if counters[1] is not None:
+            counters[1].inc()
+        if error_type is not None:
+            errors = self._errors.get(error_type)
+            if errors is None:
+                errors = self._errors[error_type] = self._m.handler_errors.labels(
+                    self.name, error_type
+                )
+            errors.inc()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +136,7 @@ class Metrics:
     breaker_state: Any
     projection_lag: Any
     sagas: Any
+    groups: dict[str, GroupMetrics] = field(default_factory=dict)
 
     @classmethod
     def create(cls, registry: Any) -> Metrics:
@@ -156,6 +207,13 @@ class Metrics:
 
     def breaker(self, name: str, state: str) -> None:
         self.breaker_state.labels(name).set(BREAKER_STATES.get(state, -1))
+
+    def group(self, name: str) -> GroupMetrics:
+        """The metrics of the consumer group ``name`` (labels bound once)."""
+        found = self.groups.get(name)
+        if found is None:
+            found = self.groups[name] = GroupMetrics(self, name)
+        return found
 
 
 _current: Metrics | None = None

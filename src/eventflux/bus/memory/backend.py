@@ -95,7 +95,13 @@ class MemoryBusBackend(BusBackend):
                 dedup.pop(env.msg_id, None)
                 dedup[env.msg_id] = now + self.dedup_window
             results.append(True)
-            for q in self._route(env.subject):
+            route = self._route(env.subject)
+            if not route:
+                continue
+            # kept until handled: a right-sized copy (an encoder's bytes may sit in
+            # a buffer several times their size)
+            env.data = memoryview(env.data).tobytes()
+            for q in route:
                 self._seq += 1
                 q.add(self._seq, env)
                 touched.add(q)
@@ -104,14 +110,20 @@ class MemoryBusBackend(BusBackend):
         return results
 
     # -- consuming ----------------------------------------------------------------------
-    async def join(
-        self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
-    ) -> MemberHandle:
+    def declare(self, group: str, pattern: str) -> None:
+        self._queue(group, pattern)
+
+    def _queue(self, group: str, pattern: str) -> GroupQueue:
         q = self._queues.get((group, pattern))
         if q is None:
             q = self._queues[(group, pattern)] = GroupQueue(group, pattern)
             self._routes.clear()
-        return MemoryMember(self._state, q, ack_wait=ack_wait)
+        return q
+
+    async def join(
+        self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
+    ) -> MemberHandle:
+        return MemoryMember(self._state, self._queue(group, pattern), ack_wait=ack_wait)
 
     # -- dead letters -------------------------------------------------------------------
     async def list_letters(self, group: str | None) -> list[StoredLetter]:

@@ -4,7 +4,9 @@
 A fetch leases ready entries of the group's queue (a lease number marks the
 current holder, so a settle after an expired lease does nothing); a nak turns
 an entry ready again or times it out until its redelivery; an ack or a dead
-letter removes it and lets the next entry of its key go.
+letter removes it and lets the next entry of its key go. An entry counts the
+handler runs that started (``starting`` and a counted nak record them): a
+delivery's attempt is one more.
 
 Example::
 
@@ -79,7 +81,6 @@ class MemoryMember(MemberHandle):
             if e is None or e.state is not EntryState.READY:
                 continue
             e.lease = lease = state.next_lease()
-            e.deliveries += 1
             q.time_out(e, now + self._ack_wait)
             env = e.env
             out.append(
@@ -89,7 +90,7 @@ class MemoryMember(MemberHandle):
                     env.msg_id,
                     env.key,
                     env.headers,
-                    e.deliveries,
+                    e.runs + 1,
                     env.published_at,
                     q,
                     e,
@@ -128,8 +129,7 @@ class MemoryMember(MemberHandle):
             return
         q, e = d.queue, d.entry
         e.lease = 0
-        if not count:
-            e.deliveries -= 1
+        e.runs = d.attempt if count else d.attempt - 1
         if delay <= 0:
             q.make_ready(e)
         else:
@@ -139,6 +139,11 @@ class MemoryMember(MemberHandle):
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         for d in deliveries:
             await self.nak(d, 0.0, count=False)
+
+    async def starting(self, delivery: Delivery) -> None:
+        d = _own(delivery)
+        if self._current(d):
+            d.entry.runs = d.attempt
 
     async def extend(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:

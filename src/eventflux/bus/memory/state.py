@@ -42,13 +42,13 @@ class EntryState(IntEnum):
 class Entry:
     """One group's copy of a message."""
 
-    __slots__ = ("deliveries", "env", "lease", "letter_id", "seq", "stamp", "state")
+    __slots__ = ("env", "lease", "letter_id", "runs", "seq", "stamp", "state")
 
     def __init__(self, seq: int, env: Envelope, state: EntryState, letter_id: str | None) -> None:
         self.seq = seq
         self.env = env
         self.state = state
-        self.deliveries = 0
+        self.runs = 0  # handler runs that started (a delivery's attempt is runs + 1)
         self.lease = 0  # 0 = not leased
         self.stamp = 0
         self.letter_id = letter_id

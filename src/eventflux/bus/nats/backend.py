@@ -49,6 +49,7 @@ from ..backend import (
 )
 from . import wire
 from .context import NatsContext
+from .declare import declare_group
 from .errors import DRIVER_ERRORS, driver_error, translated
 from .inbox import NatsInbox
 from .letters import letter_group, letter_subject, payload, stored_letter
@@ -81,6 +82,8 @@ class NatsBusBackend(BusBackend):
         self.settings = settings
         #: The members of this handle that have not left.
         self.members: set[NatsMember] = set()
+        #: Groups whose consumers are known to exist (their start point is fixed).
+        self._declared: set[str] = set()
         self._publisher = Publisher(nc, timeout=settings.timeout)
         version = nc.connected_server_version
         self._atomic = (version.major, version.minor) >= (2, 12)
@@ -191,6 +194,15 @@ class NatsBusBackend(BusBackend):
         return results
 
     # -- consuming ----------------------------------------------------------------------
+    def declare(self, group: str, pattern: str) -> None:
+        """Create the group's consumers now unless this handle knows they exist
+        (from a connection of its own, on a thread: the event loop waits)."""
+        gid = wire.group_id(group, pattern)
+        if gid in self._declared:
+            return
+        declare_group(self.settings, gid, pattern)
+        self._declared.add(gid)
+
     async def join(
         self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
     ) -> MemberHandle:
@@ -198,6 +210,7 @@ class NatsBusBackend(BusBackend):
         gid = wire.group_id(group, pattern)
         with translated(f"joining group {group!r}"):
             await ctx.groups.ensure(gid, pattern)
+            self._declared.add(gid)
             await ctx.groups.lower_ack_wait(gid, ack_wait)
             member_id = f"{time.time_ns() // 1_000_000:x}{os.urandom(4).hex()}"
             member = NatsMember(

@@ -1,13 +1,13 @@
 """What the members of one NATS bus handle share (:class:`NatsContext`, the small
 context object the backend hands to its members): the connection, the
-settings, the meta stream, the group consumers, and the delivery-count
-adjustments kept in the meta stream (see :mod:`.delivery`).
+settings, the meta stream, the group consumers, and the handler-run counts
+kept in the meta stream (see :mod:`.delivery`).
 
 Example::
 
     ctx = NatsContext(nc, settings)
-    await ctx.save_adjustment("payments-1a2b3c4d", 42, 1)
-    assert await ctx.load_adjustment("payments-1a2b3c4d", 42) == 1
+    await ctx.save_runs("payments-1a2b3c4d", 42, 1)
+    assert await ctx.load_runs("payments-1a2b3c4d", 42) == 1
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from .letters import letter_group, letter_subject
 from .meta import MetaStore
 from .settings import NatsSettings
 
-__all__ = ["ADJUSTMENT_TTL", "NatsContext"]
+__all__ = ["RUNS_TTL", "NatsContext"]
 
 log = logging.getLogger("eventflux.bus.nats")
 
-#: How long delivery-count adjustments are kept (seconds).
-ADJUSTMENT_TTL: Final = 7 * 24 * 3600.0
+#: How long handler-run counts are kept (seconds).
+RUNS_TTL: Final = 7 * 24 * 3600.0
 
 
 class NatsContext:
@@ -44,20 +44,21 @@ class NatsContext:
         self.prefix_len = len(settings.prefix)
         self._background: set[asyncio.Task[None]] = set()
 
-    # -- delivery-count adjustments ----------------------------------------------------
-    async def save_adjustment(self, gid: str, seq: int, value: int) -> None:
-        if value == 0:
-            await self.meta.purge(f"adj.{gid}.{seq}")
+    # -- handler runs -----------------------------------------------------------------
+    async def save_runs(self, gid: str, seq: int, runs: int) -> None:
+        """Record that ``runs`` handler runs of the group's message ``seq`` started."""
+        if runs == 0:
+            await self.meta.purge(f"run.{gid}.{seq}")
         else:
-            await self.meta.put(f"adj.{gid}.{seq}", str(value).encode(), ttl=ADJUSTMENT_TTL)
+            await self.meta.put(f"run.{gid}.{seq}", str(runs).encode(), ttl=RUNS_TTL)
 
-    async def load_adjustment(self, gid: str, seq: int) -> int:
-        found = await self.meta.get(f"adj.{gid}.{seq}")
+    async def load_runs(self, gid: str, seq: int) -> int:
+        found = await self.meta.get(f"run.{gid}.{seq}")
         return 0 if found is None else int(found[1])
 
-    def forget_adjustment(self, gid: str, seq: int) -> None:
-        """Drop an adjustment in the background (its message was settled)."""
-        self.spawn(self.meta.purge(f"adj.{gid}.{seq}"))
+    def forget_runs(self, gid: str, seq: int) -> None:
+        """Drop a run count in the background (its message was settled)."""
+        self.spawn(self.meta.purge(f"run.{gid}.{seq}"))
 
     # -- dead letters ------------------------------------------------------------------
     async def letter_done(self, letter_id: str) -> None:

@@ -1,12 +1,15 @@
 """A delivery of the NATS bus: the JetStream message and what the member knows
 about it.
 
-Delivery counts: JetStream counts deliveries itself (``nd``, the
-``num_delivered`` of the latest delivery). When a delivery must not count (a
-release, a circuit-breaker refusal) or a keyed message is retried in the
-member without the server, the difference is kept in the meta stream
-(``adj.<group id>.<seq>``, :class:`~.context.NatsContext`) and read back when
-the message is delivered again: the attempt is ``nd + saved``.
+Attempts: JetStream counts hand-outs itself (``nd``, the ``num_delivered``
+of the latest delivery), lost ones included (a delivery in flight during a
+failover). The bus counts handler runs instead, in the meta stream
+(``run.<group id>.<seq>``, :class:`~.context.NatsContext`): recorded before
+the handler of a redelivered message starts, and when a failed run is given
+back; a first run of a first hand-out writes nothing (the happy path). A
+delivery's attempt is ``saved + 1``, ``saved`` being the recorded runs (read
+back when ``nd > 1``), so a delivery lost before its handler started never
+uses up ``max_deliver``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,6 @@ class NatsDelivery(Delivery):
     lane: int  #: -1 for the unkeyed consumer, else the key partition
     seq: int  #: stream sequence
     nd: int  #: the server's delivery count of the latest delivery
-    saved: int  #: the delivery-count adjustment stored in the meta stream
+    saved: int  #: the handler runs recorded in the meta stream
     letter: str | None  #: the dead letter a retried message comes from
     state: DeliveryState = DeliveryState.BUFFERED

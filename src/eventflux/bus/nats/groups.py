@@ -30,12 +30,52 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from . import wire
 from .settings import NatsSettings
 
-__all__ = ["DEFAULT_ACK_WAIT", "GroupRegistry"]
+__all__ = ["DEFAULT_ACK_WAIT", "GroupRegistry", "ensure_consumers", "lanes"]
 
 #: ``ack_wait`` of a group's consumers until a member asks for less.
 DEFAULT_ACK_WAIT: Final = 30.0
 #: Unacknowledged messages a consumer may have out (all members together).
 MAX_ACK_PENDING: Final = 20_000
+
+
+def lanes(settings: NatsSettings) -> list[str]:
+    """The lanes of a group: ``u`` (unkeyed) and ``k0`` ... ``k<partitions-1>``."""
+    return ["u", *(f"k{p}" for p in range(settings.partitions))]
+
+
+async def _consumer(js: Any, settings: NatsSettings, gid: str, pattern: str, lane: str) -> float:
+    """Create one consumer of the group unless it exists; return its ``ack_wait``."""
+    name = f"{gid}-{lane}"
+    stream = settings.stream
+    try:
+        info = await js.consumer_info(stream, name)
+        return float(info.config.ack_wait)
+    except nats.js.errors.NotFoundError:
+        pass
+    config = ConsumerConfig(
+        name=name,
+        durable_name=name,
+        deliver_policy=DeliverPolicy.NEW,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=DEFAULT_ACK_WAIT,
+        max_deliver=-1,
+        max_ack_pending=MAX_ACK_PENDING,
+        filter_subjects=wire.filters(settings.prefix, gid, lane, pattern),
+    )
+    try:
+        info = await js.add_consumer(stream, config)
+    except nats.js.errors.BadRequestError:  # created meanwhile by another member
+        info = await js.consumer_info(stream, name)
+    return float(info.config.ack_wait)
+
+
+async def ensure_consumers(js: Any, settings: NatsSettings, gid: str, pattern: str) -> float:
+    """Create the group's consumers that do not exist yet (each delivers what is
+    published from its creation on); return the smallest ``ack_wait`` among them."""
+    waits = await asyncio.gather(
+        *(_consumer(js, settings, gid, pattern, lane) for lane in lanes(settings))
+    )
+    return min(waits)
 
 
 class GroupRegistry:
@@ -49,7 +89,7 @@ class GroupRegistry:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lanes(self) -> list[str]:
-        return ["u", *(f"k{p}" for p in range(self.settings.partitions))]
+        return lanes(self.settings)
 
     def ack_wait(self, gid: str) -> float:
         return self._ack_wait.get(gid, DEFAULT_ACK_WAIT)
@@ -60,33 +100,9 @@ class GroupRegistry:
         async with lock:
             if gid in self._ack_wait:
                 return
-            waits = await asyncio.gather(*(self._one(gid, pattern, lane) for lane in self.lanes()))
+            wait = await ensure_consumers(self.js, self.settings, gid, pattern)
             self._patterns[gid] = pattern
-            self._ack_wait[gid] = min(waits)
-
-    async def _one(self, gid: str, pattern: str, lane: str) -> float:
-        name = f"{gid}-{lane}"
-        stream = self.settings.stream
-        try:
-            info = await self.js.consumer_info(stream, name)
-            return float(info.config.ack_wait)
-        except nats.js.errors.NotFoundError:
-            pass
-        config = ConsumerConfig(
-            name=name,
-            durable_name=name,
-            deliver_policy=DeliverPolicy.NEW,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=DEFAULT_ACK_WAIT,
-            max_deliver=-1,
-            max_ack_pending=MAX_ACK_PENDING,
-            filter_subjects=wire.filters(self.settings.prefix, gid, lane, pattern),
-        )
-        try:
-            info = await self.js.add_consumer(stream, config)
-        except nats.js.errors.BadRequestError:  # created meanwhile by another member
-            info = await self.js.consumer_info(stream, name)
-        return float(info.config.ack_wait)
+            self._ack_wait[gid] = wait
 
     async def refresh(self, gid: str) -> None:
         """Re-read the group's ``ack_wait`` (another process may have lowered it)."""

@@ -348,7 +348,7 @@ class NatsMember(MemberHandle):
         if d.letter:
             await self.ctx.letter_done(d.letter)
         if d.saved:
-            self.ctx.forget_adjustment(self._gid, d.seq)
+            self.ctx.forget_runs(self._gid, d.seq)
 
     async def nak(self, delivery: Delivery, delay: float, *, count: bool) -> None:
         d = _own(delivery)
@@ -356,7 +356,7 @@ class NatsMember(MemberHandle):
             return
         self.received.forget(d)
         with translated("giving a message back"):
-            await self.received.give_back(d, delay, d.attempt + (1 if count else 0))
+            await self.received.give_back(d, delay, d.attempt if count else d.attempt - 1)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         await self.received.give_back_all([_own(d) for d in deliveries], _OUT)
@@ -380,12 +380,11 @@ class NatsMember(MemberHandle):
         self.received.forget(d)
         self.refill_soon()
         if d.saved:
-            self.ctx.forget_adjustment(self._gid, d.seq)
+            self.ctx.forget_runs(self._gid, d.seq)
 
-    async def redeliver(self, delivery: Delivery, attempt: int) -> None:
+    async def starting(self, delivery: Delivery) -> None:
         d = _own(delivery)
-        wanted = attempt - d.nd
-        if wanted != d.saved:
-            with translated("recording a retry"):
-                await self.ctx.save_adjustment(self._gid, d.seq, wanted)
-            d.saved = wanted
+        if d.nd == 1 and d.attempt == 1:  # a first run of a first hand-out: not written
+            return
+        with translated("recording a handler run"):
+            await self.received.record_runs(d, d.attempt)

@@ -5,7 +5,7 @@ direct get. Writes may be conditional on the subject's last sequence (a
 compare-and-set) and may expire (a per-message time to live). The bus keeps
 there: dead letters (``dlq.<group>.<letter id>``), partition leases
 (``own.<group id>.<n>``), live members (``mem.<group id>.<member>``),
-delivery-count adjustments (``adj.<group id>.<stream seq>``), the inbox
+handler-run counts (``run.<group id>.<stream seq>``), the inbox
 (``inbox.<group>.<digest>``) and checkpoints (``ckpt.<name in hex>``).
 
 Example::

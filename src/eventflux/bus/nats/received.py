@@ -3,8 +3,8 @@ messages (not handed to the runtime yet) and handed-out ones, with the
 bookkeeping of giving them back.
 
 Every received message is tracked until it is settled or given back. Giving
-back goes in stream order and sets the delivery-count adjustment so that the
-next delivery carries the right attempt (see :mod:`.delivery`).
+back goes in stream order and records the handler runs so that the next
+delivery carries the right attempt (see :mod:`.delivery`).
 
 Example::
 
@@ -64,7 +64,7 @@ class Received:
             known.nd = nd
             return None
         ctx = self.ctx
-        saved = await ctx.load_adjustment(self.gid, seq) if nd > 1 else 0
+        saved = await ctx.load_runs(self.gid, seq) if nd > 1 else 0
         meta = wire.read_meta(msg.headers)
         d = NatsDelivery(
             wire.split_subject(msg.subject, ctx.prefix_len),
@@ -72,7 +72,7 @@ class Received:
             meta.msg_id or f"{ctx.settings.stream}-{seq}",
             meta.key,
             meta.headers.encode() if meta.headers else {},
-            nd + saved,
+            saved + 1,
             meta.published_at or time.time(),
             msg,
             lane,
@@ -109,13 +109,16 @@ class Received:
     def in_stream_order(self) -> list[NatsDelivery]:
         return sorted(self.tracked, key=by_seq)
 
-    async def give_back(self, d: NatsDelivery, delay: float, attempt: int) -> None:
-        """Nak ``d`` (already forgotten) so that its next server delivery carries
-        ``attempt``."""
-        wanted = attempt - d.nd - 1
-        if wanted != d.saved:
-            await self.ctx.save_adjustment(self.gid, d.seq, wanted)
-            d.saved = wanted
+    async def record_runs(self, d: NatsDelivery, runs: int) -> None:
+        """Make the recorded handler runs of ``d``'s message ``runs``."""
+        if runs != d.saved:
+            await self.ctx.save_runs(self.gid, d.seq, runs)
+            d.saved = runs
+
+    async def give_back(self, d: NatsDelivery, delay: float, runs: int) -> None:
+        """Nak ``d`` (already forgotten) once ``runs`` handler runs are recorded, so
+        that its next delivery carries ``runs + 1``."""
+        await self.record_runs(d, runs)
         await d.msg.nak(delay=delay if delay > 0 else None)
 
     async def give_back_all(self, batch: Collection[NatsDelivery], state: DeliveryState) -> None:
@@ -125,6 +128,6 @@ class Received:
             if d.state is state:
                 self.forget(d)
                 try:
-                    await self.give_back(d, 0.0, d.attempt)
+                    await self.give_back(d, 0.0, d.attempt - 1)
                 except Exception as e:  # the message comes back after ack_wait anyway
                     log.warning("group %r: releasing a message failed: %s", self.group, e)

@@ -18,8 +18,8 @@ Options (all optional):
 
 Beside the stream ``<stream>`` (subjects ``<prefix>.>``) the bus keeps a
 small stream ``<stream>_META`` (subjects ``<prefix>_meta.>``, one message per
-subject) for dead letters, partition leases, members, delivery-count
-adjustments, the inbox and checkpoints.
+subject) for dead letters, partition leases, members, handler-run counts,
+the inbox and checkpoints.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A delivery of the SQLite bus: the leased row and the lease itself.
 
 A lease is the pair (``owner``, ``lease``): the member's owner token and the
-row's delivery count when it was fetched. Every settle matches both, so a
-settle after the lease was lost (it expired and another member fetched the
-row) changes nothing.
+row's hand-out count when it was fetched (it only grows). Every settle matches
+both, so a settle after the lease was lost (it expired and another member
+fetched the row) changes nothing.
 """
 
 from __future__ import annotations

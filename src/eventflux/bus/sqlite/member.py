@@ -58,14 +58,14 @@ class SQLiteMember(MemberHandle):
         ctx = self._ctx
         ctx.wakeups.discard(self._wakeup)
         ctx.remove_owner(self._owner)
-        await ctx.writer.submit(Ops.leave, self._owner)
+        await ctx.submit(Ops.leave, self._owner)
 
     async def fetch(self, max_messages: int, max_wait: float) -> list[Delivery]:
         if self._stopped:
             return []
         self._wakeup.clear()
         owner = self._owner
-        rows, due = await self._ctx.writer.submit(
+        rows, due = await self._ctx.submit(
             Ops.fetch, self._gid, owner, max_messages, self._ack_wait
         )
         if rows:
@@ -76,15 +76,18 @@ class SQLiteMember(MemberHandle):
                     msg_id,
                     key,
                     headers or b"",
-                    n,
+                    runs + 1,
                     published_at,
                     row_id,
                     owner,
-                    n,
+                    lease,
                     letter_id,
                 )
-                for row_id, subject, msg_id, key, headers, data, published_at, n, letter_id in rows
-            ]
+                for (
+                    row_id, subject, msg_id, key, headers, data, published_at, lease, runs,
+                    letter_id,
+                ) in rows
+            ]  # fmt: skip
         wait = max_wait if due is None else min(max_wait, max(0.0, due - time.time()))
         if wait > 0 and not self._stopped:
             with suppress(TimeoutError):
@@ -95,18 +98,23 @@ class SQLiteMember(MemberHandle):
         await self._ctx.ack(_own(delivery))
 
     async def nak(self, delivery: Delivery, delay: float, *, count: bool) -> None:
-        await self._ctx.writer.submit(Ops.nak, _own(delivery), delay, count, wakes=True)
+        await self._ctx.submit(Ops.nak, _own(delivery), delay, count, wakes=True)
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:
             own = [_own(d) for d in deliveries]
-            await self._ctx.writer.submit(Ops.release, own, wakes=True)
+            await self._ctx.submit(Ops.release, own, wakes=True)
+
+    async def starting(self, delivery: Delivery) -> None:
+        d = _own(delivery)
+        if d.lease > 1 or d.attempt > 1:  # a first run of a first hand-out is not written
+            await self._ctx.submit(Ops.starting, d)
 
     async def extend(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:
             own = [_own(d) for d in deliveries]
-            await self._ctx.writer.submit(Ops.extend, own, self._ack_wait)
+            await self._ctx.submit(Ops.extend, own, self._ack_wait)
 
     async def dead_letter(self, delivery: Delivery, error: str) -> None:
         d = _own(delivery)
-        await self._ctx.writer.submit(self._ctx.ops.dead_letter, d, error, wakes=d.key is not None)
+        await self._ctx.submit(self._ctx.ops.dead_letter, d, error, wakes=d.key is not None)

@@ -32,10 +32,12 @@ _INSERT: Final = (
 _LEASE: Final = (
     "UPDATE bus_queue SET avail_at = ?, owner = ?, deliveries = deliveries + 1"
     " WHERE id IN (SELECT id FROM bus_queue WHERE grp = ? AND avail_at = 0 ORDER BY id LIMIT ?)"
-    " RETURNING id, subject, msg_id, key, headers, data, published_at, deliveries, letter_id"
+    " RETURNING id, subject, msg_id, key, headers, data, published_at, deliveries, runs,"
+    " letter_id"
 )
-#: A leased row: (id, subject, msg_id, key, headers, data, published_at, deliveries, letter_id)
-Row = tuple[int, str, str, str | None, bytes | None, bytes, float, int, str | None]
+#: A leased row: (id, subject, msg_id, key, headers, data, published_at, deliveries, runs,
+#: letter_id); ``deliveries`` (hand-outs) is the lease token, ``runs + 1`` the attempt.
+Row = tuple[int, str, str, str | None, bytes | None, bytes, float, int, int, str | None]
 
 
 class Ops:
@@ -126,18 +128,30 @@ class Ops:
 
     # -- consuming ---------------------------------------------------------------------
     @staticmethod
-    def join(conn: sqlite3.Connection, name: str, pattern: str, owner: str) -> int:
-        """Create the group if needed and register the member ``owner``; return the group id."""
-        now = time.time()
+    def group_id(conn: sqlite3.Connection, name: str, pattern: str) -> int | None:
+        row = conn.execute(
+            "SELECT id FROM bus_groups WHERE name = ? AND pattern = ?", (name, pattern)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    @staticmethod
+    def create_group(conn: sqlite3.Connection, name: str, pattern: str) -> int:
+        """Create the group if needed (publishes see it from this commit on); return its id."""
         cur = conn.execute(
             "INSERT OR IGNORE INTO bus_groups (name, pattern, created_at) VALUES (?, ?, ?)",
-            (name, pattern, now),
+            (name, pattern, time.time()),
         )
         if cur.rowcount:
             conn.execute("UPDATE bus_meta SET value = value + 1 WHERE key = 'groups_version'")
-        (gid,) = conn.execute(
-            "SELECT id FROM bus_groups WHERE name = ? AND pattern = ?", (name, pattern)
-        ).fetchone()
+        gid = Ops.group_id(conn, name, pattern)
+        assert gid is not None
+        return gid
+
+    @staticmethod
+    def join(conn: sqlite3.Connection, name: str, pattern: str, owner: str) -> int:
+        """Create the group if needed and register the member ``owner``; return the group id."""
+        now = time.time()
+        gid = Ops.create_group(conn, name, pattern)
         conn.execute(
             "INSERT OR REPLACE INTO bus_members (owner, grp, seen_at) VALUES (?, ?, ?)",
             (owner, gid, now),
@@ -196,21 +210,29 @@ class Ops:
             conn.executemany("DELETE FROM bus_queue WHERE id = ?", plain)
 
     @staticmethod
+    def starting(conn: sqlite3.Connection, d: SQLiteDelivery) -> None:
+        """Record that the handler of ``d`` starts as run number ``d.attempt``."""
+        conn.execute(
+            "UPDATE bus_queue SET runs = ? WHERE id = ? AND owner = ? AND deliveries = ?",
+            (d.attempt, d.row_id, d.owner, d.lease),
+        )
+
+    @staticmethod
     def nak(conn: sqlite3.Connection, d: SQLiteDelivery, delay: float, count: bool) -> None:
         avail = 0.0 if delay <= 0 else time.time() + delay
         conn.execute(
-            "UPDATE bus_queue SET avail_at = ?, owner = NULL, deliveries = deliveries - ?"
+            "UPDATE bus_queue SET avail_at = ?, owner = NULL, runs = ?"
             " WHERE id = ? AND owner = ? AND deliveries = ?",
-            (avail, 0 if count else 1, d.row_id, d.owner, d.lease),
+            (avail, d.attempt if count else d.attempt - 1, d.row_id, d.owner, d.lease),
         )
 
     @staticmethod
     def release(conn: sqlite3.Connection, deliveries: list[SQLiteDelivery]) -> None:
         """Make the rows ready again at once, their deliveries un-counted."""
         conn.executemany(
-            "UPDATE bus_queue SET avail_at = 0, owner = NULL, deliveries = deliveries - 1"
+            "UPDATE bus_queue SET avail_at = 0, owner = NULL, runs = ?"
             " WHERE id = ? AND owner = ? AND deliveries = ?",
-            [(d.row_id, d.owner, d.lease) for d in deliveries],
+            [(d.attempt - 1, d.row_id, d.owner, d.lease) for d in deliveries],
         )
 
     @staticmethod
@@ -225,8 +247,8 @@ class Ops:
         row_id, owner, n = d.row_id, d.owner, d.lease
         row = conn.execute(
             "DELETE FROM bus_queue WHERE id = ? AND owner = ? AND deliveries = ? RETURNING"
-            " grp, subject, msg_id, key, headers, data, published_at, letter_id, deliveries",
-            (row_id, owner, n),
+            " grp, subject, msg_id, key, headers, data, published_at, letter_id, ?",
+            (row_id, owner, n, d.attempt),
         ).fetchone()
         if row is None:
             return

@@ -17,10 +17,19 @@ holds backends that pass every call on to another one, to watch the consumer
 runtime through that interface.
 """
 
-from ._base import BusContractBase, Recorder, crashed_member, eventually, eventually_letters
+from ._base import (
+    BusContractBase,
+    Recorder,
+    crashed_member,
+    eventually,
+    eventually_letters,
+    fetch_one,
+    handed_out_and_lost,
+)
 from .delivery import DeliveryContract
 from .dlq import DeadLetterContract
 from .durable import DurableBusContract
+from .hanging import HangingHandlerContract
 from .inputs import InputContract
 from .introspection import IntrospectionContract
 from .lifecycle import LifecycleContract
@@ -35,6 +44,8 @@ __all__ = [
     "crashed_member",
     "eventually",
     "eventually_letters",
+    "fetch_one",
+    "handed_out_and_lost",
 ]
 
 
@@ -44,6 +55,7 @@ class MessageBusContract(
     DeadLetterContract,
     OrderingContract,
     LifecycleContract,
+    HangingHandlerContract,
     InputContract,
     IntrospectionContract,
 ):

@@ -59,6 +59,47 @@ async def crashed_member(
     return await bus.backend.join(group, pattern, ack_wait=ack_wait, concurrency=16, revoke=_kept)
 
 
+async def fetch_one(handle: MemberHandle, within: float = 5.0) -> Delivery:
+    """Fetch through ``handle`` until one delivery comes (a fetch may return
+    ``[]`` early, e.g. when a lease falls due)."""
+    deadline = time.monotonic() + within
+    while True:
+        batch = await handle.fetch(1, max(0.01, deadline - time.monotonic()))
+        if batch:
+            (delivery,) = batch
+            return delivery
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing to fetch within {within} s")
+
+
+async def handed_out_and_lost(
+    bus: MessageBus,
+    group: str,
+    subject: str,
+    *,
+    runs_started: int,
+    hand_outs: int | None = None,
+    ack_wait: float = 0.05,
+) -> None:
+    """Publish ``{"n": 1}`` to ``subject`` and let crashed members (one per hand-out,
+    ``hand_outs`` of them, default ``runs_started + 1``) fetch it in turn, each
+    after the previous lease ran out. The first lost it before its handler
+    started; each of the last ``runs_started`` started its handler (a backend
+    may leave the first run of a first hand-out unrecorded: it is never one
+    of these). Returns once the last lease is taken."""
+    count = runs_started + 1 if hand_outs is None else hand_outs
+    assert count > runs_started, "the first hand-out is always lost before its run"
+    handle = await crashed_member(bus, group, subject, ack_wait)
+    await bus.publish(subject, {"n": 1})
+    for n in range(count):
+        if n:
+            handle = await crashed_member(bus, group, subject, ack_wait)
+        taken = await fetch_one(handle)
+        assert taken.attempt == 1 + max(0, n - (count - runs_started))
+        if n >= count - runs_started:
+            await handle.starting(taken)
+
+
 @dataclass
 class Recorder:
     """A handler that records what it receives (and when), optionally failing."""

@@ -11,9 +11,9 @@ from ...bus import Message, OutgoingMessage
 from ._base import (
     FAST,
     Recorder,
-    crashed_member,
     eventually,
     eventually_letters,
+    handed_out_and_lost,
     quiet,
 )
 from .introspection import DurableIntrospectionContract
@@ -42,6 +42,25 @@ class DurableBusContract(DurableIntrospectionContract):
             assert sorted(m.data["n"] for m in rec.messages) == list(range(10))
         finally:
             await later.close()
+
+    @pytest.mark.asyncio
+    async def test_a_message_published_from_another_handle_right_after_subscribe_arrives(
+        self, tmp_path: Path
+    ) -> None:
+        # 100 trials, each a new group: subscribe on one handle, publish at once
+        # from another (nothing awaited in between, no ready()): none is lost.
+        subscriber = await self.make_bus(tmp_path)
+        publisher = await self.make_bus(tmp_path, reopen=True)
+        try:
+            recs = [Recorder() for _ in range(100)]
+            for i, rec in enumerate(recs):
+                subscriber.subscribe(f"start.t{i}", rec, group=f"g{i}")
+                await publisher.publish(f"start.t{i}", {"n": i})
+            await eventually(lambda: all(r.messages for r in recs), 60, "every trial's message")
+            assert [r.data for r in recs] == [[{"n": i}] for i in range(100)]
+        finally:
+            await publisher.close()
+            await subscriber.close()
 
     @pytest.mark.asyncio
     async def test_members_on_several_handles_share_a_group(self, tmp_path: Path) -> None:
@@ -87,11 +106,9 @@ class DurableBusContract(DurableIntrospectionContract):
         crashed = await self.make_bus(tmp_path)
         survivor = await self.make_bus(tmp_path, reopen=True)
         try:
-            handle = await crashed_member(crashed, "g", "work", ack_wait=0.3)
-            await survivor.publish("work", {"n": 1})
-            await eventually(lambda: True)
-            taken = await handle.fetch(5, 1.0)
-            assert len(taken) == 1
+            # handed out twice on a handle whose process died: lost before its
+            # handler started, then started
+            await handed_out_and_lost(crashed, "g", "work", runs_started=1, ack_wait=0.3)
             rec = Recorder()
             survivor.subscribe("work", rec, group="g")
             await asyncio.sleep(0.15)
@@ -126,6 +143,31 @@ class DurableBusContract(DurableIntrospectionContract):
             await quiet(0.2)
             assert sorted(done) == [0, 1, 2, 3]
             assert [m.data["n"] for m in rec.messages] == [99]
+        finally:
+            await second.close()
+
+    @pytest.mark.asyncio
+    async def test_a_handler_cancelled_by_close_gives_its_message_back_with_its_run_counted(
+        self, tmp_path: Path
+    ) -> None:
+        first = await self.make_bus(tmp_path)
+        started = asyncio.Event()
+
+        async def hang(msg: Message) -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        first.subscribe("stuck", hang, group="g", handler_timeout=None)
+        await first.publish("stuck", {"n": 1}, msg_id="s-1")
+        await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(first.close(timeout=0.2), 30)
+        second = await self.make_bus(tmp_path, reopen=True)
+        try:
+            rec = Recorder()
+            second.subscribe("stuck", rec, group="g")
+            await rec.wait(1, within=10)  # at once: released, not left to its lease
+            assert rec.messages[0].msg_id == "s-1"
+            assert rec.messages[0].attempt == 2  # the cancelled run counted
         finally:
             await second.close()
 

@@ -68,8 +68,8 @@ class MemberWrapper(MemberHandle):
     async def dead_letter(self, delivery: Delivery, error: str) -> None:
         await self.inner.dead_letter(delivery, error)
 
-    async def redeliver(self, delivery: Delivery, attempt: int) -> None:
-        await self.inner.redeliver(delivery, attempt)
+    async def starting(self, delivery: Delivery) -> None:
+        await self.inner.starting(delivery)
 
     async def leave(self) -> None:
         await self.inner.leave()
@@ -93,6 +93,9 @@ class BackendWrapper(BusBackend):
 
     async def publish(self, envelopes: Sequence[Envelope]) -> list[bool]:
         return await self.inner.publish(envelopes)
+
+    def declare(self, group: str, pattern: str) -> None:
+        self.inner.declare(group, pattern)
 
     async def join(
         self, group: str, pattern: str, *, ack_wait: float, concurrency: int, revoke: Revoke
