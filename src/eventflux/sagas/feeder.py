@@ -69,6 +69,7 @@ class Feeder:
         self.types = cls.routes.event_types
         self.checkpoint = BusCheckpoint(bus, f"saga-{self.name}")
         self.position = 0
+        self.index_position = 0
         self.relayed = 0
         self.deadlines_published = 0
         self._queue: asyncio.Queue[RecordedEvent] = asyncio.Queue(_BATCH * 2)
@@ -85,6 +86,7 @@ class Feeder:
         ):
             self.index.apply(e.data)
             after = e.position
+        self.index_position = after
         self._metrics()
         self.position = await self.checkpoint.load()
         loop = asyncio.get_running_loop()
@@ -112,6 +114,7 @@ class Feeder:
             after=after, stream_prefix=stream_prefix(self.name), types=SAGA_EVENT_TYPES
         ):
             self.index.apply(e.data)
+            self.index_position = e.position
             self._metrics()
             self._wake.set()
 
@@ -136,6 +139,21 @@ class Feeder:
         async for _ in self.store.read_all(after=self.position, types=self.types, limit=1):
             return False
         return True
+
+    async def idle(self) -> bool:
+        """True if every routed event stored is relayed, every saga event is in
+        the deadline index, and no deadline is due and unpublished."""
+        if not self._tasks or not await self._caught_up():
+            return False
+        async for _ in self.store.read_all(
+            after=self.index_position,
+            stream_prefix=stream_prefix(self.name),
+            types=SAGA_EVENT_TYPES,
+            limit=1,
+        ):
+            return False
+        due = self.index.next_due()
+        return due is None or due > self.clock.now()
 
     def _event_message(self, e: RecordedEvent) -> OutgoingMessage:
         route = self.cls.routes.by_type[e.type]

@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -184,10 +185,37 @@ class Sagas:
         try:
             for feeder in state.feeders.values():
                 await feeder.stop()
-            for handler in state.handlers:
-                await state.bus.unsubscribe(handler)
+            if state.handlers:  # drained together: each may wait out a fetch
+                await asyncio.gather(*(state.bus.unsubscribe(h) for h in state.handlers))
         finally:
             self._running = None
+
+    async def settle(self, within: float = 30.0) -> None:
+        """Wait until the sagas have nothing left to do now: every routed event
+        relayed and reacted to, every due deadline fired, no delivery pending
+        or running in their groups (tests and scripts; raises TimeoutError
+        after ``within`` seconds).
+
+        Example::
+
+            clock.advance(timedelta(minutes=15))
+            await app.sagas.settle()
+        """
+        state = self._state()
+        groups = {saga_group(name) for name in state.feeders}
+        give_up = time.monotonic() + within
+        calm = 0
+        while calm < 2:  # quiet twice in a row: nothing was between two stages
+            quiet = all([await f.idle() for f in state.feeders.values()])
+            if quiet:
+                for info in await state.bus.groups():
+                    if info.name in groups and (info.pending or info.in_flight):
+                        quiet = False
+                        break
+            calm = calm + 1 if quiet else 0
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"the sagas were still busy after {within:g} s")
+            await asyncio.sleep(0.005 if quiet else 0.01)
 
     def feeder(self, saga: SagaRef) -> Feeder:
         """The running feeder of ``saga`` (its counters help tests and benchmarks)."""

@@ -20,11 +20,12 @@ import asyncio
 import inspect
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from ..bus import Message, MessageBus
+from ..bus import Message, MessageBus, matches
 from ..context import ACTOR, CAUSATION_ID, CORRELATION_ID, replace_metadata
 from ..events import NewEvent, RecordedEvent
 from ..exceptions import ConcurrencyError
@@ -41,6 +42,7 @@ from .inputs import (
     Input,
     message_correlation,
     recorded_event,
+    saga_subject,
 )
 from .records import FINISHED, REACTED, STARTED, Deadline, Instance, derived_id, fold, key_token
 from .records import stream_name as instance_stream
@@ -55,6 +57,8 @@ _MAX_CONFLICTS: Final = 50
 #: How far ahead of this process's clock a due deadline may be and still be
 #: waited for (clocks of two machines disagree a little).
 _MAX_EARLY: Final = 5.0
+#: Reactions whose sends and publishes this process remembers delivering.
+_REMEMBERED: Final = 10_000
 #: Overdue deadlines fired before one input (a timeout that keeps setting
 #: itself to the past cannot loop forever).
 _MAX_OVERDUE: Final = 100
@@ -120,6 +124,8 @@ class Reactor:
         self.log = log.bind(saga=self.name)
         self._command_types: frozenset[type[Any]] = frozenset()
         self._known: dict[str, type[Any]] = {}
+        #: reaction event id -> how many of its sends and publishes went out
+        self._delivered: OrderedDict[str, int] = OrderedDict()
 
     # -- the App's commands -------------------------------------------------------------
     def _refresh_commands(self) -> None:
@@ -140,6 +146,18 @@ class Reactor:
         return fold(self.name, key, events)
 
     # -- turning deliveries into inputs ---------------------------------------------------
+    async def deliver(self, msg: Message) -> None:
+        """Handle one delivery of any of the saga's subjects (what the bus does;
+        tests use it to deliver a message a second time)."""
+        if msg.subject == saga_subject(self.name):
+            await self.on_saga_message(msg)
+            return
+        for pattern, route in self.routes.by_subject.items():
+            if matches(pattern, msg.subject):
+                await self.message_handler(route)(msg)
+                return
+        raise Reject(f"saga {self.name!r} has no route for subject {msg.subject!r}")
+
     async def on_saga_message(self, msg: Message) -> None:
         """The handler of the saga's own subject: relayed events, due deadlines,
         cancellations."""
@@ -414,8 +432,13 @@ class Reactor:
         correlation: str | None,
         actor: str | None,
     ) -> None:
-        """Send and publish what a committed reaction decided, in its order."""
+        """Send and publish what a committed reaction decided, in its order
+        (skipping what this process already sent for it)."""
         if not out:
+            return
+        done_key = str(event_id)
+        start = self._delivered.get(done_key, 0)
+        if start >= len(out):
             return
         meta: dict[str, Any] = {CAUSATION_ID: str(event_id)}
         if correlation is not None:
@@ -423,7 +446,8 @@ class Reactor:
         if actor is not None:
             meta[ACTOR] = actor
         with replace_metadata(meta):
-            for i, doc in enumerate(out):
+            for i in range(start, len(out)):
+                doc = out[i]
                 if doc["kind"] == "send":
                     command = originals[i] if i < len(originals) else None
                     if command is None:
@@ -438,6 +462,10 @@ class Reactor:
                         key=doc.get("key"),
                         headers=doc.get("headers"),
                     )
+                self._delivered[done_key] = i + 1
+                self._delivered.move_to_end(done_key)
+                if len(self._delivered) > _REMEMBERED:
+                    self._delivered.popitem(last=False)
 
 
 def _cause(inp: Input) -> str:
