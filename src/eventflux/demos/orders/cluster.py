@@ -157,16 +157,30 @@ class OrdersCluster:
         return f"app '{name.partition('-')[0]}'" in text
 
     def wait_ready(
-        self, names: list[str], within: float = 120.0, since: dict[str, int] | None = None
+        self,
+        names: list[str],
+        within: float = 120.0,
+        since: dict[str, int] | None = None,
+        attempts: int = 5,
     ) -> None:
-        """Wait until each process printed that its consumer groups joined."""
-        since = since or {}
+        """Wait until each process printed that its consumer groups joined.
+        Like a supervisor, start a process again if it exits while starting
+        (its bus may be electing a leader), up to ``attempts`` times."""
+        marks = dict(since or {})
+        tries = dict.fromkeys(names, 1)
         give_up = time.monotonic() + within
         for name in names:
-            while not self._ready(name, since.get(name, 0)):
+            while not self._ready(name, marks.get(name, 0)):
                 proc = self.procs[name]
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.tail(name)}")
+                    if tries[name] >= attempts:
+                        raise RuntimeError(
+                            f"{name} exited with {proc.returncode}:\n{self.tail(name)}"
+                        )
+                    tries[name] += 1
+                    time.sleep(1.0)
+                    marks[name] = self.log_file(name).stat().st_size
+                    self.spawn(name)
                 if time.monotonic() > give_up:
                     raise TimeoutError(f"{name} did not start:\n{self.tail(name)}")
                 time.sleep(0.05)
@@ -178,10 +192,16 @@ class OrdersCluster:
             return "(no log)"
 
     def start(self) -> None:
-        """Start every process and wait until all are ready."""
+        """Create the store's schema and the bus's streams, then start every
+        process and wait until all are ready."""
+        asyncio.run(self._prepare())
         for name in self.names:
             self.spawn(name)
         self.wait_ready(self.names)
+
+    async def _prepare(self) -> None:
+        async with await open_store(self.store_url), await open_bus(self.bus_url):
+            pass
 
     def kill(self, name: str) -> None:
         """SIGKILL ``name`` (a crash: its leased messages come back after ack_wait)."""
@@ -192,9 +212,9 @@ class OrdersCluster:
 
     def restart(self, name: str, *, wait: bool = True) -> None:
         """Start ``name`` again (after :meth:`kill`)."""
+        self.restarts[name] += 1
         mark = self.log_file(name).stat().st_size if self.log_file(name).exists() else 0
         self.spawn(name)
-        self.restarts[name] += 1
         if wait:
             self.wait_ready([name], since={name: mark})
 

@@ -128,6 +128,7 @@ async def _refund(store: EventStore, order_id: str, *, void: bool) -> None:
     concurrency=max(1, settings.gateway_slots),
     max_deliver=1000,
     backoff=(0.05, 1.0),
+    ack_wait=5.0,
 )
 async def on_payment_request(msg: Message, ctx: Context) -> None:
     """``charge``, ``refund`` (a compensation) or ``void`` (after a timeout)."""

@@ -35,6 +35,7 @@ class OrderFulfilment(Saga):
     name = "OrderFulfilment"
     max_deliver = 20
     backoff = (0.05, 2.0)
+    ack_wait = 5.0  # a crashed process's inputs come back after 5 s
     #: Seconds to wait for the payment's answer (``$ORDERS_PAY_TIMEOUT``).
     pay_timeout: ClassVar[float] = float(os.environ.get("ORDERS_PAY_TIMEOUT") or 30.0)
 

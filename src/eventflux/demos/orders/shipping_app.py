@@ -18,7 +18,7 @@ settings = Settings.from_env()
 shipping = App("shipping")
 
 
-@shipping.subscribe(SHIPPING, group="shipping", max_deliver=20, backoff=(0.05, 2.0))
+@shipping.subscribe(SHIPPING, group="shipping", max_deliver=20, backoff=(0.05, 2.0), ack_wait=5.0)
 async def on_shipping_request(msg: Message, ctx: Context) -> None:
     """Ship one order (recording the same answer however often it is asked)."""
     order_id = msg.data["order_id"]

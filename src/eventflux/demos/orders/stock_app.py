@@ -103,7 +103,7 @@ async def _release(store: EventStore, data: dict[str, Any], worker: str) -> None
             continue
 
 
-@stock.subscribe(STOCK, group="stock", max_deliver=20, backoff=(0.05, 2.0))
+@stock.subscribe(STOCK, group="stock", max_deliver=20, backoff=(0.05, 2.0), ack_wait=5.0)
 async def on_stock_request(msg: Message, ctx: Context) -> None:
     """``reserve`` or ``release`` the units of one order."""
     data = msg.data
