@@ -16,7 +16,7 @@ PostgreSQL and a NATS cluster, across machines.
 
 from __future__ import annotations
 
-from .domain import CATALOG, CancelOrder, CompleteOrder, PlaceOrder, Settings
+from .domain import CATALOG, CancelOrder, CompleteOrder, PlaceOrder, Settings, configure, settings
 from .orders_app import orders
 from .payments_app import payments
 from .run import TITLE, run
@@ -32,9 +32,11 @@ __all__ = [
     "OrderFulfilment",
     "PlaceOrder",
     "Settings",
+    "configure",
     "orders",
     "payments",
     "run",
+    "settings",
     "shipping",
     "stock",
 ]

@@ -11,6 +11,7 @@ stream of its own (``stock-{order}``, ``payment-{order}``,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import uuid
@@ -25,9 +26,11 @@ __all__ = [
     "CompleteOrder",
     "PlaceOrder",
     "Settings",
+    "configure",
     "deterministic_share",
     "event_id",
     "order_id_of",
+    "settings",
 ]
 
 #: The subjects of the services' requests (``{"op": ..., "order_id": ...}``).
@@ -130,6 +133,29 @@ class Settings:
             breaker_reset=_float("ORDERS_BREAKER_RESET", 2.0),
             worker=os.environ.get("EVENTFLUX_WORKER_NAME") or f"pid-{os.getpid()}",
         )
+
+
+_current: Settings | None = None
+
+
+def settings() -> Settings:
+    """The settings the services use now (read from the environment once)."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def configure(**changes: Any) -> Settings:
+    """Change some settings of the services in this process (tests, embedding).
+
+    Example::
+
+        configure(decline_rate=0.0, gateway_latency=0.05)
+    """
+    global _current
+    _current = dataclasses.replace(settings(), **changes)
+    return _current
 
 
 def request(op: str, order_id: str, **data: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ a provider's own database would hold) is the stream ``gateway-{order}``.
 
 Example::
 
-    gateway = PaymentGateway(store, Settings(gateway_latency=0.02))
+    gateway = PaymentGateway(store)            # the settings of domain.settings()
     charge = await gateway.charge("o-1", 900, key="o-1")
     if charge.declined: ...
 """
@@ -30,7 +30,7 @@ from typing import Final
 from ...events import NewEvent, RecordedEvent
 from ...exceptions import ConcurrencyError, EventfluxError
 from ...store import EventStore
-from .domain import Settings, deterministic_share
+from .domain import Settings, deterministic_share, settings
 
 __all__ = ["Charge", "GatewayUnavailable", "PaymentGateway", "outage_switch", "set_outage"]
 
@@ -70,17 +70,22 @@ class PaymentGateway:
     def __init__(
         self,
         store: EventStore,
-        settings: Settings,
+        fixed: Settings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.settings = settings
+        self._fixed = fixed
         self._clock = clock
         self._started = clock()
-        self._slots = asyncio.Semaphore(max(1, settings.gateway_slots))
+        self._slots = asyncio.Semaphore(max(1, self.settings.gateway_slots))
         self._switch = (False, -1.0)
         self.calls = 0
+
+    @property
+    def settings(self) -> Settings:
+        """The settings given, else those of the process now."""
+        return self._fixed or settings()
 
     async def down(self) -> bool:
         """True during an outage window or while the switch is on."""

@@ -10,12 +10,15 @@ from ...app import App, Context
 from ...events import NewEvent
 from ...exceptions import DomainError
 from .domain import CATALOG, CancelOrder, CompleteOrder, PlaceOrder, event_id
+from .page_data import page_context
 from .saga import OrderFulfilment
 
 __all__ = ["orders"]
 
 orders = App("orders")
 orders.saga(OrderFulfilment)
+#: The demo page (templates/orders.html; its JSON routes: eventflux.demos.orders.web).
+orders.page("/", "orders.html", context=page_context)
 
 
 @orders.command(PlaceOrder)

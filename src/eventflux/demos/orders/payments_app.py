@@ -24,15 +24,14 @@ from ...events import NewEvent
 from ...exceptions import ConcurrencyError
 from ...resilience import CircuitBreaker, StateChange
 from ...store import EventStore
-from .domain import PAYMENTS, Settings, event_id
+from .domain import PAYMENTS, event_id, settings
 from .gateway import PaymentGateway
 
-__all__ = ["breaker", "payments", "settings"]
+__all__ = ["breaker", "payments"]
 
-settings = Settings.from_env()
 payments = App("payments")
 breaker = CircuitBreaker(
-    "payment-gateway", failure_threshold=3, reset_timeout=settings.breaker_reset
+    "payment-gateway", failure_threshold=3, reset_timeout=settings().breaker_reset
 )
 _gateways: dict[int, PaymentGateway] = {}
 _background: set[asyncio.Task[Any]] = set()
@@ -41,7 +40,7 @@ _background: set[asyncio.Task[Any]] = set()
 def _gateway(store: EventStore) -> PaymentGateway:
     found = _gateways.get(id(store))
     if found is None or found.store is not store:
-        found = _gateways[id(store)] = PaymentGateway(store, settings)
+        found = _gateways[id(store)] = PaymentGateway(store)
     return found
 
 
@@ -51,7 +50,7 @@ async def record_breaker_changes(ctx: Context) -> None:
 
     def changed(change: StateChange) -> None:
         data = {
-            "worker": settings.worker,
+            "worker": settings().worker,
             "old": change.old.value,
             "new": change.new.value,
             "reason": change.reason,
@@ -85,7 +84,7 @@ async def _charge(store: EventStore, data: dict[str, Any]) -> None:
             "order_id": order_id,
             "amount": charge.amount,
             "charge_id": charge.charge_id,
-            "worker": settings.worker,
+            "worker": settings().worker,
         }
         kind = "PaymentDeclined" if charge.declined else "PaymentCharged"
         try:
@@ -125,7 +124,7 @@ async def _refund(store: EventStore, order_id: str, *, void: bool) -> None:
     PAYMENTS,
     group="payments",
     breaker=breaker,
-    concurrency=max(1, settings.gateway_slots),
+    concurrency=max(1, settings().gateway_slots),
     max_deliver=1000,
     backoff=(0.05, 1.0),
     ack_wait=5.0,

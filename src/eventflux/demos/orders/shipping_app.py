@@ -10,11 +10,10 @@ from __future__ import annotations
 from ...app import App, Context
 from ...bus import Message
 from ...events import NewEvent
-from .domain import SHIPPING, Settings, deterministic_share, event_id
+from .domain import SHIPPING, deterministic_share, event_id, settings
 
 __all__ = ["shipping"]
 
-settings = Settings.from_env()
 shipping = App("shipping")
 
 
@@ -22,8 +21,9 @@ shipping = App("shipping")
 async def on_shipping_request(msg: Message, ctx: Context) -> None:
     """Ship one order (recording the same answer however often it is asked)."""
     order_id = msg.data["order_id"]
-    failed = deterministic_share(order_id, "shipping") < settings.shipping_failure_rate
-    fact = {"order_id": order_id, "worker": settings.worker}
+    now = settings()
+    failed = deterministic_share(order_id, "shipping") < now.shipping_failure_rate
+    fact = {"order_id": order_id, "worker": now.worker}
     if failed:
         fact["reason"] = "the carrier refused the parcel"
     kind = "ShippingFailed" if failed else "OrderShipped"
