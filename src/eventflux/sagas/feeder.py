@@ -46,6 +46,9 @@ from .saga import Saga
 __all__ = ["Feeder"]
 
 _BATCH: Final = 500
+#: Seconds a due deadline may wait before the feeder checks again that every
+#: event stored before it was relayed.
+_LAG: Final = 1.0
 
 
 class Feeder:
@@ -75,7 +78,7 @@ class Feeder:
         self._queue: asyncio.Queue[RecordedEvent] = asyncio.Queue(_BATCH * 2)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._ready = asyncio.Event()
+        self._live = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -185,7 +188,12 @@ class Feeder:
             due = self.index.next_due()
             now = self.clock.now()
             if due is not None and due <= now:
-                if await self._caught_up():
+                # Before it first caught up (a start), or when far behind, every
+                # stored event recorded before a deadline goes first; live, the
+                # pump relays events as they commit.
+                lagging = (now - due).total_seconds() > _LAG
+                if (self._live and not lagging) or await self._caught_up():
+                    self._live = True
                     out = [deadline_message(self.name, *d) for d in self.index.pop_due(now)]
                     if out:
                         await self._publish(out)

@@ -35,6 +35,7 @@ class DeadlineIndex:
         self._heap: list[tuple[datetime, int, str, str]] = []
         self._open: set[str] = set()
         self._finished: set[str] = set()
+        self._count = 0
 
     def apply(self, data: Mapping[str, Any]) -> None:
         """Take in a saga event's data: the instance's deadlines after it."""
@@ -46,7 +47,7 @@ class DeadlineIndex:
         if data.get("finished"):
             self._open.discard(token)
             self._finished.add(token)
-            self._pending.pop(token, None)
+            self._count -= len(self._pending.pop(token, {}))
             return
         self._open.add(token)
         raw = data.get("deadlines") or {}
@@ -55,6 +56,7 @@ class DeadlineIndex:
         for name, d in deadlines.items():
             if old.get(name) != d:
                 heapq.heappush(self._heap, (d.due, d.seq, token, name))
+        self._count += len(deadlines) - len(old)
         if deadlines:
             self._pending[token] = deadlines
         else:
@@ -88,7 +90,7 @@ class DeadlineIndex:
     @property
     def pending(self) -> int:
         """How many deadlines are pending."""
-        return sum(len(d) for d in self._pending.values())
+        return self._count
 
     @property
     def open_instances(self) -> int:

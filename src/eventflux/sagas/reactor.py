@@ -24,8 +24,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Protocol
+from uuid import UUID
 
 from ..bus import Message, MessageBus, matches
+from ..codec import dumps, loads
 from ..context import ACTOR, CAUSATION_ID, CORRELATION_ID, replace_metadata
 from ..events import NewEvent, RecordedEvent
 from ..exceptions import ConcurrencyError
@@ -126,6 +128,8 @@ class Reactor:
         self._known: dict[str, type[Any]] = {}
         #: reaction event id -> how many of its sends and publishes went out
         self._delivered: OrderedDict[str, int] = OrderedDict()
+        #: instances as this process last saw them (most recently used last)
+        self._instances: OrderedDict[str, Instance] = OrderedDict()
 
     # -- the App's commands -------------------------------------------------------------
     def _refresh_commands(self) -> None:
@@ -140,10 +144,28 @@ class Reactor:
         return any(t in self._command_types for t in command_type.__mro__)
 
     # -- loading ----------------------------------------------------------------------------
-    async def load(self, key: str) -> Instance:
-        """The instance ``key`` as its stream says now (``exists`` is False if none)."""
+    async def load(self, key: str, *, fresh: bool = False) -> Instance:
+        """The instance ``key``: as this process last committed or read it (the
+        append's expected version catches a newer commit elsewhere), or as its
+        stream says now with ``fresh`` (``exists`` is False if there is none)."""
+        if not fresh:
+            cached = self._instances.get(key)
+            if cached is not None:
+                self._instances.move_to_end(key)
+                return cached
         events = [e async for e in self.store.read(instance_stream(self.name, key))]
-        return fold(self.name, key, events)
+        instance = fold(self.name, key, events)
+        if instance.exists:
+            self._remember(instance)
+        else:
+            self._instances.pop(key, None)
+        return instance
+
+    def _remember(self, instance: Instance) -> None:
+        self._instances[instance.key] = instance
+        self._instances.move_to_end(instance.key)
+        if len(self._instances) > _REMEMBERED:
+            self._instances.popitem(last=False)
 
     # -- turning deliveries into inputs ---------------------------------------------------
     async def deliver(self, msg: Message) -> None:
@@ -249,8 +271,9 @@ class Reactor:
         deadlines that fell due before an event or message fire first."""
         fired = 0
         conflicts = 0
+        fresh = False
         while True:
-            inst = await self.load(inp.key)
+            inst = await self.load(inp.key, fresh=fresh)
             if (
                 inp.kind in (EVENT, MESSAGE)
                 and inst.exists
@@ -270,9 +293,11 @@ class Reactor:
                     )
                     continue
             try:
-                await self._react_on(inst, inp)
-                return
+                if await self._react_on(inst, inp) or fresh:
+                    return
+                fresh = True  # decided on what this process remembered: read the stream
             except ConcurrencyError:
+                fresh = True
                 conflicts += 1
                 if conflicts >= _MAX_CONFLICTS:
                     raise SagaError(
@@ -281,28 +306,30 @@ class Reactor:
                     ) from None
                 await asyncio.sleep(random.uniform(0.0005, 0.002 * conflicts))
 
-    async def _react_on(self, inst: Instance, inp: Input) -> None:
+    async def _react_on(self, inst: Instance, inp: Input) -> bool:
+        """React on ``inst`` as loaded; False when it found nothing to do in a
+        way a stale copy of the instance could explain."""
         done = inst.handled.get(inp.id)
         if done is not None:  # handled before: send what it sent again (same ids)
             await self._deliver(
                 inst.key,
-                derived_id(self.name, key_token(inst.key), inp.id),
+                inst.event_ids[inp.id],
                 done.get("out") or [],
                 [],
                 done.get("correlation_id"),
                 done.get("actor"),
             )
-            return
+            return True
         if not inst.exists:
             if inp.route is None or not inp.route.starts:
-                return  # no instance: only a starting input creates one
+                return True  # no instance: only a starting input creates one
         elif inst.finished:
-            return  # a finished instance ignores later inputs
+            return True  # a finished instance ignores later inputs
         now = self.clock.now()
         if inp.kind == DEADLINE:
             pending = inst.deadlines.get(inp.name)
             if pending is None or pending.seq != inp.seq:
-                return  # cancelled, rescheduled or fired already
+                return False  # cancelled, rescheduled or fired already (or seen stale)
             if now < pending.due:
                 early = (pending.due - now).total_seconds()
                 if early > _MAX_EARLY:
@@ -324,12 +351,13 @@ class Reactor:
         Saga.__init__(
             saga,
             inst.key,
-            inst.state,
+            loads(dumps(inst.state, what="saga state")),  # the handler's own copy
             reaction=reaction,
             correlation_id=inst.correlation_id or inp.correlation_id,
         )
         await self._run_handler(saga, reaction, inp)
         await self._commit(inst, inp, saga, reaction, started)
+        return True
 
     async def _run_handler(self, saga: Saga, reaction: Reaction, inp: Input) -> None:
         if inp.kind == DEADLINE:
@@ -381,22 +409,33 @@ class Reactor:
             "deadlines": {name: d.as_dict() for name, d in deadlines.items()},
             "compensations": [] if reaction.finished else reaction.compensations,
             "finished": reaction.finished,
-            "outcome": reaction.outcome,
-            "correlation_id": inst.correlation_id or correlation,
-            "actor": actor,
         }
+        # absent rather than null: JSON without nulls takes the store's fast path
+        for name, value in (
+            ("outcome", reaction.outcome),
+            ("correlation_id", inst.correlation_id or correlation),
+            ("actor", actor),
+        ):
+            if value is not None:
+                data[name] = value
         kind = STARTED if not inst.exists else FINISHED if reaction.finished else REACTED
-        event_id = derived_id(self.name, token, inp.id)
+        event_id = derived_id(self.name, token, inp.id, inst.version)
         metadata: dict[str, Any] = {CAUSATION_ID: _cause(inp)}
         if correlation is not None:
             metadata[CORRELATION_ID] = correlation
         if actor is not None:
             metadata[ACTOR] = actor
-        await self.store.append(
-            inst.stream,
-            [NewEvent(kind, data, metadata=metadata, id=event_id)],
-            expected_version=inst.version,
-        )
+        try:
+            await self.store.append(
+                inst.stream,
+                [NewEvent(kind, data, metadata=metadata, id=event_id)],
+                expected_version=inst.version,
+            )
+        except BaseException:
+            self._instances.pop(inst.key, None)  # read it again next time
+            raise
+        data["state"] = loads(dumps(saga.state, what="saga state"))  # as a reload would see it
+        self._remember(_after(inst, version, data, deadlines, event_id))
         self.log.info(
             "saga step",
             key=inst.key,
@@ -466,6 +505,38 @@ class Reactor:
                 self._delivered.move_to_end(done_key)
                 if len(self._delivered) > _REMEMBERED:
                     self._delivered.popitem(last=False)
+
+
+def _after(
+    inst: Instance,
+    version: int,
+    data: dict[str, Any],
+    deadlines: dict[str, Deadline],
+    event_id: UUID,
+) -> Instance:
+    """The instance after a reaction committed as ``data`` at ``version``."""
+    input_id = data["input"]["id"]
+    handled = dict(inst.handled)
+    handled[input_id] = data
+    event_ids = dict(inst.event_ids)
+    event_ids[input_id] = event_id
+    return Instance(
+        inst.saga,
+        inst.key,
+        version,
+        data["state"],
+        deadlines,
+        list(data["compensations"]),
+        bool(data["finished"]),
+        data.get("outcome"),
+        data.get("correlation_id"),
+        data.get("actor"),
+        inst.started_at,
+        inst.updated_at,
+        handled,
+        data,
+        event_ids,
+    )
 
 
 def _cause(inp: Input) -> str:

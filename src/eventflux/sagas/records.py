@@ -7,8 +7,10 @@ compensations, whether it finished) and the input it reacted to. Loading an
 instance folds its stream: the last event holds the current state, and every
 event's input id is remembered, so an input handled before is recognised.
 
-Event ids are derived from (saga, key, input id), so two processes reacting to
-one input write the same event, which the store accepts once.
+Event ids are derived from (saga, key, input id, the version reacted on): two
+processes reacting to one input on the same version write the same event,
+which the store accepts once; one that reacted on an older version is refused
+(its expected version is stale), reloads, and finds the input handled.
 
 Example::
 
@@ -140,6 +142,8 @@ class Instance:
     #: input id -> the data of the event that recorded its reaction
     handled: dict[str, dict[str, Any]] = field(default_factory=dict)
     last: dict[str, Any] = field(default_factory=dict)
+    #: input id -> the id of the event that recorded its reaction
+    event_ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
     @property
     def exists(self) -> bool:
@@ -173,6 +177,7 @@ def apply(instance: Instance, event: RecordedEvent) -> None:
     input_id = source.get("id")
     if input_id:
         instance.handled[str(input_id)] = dict(data)
+        instance.event_ids[str(input_id)] = event.id
     instance.last = dict(data)
 
 

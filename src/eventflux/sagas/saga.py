@@ -76,7 +76,9 @@ def _step(step: object, data: object, key: str | None) -> tuple[Outgoing, dict[s
             raise TypeError("compensate(subject, data) needs the message data")
         subject = validate_subject(step)
         dumps(data, what=f"data for {subject!r}")
-        doc = {"subject": subject, "data": data, "key": check_text("key", key)}
+        doc = {"subject": subject, "data": data}
+        if key is not None:
+            doc["key"] = check_text("key", key)
         return Outgoing("publish", doc), {"kind": "publish", **doc}
     if data is not _MISSING:
         raise TypeError(
@@ -105,7 +107,7 @@ class Saga:
     name: ClassVar[str] = "Saga"
     max_deliver: ClassVar[int] = 10
     backoff: ClassVar[tuple[float, float]] = (0.1, 30.0)
-    concurrency: ClassVar[int] = 16
+    concurrency: ClassVar[int] = 64
     ack_wait: ClassVar[float] = 30.0
     routes: ClassVar[RouteTable] = RouteTable()
 
@@ -174,7 +176,9 @@ class Saga:
         ``msg_id`` derived from (saga, key, input, index) (dedup absorbs a repeat)."""
         validate_subject(subject)
         dumps(data, what=f"data for {subject!r}")
-        doc: dict[str, Any] = {"subject": subject, "data": data, "key": check_text("key", key)}
+        doc: dict[str, Any] = {"subject": subject, "data": data}
+        if key is not None:
+            doc["key"] = check_text("key", key)
         if headers:
             doc["headers"] = {str(k): str(v) for k, v in headers.items()}
         self.reaction.outgoing.append(Outgoing("publish", doc))

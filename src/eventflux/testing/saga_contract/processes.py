@@ -4,6 +4,7 @@ resumes the instances of the last (DESIGN 3.6)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,36 @@ class ProcessContract(SagaContractBase):
         reserves = sorted(oid for name, oid, _ in self.commands.calls if name == "Reserve")
         assert reserves == sorted(f"o-{i}" for i in range(30))
         assert len(self.commands.calls) == 60
+
+    @pytest.mark.asyncio
+    async def test_a_process_whose_memory_of_an_instance_is_stale_reacts_right(
+        self, tmp_path: Path
+    ) -> None:
+        async with (
+            self.running(tmp_path, Fulfilment, name="shop") as one,
+            self.running(tmp_path, Fulfilment, name="shop2", reopen=True) as two,
+        ):
+            start = self.clock.now()
+            await one.place("o-1")
+            for i in range(6):  # inputs land in either process, each remembering the instance
+                await (one if i % 2 else two).append("RemindAt", "o-1", **{"in": 60 + i})
+                await one.settle()
+                await two.settle()
+            await one.app.sagas.reschedule(Fulfilment, "o-1", "remind", 300)
+            self.clock.advance(200)
+            await one.settle()
+            await two.settle()
+            assert "remind" not in (await one.started(Fulfilment, "o-1")).state["steps"]
+            self.clock.advance(100)
+            await one.settle()
+            await two.settle()
+            await two.append("PaymentCharged", "o-1")
+            done = await two.finished(Fulfilment, "o-1")
+            await one.settle()
+            await two.settle()
+            history = await one.app.sagas.history(Fulfilment, "o-1")
+        assert done.state["steps"] == ["placed", *["remind-set"] * 6, "remind", "paid"]
+        assert done.state["reminded_at"] == (start + timedelta(seconds=300)).isoformat()
+        assert [s.input_kind for s in history].count("admin") == 1
+        assert len(history) == 10
+        assert self.commands.of("o-1") == ["Reserve", "Ship"]
