@@ -29,7 +29,7 @@ from uuid import UUID
 from ..bus import Message, MessageBus, matches
 from ..codec import dumps, loads
 from ..context import ACTOR, CAUSATION_ID, CORRELATION_ID, replace_metadata
-from ..events import NewEvent, RecordedEvent
+from ..events import NewEvent, RecordedEvent, uuid7
 from ..exceptions import ConcurrencyError
 from ..signals import Reject
 from ..store import EventStore
@@ -144,15 +144,19 @@ class Reactor:
         return any(t in self._command_types for t in command_type.__mro__)
 
     # -- loading ----------------------------------------------------------------------------
-    async def load(self, key: str, *, fresh: bool = False) -> Instance:
+    async def load(self, key: str, *, fresh: bool = False, new: bool = False) -> Instance:
         """The instance ``key``: as this process last committed or read it (the
         append's expected version catches a newer commit elsewhere), or as its
-        stream says now with ``fresh`` (``exists`` is False if there is none)."""
+        stream says now with ``fresh`` (``exists`` is False if there is none).
+        With ``new``, an instance this process does not know is taken to be
+        new, unread (creating it fails if it exists, and is then read)."""
         if not fresh:
             cached = self._instances.get(key)
             if cached is not None:
                 self._instances.move_to_end(key)
                 return cached
+            if new:
+                return Instance(self.name, key)
         events = [e async for e in self.store.read(instance_stream(self.name, key))]
         instance = fold(self.name, key, events)
         if instance.exists:
@@ -273,7 +277,8 @@ class Reactor:
         conflicts = 0
         fresh = False
         while True:
-            inst = await self.load(inp.key, fresh=fresh)
+            starting = inp.route is not None and inp.route.starts
+            inst = await self.load(inp.key, fresh=fresh, new=starting)
             if (
                 inp.kind in (EVENT, MESSAGE)
                 and inst.exists
@@ -419,7 +424,9 @@ class Reactor:
             if value is not None:
                 data[name] = value
         kind = STARTED if not inst.exists else FINISHED if reaction.finished else REACTED
-        event_id = derived_id(self.name, token, inp.id, inst.version)
+        # A fresh id: an append that succeeds is this reaction's (an equal id
+        # would make a stored batch look like a retry of this one).
+        event_id = uuid7()
         metadata: dict[str, Any] = {CAUSATION_ID: _cause(inp)}
         if correlation is not None:
             metadata[CORRELATION_ID] = correlation

@@ -7,10 +7,11 @@ compensations, whether it finished) and the input it reacted to. Loading an
 instance folds its stream: the last event holds the current state, and every
 event's input id is remembered, so an input handled before is recognised.
 
-Event ids are derived from (saga, key, input id, the version reacted on): two
-processes reacting to one input on the same version write the same event,
-which the store accepts once; one that reacted on an older version is refused
-(its expected version is stale), reloads, and finds the input handled.
+Each reaction appends at the version it reacted on, so of two processes
+reacting to one input only one commits: the other's expected version is
+stale, it reloads and finds the input handled. Ids of the commands and
+messages a reaction sends are derived from (saga, key, input, position), so
+sending them again after a crash repeats the same ids.
 
 Example::
 
