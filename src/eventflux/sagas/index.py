@@ -30,7 +30,8 @@ class DeadlineIndex:
     """Pending deadlines by instance, and a heap of them by due time."""
 
     def __init__(self) -> None:
-        self._pending: dict[str, dict[str, Deadline]] = {}
+        # (due, seq) tuples, not objects: the collector need not walk them
+        self._pending: dict[str, dict[str, tuple[datetime, int]]] = {}
         self._keys: dict[str, str] = {}
         self._heap: list[tuple[datetime, int, str, str]] = []
         self._open: set[str] = set()
@@ -51,11 +52,13 @@ class DeadlineIndex:
             return
         self._open.add(token)
         raw = data.get("deadlines") or {}
-        deadlines = {name: Deadline.from_dict(d) for name, d in raw.items()}
+        deadlines = {
+            name: (datetime.fromisoformat(d["due"]), int(d["seq"])) for name, d in raw.items()
+        }
         old = self._pending.get(token, {})
-        for name, d in deadlines.items():
-            if old.get(name) != d:
-                heapq.heappush(self._heap, (d.due, d.seq, token, name))
+        for name, (due, seq) in deadlines.items():
+            if old.get(name) != (due, seq):
+                heapq.heappush(self._heap, (due, seq, token, name))
         self._count += len(deadlines) - len(old)
         if deadlines:
             self._pending[token] = deadlines
@@ -64,8 +67,7 @@ class DeadlineIndex:
 
     def _valid(self, entry: tuple[datetime, int, str, str]) -> bool:
         due, seq, token, name = entry
-        current = self._pending.get(token, {}).get(name)
-        return current is not None and current.due == due and current.seq == seq
+        return self._pending.get(token, {}).get(name) == (due, seq)
 
     def next_due(self) -> datetime | None:
         """The due time of the earliest pending deadline, or None."""

@@ -20,21 +20,18 @@ import asyncio
 import inspect
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final, Protocol
-from uuid import UUID
+from typing import Any, Final
 
 from ..bus import Message, MessageBus, matches
 from ..codec import dumps, loads
-from ..context import ACTOR, CAUSATION_ID, CORRELATION_ID, replace_metadata
+from ..context import ACTOR, CAUSATION_ID, CORRELATION_ID
 from ..events import NewEvent, RecordedEvent, uuid7
 from ..exceptions import ConcurrencyError
 from ..signals import Reject
 from ..store import EventStore
 from .clock import Clock
-from .commands import decode_command, type_paths
 from .errors import SagaError, SagaKeyError
 from .inputs import (
     CANCEL,
@@ -46,12 +43,13 @@ from .inputs import (
     recorded_event,
     saga_subject,
 )
-from .records import FINISHED, REACTED, STARTED, Deadline, Instance, derived_id, fold, key_token
-from .records import stream_name as instance_stream
+from .memory import Instances, after
+from .outbox import CommandSender, Outbox
+from .records import FINISHED, REACTED, STARTED, Deadline, Instance, derived_id, key_token
 from .routes import Route
 from .saga import Reaction, Saga
 
-__all__ = ["CommandSender", "Reactor", "instance_key"]
+__all__ = ["Reactor", "instance_key"]
 
 #: Reloads and re-runs of one input after a concurrent commit, before giving up
 #: (the bus then retries the delivery with backoff).
@@ -59,26 +57,9 @@ _MAX_CONFLICTS: Final = 50
 #: How far ahead of this process's clock a due deadline may be and still be
 #: waited for (clocks of two machines disagree a little).
 _MAX_EARLY: Final = 5.0
-#: Reactions whose sends and publishes this process remembers delivering.
-_REMEMBERED: Final = 10_000
 #: Overdue deadlines fired before one input (a timeout that keeps setting
 #: itself to the past cannot loop forever).
 _MAX_OVERDUE: Final = 100
-
-
-class CommandSender(Protocol):
-    """What the reactor needs of its App: dispatching commands in-process."""
-
-    @property
-    def command_types(self) -> tuple[type[Any], ...]: ...
-
-    async def dispatch(
-        self,
-        command: object,
-        metadata: Mapping[str, Any] | None = None,
-        *,
-        command_id: str | None = None,
-    ) -> Any: ...
 
 
 def instance_key(route: Route, payload: object) -> str:
@@ -124,52 +105,16 @@ class Reactor:
         self.app = app
         self.clock = clock
         self.log = log.bind(saga=self.name)
-        self._command_types: frozenset[type[Any]] = frozenset()
-        self._known: dict[str, type[Any]] = {}
-        #: reaction event id -> how many of its sends and publishes went out
-        self._delivered: OrderedDict[str, int] = OrderedDict()
-        #: instances as this process last saw them (most recently used last)
-        self._instances: OrderedDict[str, Instance] = OrderedDict()
-
-    # -- the App's commands -------------------------------------------------------------
-    def _refresh_commands(self) -> None:
-        types = self.app.command_types
-        if len(types) != len(self._command_types):
-            self._command_types = frozenset(types)
-            self._known = type_paths(types)
+        self.outbox = Outbox(app, bus)
+        self.instances = Instances(self.name, store)
 
     def can_send(self, command_type: type[Any]) -> bool:
         """True if the App has a handler for ``command_type`` (or a base of it)."""
-        self._refresh_commands()
-        return any(t in self._command_types for t in command_type.__mro__)
+        return self.outbox.can_send(command_type)
 
-    # -- loading ----------------------------------------------------------------------------
-    async def load(self, key: str, *, fresh: bool = False, new: bool = False) -> Instance:
-        """The instance ``key``: as this process last committed or read it (the
-        append's expected version catches a newer commit elsewhere), or as its
-        stream says now with ``fresh`` (``exists`` is False if there is none).
-        With ``new``, an instance this process does not know is taken to be
-        new, unread (creating it fails if it exists, and is then read)."""
-        if not fresh:
-            cached = self._instances.get(key)
-            if cached is not None:
-                self._instances.move_to_end(key)
-                return cached
-            if new:
-                return Instance(self.name, key)
-        events = [e async for e in self.store.read(instance_stream(self.name, key))]
-        instance = fold(self.name, key, events)
-        if instance.exists:
-            self._remember(instance)
-        else:
-            self._instances.pop(key, None)
-        return instance
-
-    def _remember(self, instance: Instance) -> None:
-        self._instances[instance.key] = instance
-        self._instances.move_to_end(instance.key)
-        if len(self._instances) > _REMEMBERED:
-            self._instances.popitem(last=False)
+    async def load(self, key: str, *, fresh: bool = False) -> Instance:
+        """The instance ``key`` (see :class:`~eventflux.sagas.memory.Instances`)."""
+        return await self.instances.load(key, fresh=fresh)
 
     # -- turning deliveries into inputs ---------------------------------------------------
     async def deliver(self, msg: Message) -> None:
@@ -278,7 +223,7 @@ class Reactor:
         fresh = False
         while True:
             starting = inp.route is not None and inp.route.starts
-            inst = await self.load(inp.key, fresh=fresh, new=starting)
+            inst = await self.instances.load(inp.key, fresh=fresh, new=starting)
             if (
                 inp.kind in (EVENT, MESSAGE)
                 and inst.exists
@@ -316,8 +261,7 @@ class Reactor:
         way a stale copy of the instance could explain."""
         done = inst.handled.get(inp.id)
         if done is not None:  # handled before: send what it sent again (same ids)
-            await self._deliver(
-                inst.key,
+            await self.outbox.deliver(
                 inst.event_ids[inp.id],
                 done.get("out") or [],
                 [],
@@ -439,10 +383,10 @@ class Reactor:
                 expected_version=inst.version,
             )
         except BaseException:
-            self._instances.pop(inst.key, None)  # read it again next time
+            self.instances.forget(inst.key)  # read it again next time
             raise
         data["state"] = loads(dumps(saga.state, what="saga state"))  # as a reload would see it
-        self._remember(_after(inst, version, data, deadlines, event_id))
+        self.instances.remember(after(inst, version, data, deadlines, event_id))
         self.log.info(
             "saga step",
             key=inst.key,
@@ -459,7 +403,7 @@ class Reactor:
             causation_id=metadata[CAUSATION_ID],
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        await self._deliver(inst.key, event_id, out, originals, correlation, actor)
+        await self.outbox.deliver(event_id, out, originals, correlation, actor)
 
     def _describe(self, inp: Input) -> dict[str, Any]:
         doc = inp.describe()
@@ -468,82 +412,6 @@ class Reactor:
         elif inp.kind == CANCEL:
             doc["handler"] = "on_cancel"
         return doc
-
-    async def _deliver(
-        self,
-        key: str,
-        event_id: Any,
-        out: list[dict[str, Any]],
-        originals: list[object | None],
-        correlation: str | None,
-        actor: str | None,
-    ) -> None:
-        """Send and publish what a committed reaction decided, in its order
-        (skipping what this process already sent for it)."""
-        if not out:
-            return
-        done_key = str(event_id)
-        start = self._delivered.get(done_key, 0)
-        if start >= len(out):
-            return
-        meta: dict[str, Any] = {CAUSATION_ID: str(event_id)}
-        if correlation is not None:
-            meta[CORRELATION_ID] = correlation
-        if actor is not None:
-            meta[ACTOR] = actor
-        with replace_metadata(meta):
-            for i in range(start, len(out)):
-                doc = out[i]
-                if doc["kind"] == "send":
-                    command = originals[i] if i < len(originals) else None
-                    if command is None:
-                        self._refresh_commands()
-                        command = decode_command(doc, self._known)
-                    await self.app.dispatch(command, command_id=doc["id"])
-                else:
-                    await self.bus.publish(
-                        doc["subject"],
-                        doc["data"],
-                        msg_id=doc["id"],
-                        key=doc.get("key"),
-                        headers=doc.get("headers"),
-                    )
-                self._delivered[done_key] = i + 1
-                self._delivered.move_to_end(done_key)
-                if len(self._delivered) > _REMEMBERED:
-                    self._delivered.popitem(last=False)
-
-
-def _after(
-    inst: Instance,
-    version: int,
-    data: dict[str, Any],
-    deadlines: dict[str, Deadline],
-    event_id: UUID,
-) -> Instance:
-    """The instance after a reaction committed as ``data`` at ``version``."""
-    input_id = data["input"]["id"]
-    handled = dict(inst.handled)
-    handled[input_id] = data
-    event_ids = dict(inst.event_ids)
-    event_ids[input_id] = event_id
-    return Instance(
-        inst.saga,
-        inst.key,
-        version,
-        data["state"],
-        deadlines,
-        list(data["compensations"]),
-        bool(data["finished"]),
-        data.get("outcome"),
-        data.get("correlation_id"),
-        data.get("actor"),
-        inst.started_at,
-        inst.updated_at,
-        handled,
-        data,
-        event_ids,
-    )
 
 
 def _cause(inp: Input) -> str:

@@ -4,13 +4,17 @@ during a gateway outage, and a charge made once per order."""
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import AsyncExitStack
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from eventflux.demos.orders import OrderFulfilment
+from eventflux import open_bus, open_store
+from eventflux.demos.orders import SERVICES, OrderFulfilment
 from eventflux.demos.orders.domain import PAYMENTS
 from eventflux.demos.orders.gateway import set_outage
+from eventflux.demos.orders.load import drive
 from eventflux.demos.orders.payments_app import breaker
 from eventflux.resilience import CircuitState
 
@@ -146,3 +150,18 @@ async def test_a_charge_is_made_once_even_when_its_request_comes_again() -> None
 
 async def _has(s: Shop, stream: str, kind: str) -> bool:
     return kind in await s.types(stream)
+
+
+@pytest.mark.asyncio
+async def test_the_load_driver_places_orders_on_running_services(tmp_path: Path) -> None:
+    store, bus = f"sqlite:///{tmp_path}/e.db", f"sqlite:///{tmp_path}/b.db"
+    breaker.reset()
+    async with AsyncExitStack() as stack:
+        shared_store = await stack.enter_async_context(await open_store(store))
+        shared_bus = await stack.enter_async_context(await open_bus(bus))
+        for app in SERVICES.values():
+            await stack.enter_async_context(app.running(store=shared_store, bus=shared_bus))
+        lines = await drive(20, store, bus, within=60)
+    assert lines[0] == f"placed 20 orders on {store}"
+    assert lines[1].startswith("20 of 20 orders reached a final state")
+    assert lines[-1] == "charged twice: 0, lost (no final state): 0"
