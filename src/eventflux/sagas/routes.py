@@ -85,15 +85,28 @@ def _type_name(event_type: object) -> str:
             raise ConfigurationError("an event type name is a non-empty str")
         return event_type
     if isinstance(event_type, type):
+        registered = _registered_name(event_type)
+        if registered is not None:
+            return registered
         name = event_type.__name__
-        registered = default_codec.class_for(name)
-        if registered is not None and registered is not event_type:
+        other = default_codec.class_for(name)
+        if other is not None and other is not event_type:
             raise ConfigurationError(
-                f"the event type {name!r} is registered to {registered!r}, not "
+                f"the event type {name!r} is registered to {other!r}, not "
                 f"{event_type!r}: give the type name as a str"
             )
         return name
     raise TypeError(f"an event type is a str or an event class, not {event_type!r}")
+
+
+def _registered_name(cls: type[Any]) -> str | None:
+    """The name ``cls`` is registered under with the default codec, if any (the
+    codec names the type of an object, so it is asked about a bare one)."""
+    try:
+        probe = object.__new__(cls)
+    except Exception:
+        return None
+    return default_codec.type_name_of(probe)
 
 
 def _route(kind: Kind, event_type: object, key: object, subject: object) -> Callable[[F], F]:

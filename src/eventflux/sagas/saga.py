@@ -105,7 +105,7 @@ class Saga:
     """
 
     name: ClassVar[str] = "Saga"
-    max_deliver: ClassVar[int] = 10
+    max_deliver: ClassVar[int] = 5
     backoff: ClassVar[tuple[float, float]] = (0.1, 30.0)
     concurrency: ClassVar[int] = 64
     ack_wait: ClassVar[float] = 30.0

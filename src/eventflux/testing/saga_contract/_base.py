@@ -22,6 +22,7 @@ import pytest_asyncio
 
 from ...app import App, Context
 from ...bus import Message, MessageBus
+from ...codec import register_event
 from ...events import NewEvent, RecordedEvent
 from ...sagas import ManualClock, Saga, SagaView, handles, starts, timeout
 from ...store import EventStore
@@ -46,6 +47,15 @@ class Release:
 @dataclass(frozen=True)
 class Ship:
     order_id: str
+
+
+@register_event("SagaContractShipped")
+@dataclass(frozen=True)
+class Shipped:
+    """A registered event class (its events read back as instances)."""
+
+    order_id: str
+    carrier: str
 
 
 # -- sagas -------------------------------------------------------------------------------
@@ -102,6 +112,10 @@ class Fulfilment(Saga):
     async def remind_cancelled(self, e: RecordedEvent) -> None:
         _step(self, "remind-cancelled")
         self.state["had_remind"] = self.cancel_deadline("remind")
+
+    @handles(Shipped, key=lambda e: e.data.order_id)
+    async def shipped(self, e: RecordedEvent) -> None:
+        _step(self, f"shipped:{type(e.data).__name__}:{e.data.carrier}")
 
     @handles(subject="orders.note", key=order_key)
     async def noted(self, msg: Message) -> None:

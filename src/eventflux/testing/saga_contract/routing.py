@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ...events import NewEvent
 from ...sagas import SagaView
-from ._base import Fulfilment, Renamed, Requests, SagaContractBase
+from ._base import Fulfilment, Renamed, Requests, SagaContractBase, Shipped
 
 
 class RoutingContract(SagaContractBase):
@@ -121,3 +122,18 @@ class RoutingContract(SagaContractBase):
             assert history[0].sent == ("Reserve",)
             assert history[1].sent == ("Ship",)
             assert history[1].published == ("orders.paid",)
+
+    @pytest.mark.asyncio
+    async def test_a_registered_event_class_routes_and_reaches_the_handler_decoded(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.running(tmp_path, Fulfilment) as run:
+            await run.place("o-1")
+            await run.started(Fulfilment, "o-1")
+            await run.store.append(
+                "shipment-o-1", [NewEvent("SagaContractShipped", Shipped("o-1", "dhl"))]
+            )
+            await run.settle()
+            view = await run.view(Fulfilment, "o-1")
+            assert view is not None
+            assert view.state["steps"] == ["placed", "shipped:Shipped:dhl"]
