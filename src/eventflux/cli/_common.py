@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .._internal.defaults import DEFAULT_STORE_URL
 from .._internal.defaults import store_url as default_store_url
 from .._internal.urls import parse_url, sqlite_path
+from ..codec import Codec
 from ..exceptions import EventfluxError, StoreUnavailableError
 from ..store import EventStore, open_store
 
@@ -42,7 +45,7 @@ def store_url(url: str | None) -> str:
     return default_store_url(url)
 
 
-async def open_existing_store(url: str) -> EventStore:
+async def open_existing_store(url: str, *, codec: Codec | None = None) -> EventStore:
     """Open the store at ``url``; a SQLite file that does not exist is an error
     (reading never creates a store)."""
     parts, _ = parse_url(url)
@@ -52,15 +55,23 @@ async def open_existing_store(url: str) -> EventStore:
             raise StoreUnavailableError(
                 f"there is no event store at {path!r}; check --store or $EVENTFLUX_STORE"
             )
-    return await open_store(url)
+    return await open_store(url, codec=codec)
+
+
+@contextmanager
+def errors_as_messages() -> Iterator[None]:
+    """Turn an eventflux error into a one-line message and exit code 1."""
+    try:
+        yield
+    except EventfluxError as e:
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(1) from None
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; turn eventflux errors into a message and exit code 1."""
-    try:
-        return asyncio.run(coro)
-    except EventfluxError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    with errors_as_messages():
+        try:
+            return asyncio.run(coro)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
