@@ -2,13 +2,12 @@
 driven by Playwright) placing an order and watching it complete, and toggling
 the gateway's outage to watch the breaker open and recover.
 
-The page is mounted here the way the server mounts App pages, under
-``/demos/orders`` of a small Starlette app (``web.routes(orders)``)."""
+The page is served by the server ``eventflux serve`` runs: the ``orders``
+App's page and its web routes (``web.routes(orders)``) under ``/demos/orders``,
+the four services' workers running in the server."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import os
 import tempfile
@@ -18,15 +17,16 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from tests.servers._shared import free_port
+from tests.server.conftest import running
 
+from eventflux import open_bus, open_store
+from eventflux.cli.serve_apps import demo_targets
 from eventflux.demos.orders import configure, orders, settings
-from eventflux.demos.orders.web import routes
+from eventflux.demos.orders.payments_app import breaker
+from eventflux.sagas import ManualClock
+from eventflux.server.served import ServedApp
 
-from ._helpers import Shop, order_ids, shop, smooth
+from ._helpers import Shop, eventually, order_ids, smooth
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -40,37 +40,30 @@ ARGS = [
 ]
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-    task = asyncio.ensure_future(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if task.done():
-        task.result()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-
-
 @pytest_asyncio.fixture
 async def site() -> AsyncIterator[tuple[str, Shop]]:
+    """``eventflux serve``'s server serving the orders demo's four Apps (their
+    workers run in it) on memory backends; the page at ``/demos/orders``."""
     before = settings()
     configure(decline_rate=0.0, shipping_failure_rate=0.0)  # orders placed here complete
+    breaker.reset()
+    clock = ManualClock()
+    orders.sagas.clock = clock
+    served = [
+        ServedApp.of(t.app, t.module, t.seed, t.routes)
+        for t in demo_targets(["eventflux.demos.orders"])
+    ]
+    assert sorted(s.name for s in served) == ["orders", "payments", "shipping", "stock"]
     try:
-        async with shop() as s:
-            web = Starlette(routes=[Mount("/demos/orders", routes=routes(orders))])
-            async with serving(web) as url:
-                yield url + "/demos/orders", s
+        async with (
+            await open_store("memory://") as store,
+            await open_bus("memory://") as bus,
+            running(store, bus, apps=served, keepalive=0.2) as live,
+        ):
+            yield live.url + "/demos/orders", Shop(store, bus, clock)
     finally:
         configure(**dataclasses.asdict(before))
+        breaker.reset()
 
 
 @pytest.mark.asyncio
@@ -81,6 +74,9 @@ async def test_the_json_routes(site: tuple[str, Shop]) -> None:
         assert page.status_code == 200
         assert "Place order" in page.text
         assert 'data-base="/demos/orders/"' in page.text
+        script = await client.get("/static/orders.js")
+        assert script.status_code == 200
+        assert "api/orders" in script.text
         placed = await client.post("/api/orders", json={"sku": "mug", "qty": 2, "customer": "bo"})
         assert placed.status_code == 201
         oid = placed.json()["order_id"]
@@ -89,9 +85,17 @@ async def test_the_json_routes(site: tuple[str, Shop]) -> None:
         assert one["status"] == "completed"
         assert one["trace"] == f"/trace?correlation_id={one['correlation_id']}"
         assert [t["service"] for t in one["timeline"]][:2] == ["orders", "saga"]
-        listed = (await client.get("/api/orders")).json()
-        assert [o["order_id"] for o in listed["orders"]] == [oid]
-        assert listed["counts"] == {"completed": 1}
+        first = {f"first-{i}" for i in range(1, 6)}  # the seed's orders, placed at start
+
+        async def listed() -> dict[str, Any] | None:
+            found: dict[str, Any] = (await client.get("/api/orders")).json()
+            return found if {o["order_id"] for o in found["orders"]} >= first else None
+
+        rows = (await eventually(listed, what="the first orders"))["orders"]
+        assert {o["order_id"] for o in rows} == first | {oid}
+        assert [o["placed_at"] for o in rows] == sorted(
+            (o["placed_at"] for o in rows), reverse=True
+        )
         load = await client.post("/api/load", json={"n": 5})
         assert (load.status_code, load.json()) == (202, {"placed": 5})
         for bad in ({"sku": "nope"}, {"qty": 0}, {"qty": True}, {"customer": ""}):
@@ -104,6 +108,13 @@ async def test_the_json_routes(site: tuple[str, Shop]) -> None:
         assert (await client.get("/api/orders/nope")).status_code == 404
         gateway = await client.post("/api/gateway", json={"down": True})
         assert gateway.json() == {"down": True, "breakers": []}
+    async with httpx.AsyncClient(base_url=url.removesuffix("/demos/orders")) as client:
+        sagas = (await client.get("/api/sagas", params={"name": "OrderFulfilment"})).json()
+        mine = [row for row in sagas["sagas"] if row["key"] == oid]
+        assert [(row["status"], row["state"]["status"]) for row in mine] == [
+            ("completed", "completed")
+        ]
+        assert (await client.get("/demos")).status_code == 200
 
 
 needs_chromium = pytest.mark.skipif(

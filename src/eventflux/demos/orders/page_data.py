@@ -33,6 +33,7 @@ __all__ = [
     "place_load",
     "recent_orders",
     "switch_gateway",
+    "template_context",
 ]
 
 SAGA: Final = "OrderFulfilment"
@@ -53,13 +54,22 @@ class BadRequest(EventfluxError, ValueError):
     """The page sent something the demo cannot do (answered with a 400)."""
 
 
-def page_context(base: str = "") -> dict[str, Any]:
-    """What the page's template needs: the catalogue and its own base path."""
+def template_context(base: str) -> dict[str, Any]:
+    """What the page's template needs: the catalogue, and ``base``, the page's
+    own path with a final ``/`` (its JSON routes are relative to it)."""
     catalog = [
         {"sku": sku, "name": name, "price": price, "stock": units}
         for sku, (name, price, units) in CATALOG.items()
     ]
     return {"catalog": catalog, "base": base.rstrip("/") + "/", "max_load": MAX_LOAD}
+
+
+def page_context(app: Any = None, request: Any = None) -> dict[str, Any]:
+    """The page's template variables as a server asks for them (the ``context``
+    of ``app.page``, called with nothing, the App, or the App and the request):
+    ``base`` is the path the page was asked at, else ``/demos/orders/``."""
+    path = str(request.url.path) if request is not None else "/demos/orders/"
+    return template_context(path)
 
 
 def _text(body: Mapping[str, Any], key: str, default: str, limit: int = 80) -> str:

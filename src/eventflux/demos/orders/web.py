@@ -6,6 +6,7 @@ style) and calls the JSON routes relative to its own path:
 
 ====== ========================= ==============================================
 GET    ``/``                     the page
+GET    ``/static/orders.js``     its script (no inline script: CSP allows none)
 GET    ``/api/orders``           newest orders with status, counts by status
 POST   ``/api/orders``           place one: ``{"sku", "qty", "customer"}``
 GET    ``/api/orders/{id}``      one order: saga state, timeline, trace link
@@ -36,17 +37,19 @@ from .page_data import (
     BadRequest,
     gateway_state,
     order_detail,
-    page_context,
     place,
     place_load,
     recent_orders,
     switch_gateway,
+    template_context,
 )
 
-__all__ = ["TEMPLATES", "render_page", "routes"]
+__all__ = ["STATIC", "TEMPLATES", "render_page", "routes"]
 
 #: The folder of the page's template (``orders.html``).
 TEMPLATES: Final = Path(__file__).with_name("templates")
+#: The folder of the page's script (``orders.js``), served at ``static/``.
+STATIC: Final = Path(__file__).with_name("static")
 
 
 def render_page(base: str = "/demos/orders/") -> str:
@@ -56,7 +59,7 @@ def render_page(base: str = "/demos/orders/") -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, enable_async=False
     )
-    return env.get_template("orders.html").render(**page_context(base))
+    return env.get_template("orders.html").render(**template_context(base))
 
 
 def routes(app: App) -> list[Any]:
@@ -64,7 +67,8 @@ def routes(app: App) -> list[Any]:
     to mount under a prefix (``Mount("/demos/orders", routes=routes(orders))``)."""
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
 
     def base_of(request: Request) -> str:
         return str(request.scope.get("root_path", "")).rstrip("/") + "/"
@@ -119,6 +123,7 @@ def routes(app: App) -> list[Any]:
 
     return [
         Route("/", guarded(page), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC)),
         Route("/api/orders", guarded(orders_list), methods=["GET"]),
         Route("/api/orders", guarded(orders_place), methods=["POST"]),
         Route("/api/orders/{order_id}", guarded(order_one), methods=["GET"]),
