@@ -58,7 +58,5 @@ async def run(
     finally:
         await asyncio.to_thread(cluster.stop)
     lines += report.lines()
-    lines.append(
-        "watch it live: eventflux serve eventflux.demos.orders:orders, then open /demos/orders"
-    )
+    lines.append("watch it live: eventflux serve, then open http://127.0.0.1:8000/demos/orders")
     return lines
