@@ -59,6 +59,7 @@ from ..cqrs import Projection, ReadModel, open_read_model, read_model_url
 from ..events import RecordedEvent
 from ..exceptions import AppNotRunningError, ConfigurationError, UnknownProjectionError
 from ..observability.logs import get_logger
+from ..sagas import Saga, SagaRef, Sagas, SagaView
 from ..store import EventStore, open_store
 from .context import Context
 from .handlers import HandlerTable, Middleware, accepts_context, call_handler
@@ -66,6 +67,7 @@ from .handlers import HandlerTable, Middleware, accepts_context, call_handler
 __all__ = ["App", "Page", "ProjectionSpec", "RelaySpec", "SubscriptionSpec"]
 
 H = TypeVar("H", bound=Callable[..., Any])
+SagaClass = TypeVar("SagaClass", bound=type[Saga])
 #: ``async def task(ctx)``: a background task of an App
 Task = Callable[[Context], Coroutine[Any, Any, Any]]
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -176,6 +178,8 @@ class App:
         self._relays: list[RelaySpec] = []
         self._running: _Running | None = None
         self.log = get_logger("eventflux.app", app=name)
+        #: The App's sagas: registration, their runtime, instances and deadlines.
+        self.sagas = Sagas(self)
 
     def __repr__(self) -> str:
         state = "running" if self._running is not None else "stopped"
@@ -384,6 +388,23 @@ class App:
             raise ConfigurationError(f"a page path starts with '/', not {path!r}")
         self._pages.append(Page(path, template, context))
 
+    # -- sagas ---------------------------------------------------------------------------
+    def saga(self, cls: SagaClass) -> SagaClass:
+        """Run the saga class ``cls`` while the App runs (DESIGN 3.6); works as a
+        decorator too. Its instances, deadlines and history: ``app.sagas``.
+
+        Example::
+
+            app.saga(Fulfilment)
+        """
+        return self.sagas.register(cls)
+
+    async def saga_instance(self, saga: SagaRef, key: str) -> SagaView | None:
+        """The instance ``key`` of ``saga`` (a class or its name), or None: a view
+        with ``.key``, ``.state``, ``.finished``, ``.outcome`` and ``.deadlines``."""
+        self._state()
+        return await self.sagas.instance(saga, key)
+
     @property
     def subscriptions(self) -> tuple[SubscriptionSpec, ...]:
         return tuple(self._subscriptions)
@@ -517,6 +538,7 @@ class App:
                     )
                     outbox.start()
                     state.relays.append(outbox)
+                await self.sagas.start(store, bus)
                 for fn in self._tasks:
                     ctx = self.context({})
                     state.tasks.append(
@@ -526,6 +548,7 @@ class App:
                     )
                 yield self
             finally:
+                await self.sagas.stop()
                 for outbox in state.relays:
                     await outbox.stop()
                 for t in state.tasks:

@@ -14,7 +14,9 @@ from ..exceptions import MissingExtraError
 __all__ = ["main"]
 
 #: modules under eventflux.cli that each define ``register(app)``
-COMMAND_MODULES = ("demo", "store", "worker", "bus", "projections", "audit", "serve", "token")
+COMMAND_MODULES = (
+    "demo", "store", "worker", "bus", "projections", "audit", "serve", "token", "sagas",
+)  # fmt: skip
 
 
 def build_app() -> object:

@@ -23,6 +23,7 @@ DEMOS: dict[str, str] = {
     "bank": "eventflux.demos.bank",
     "shop": "eventflux.demos.shop",
     "trading": "eventflux.demos.trading",
+    "orders": "eventflux.demos.orders",
 }
 
 
@@ -47,7 +48,9 @@ async def _run_emitter(module: Any) -> list[tuple[str, list[str]]]:
     return out
 
 
-async def _run_all(names: list[str], workdir: Path) -> list[tuple[str, list[str]]]:
+async def _run_all(
+    names: list[str], workdir: Path, options: dict[str, Any] | None = None
+) -> list[tuple[str, list[str]]]:
     modules = available()
     sections: list[tuple[str, list[str]]] = []
     for name in names:
@@ -55,7 +58,9 @@ async def _run_all(names: list[str], workdir: Path) -> list[tuple[str, list[str]
         if name == "emitter":
             sections.extend(await _run_emitter(module))
             continue
-        result = module.run(workdir)
+        accepted = inspect.signature(module.run).parameters
+        extra = {k: v for k, v in (options or {}).items() if k in accepted}
+        result = module.run(workdir, **extra)
         lines = await result if inspect.isawaitable(result) else result
         sections.append((module.TITLE, lines))
     return sections
@@ -73,6 +78,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--dir", help="Folder for the demos' SQLite files (emptied first)."),
         ] = Path(".eventflux-demo"),
         list_: Annotated[bool, typer.Option("--list", help="List the demos and exit.")] = False,
+        workers: Annotated[
+            int, typer.Option(min=1, help="orders: payments processes sharing the work.")
+        ] = 3,
+        orders: Annotated[int, typer.Option(min=1, help="orders: how many orders to place.")] = 200,
     ) -> None:
         """Run the demos on the embedded SQLite default and print what happened."""
         modules = available()
@@ -91,7 +100,7 @@ def register(app: typer.Typer) -> None:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
-        sections = run(_run_all(chosen, workdir))
+        sections = run(_run_all(chosen, workdir, {"workers": workers, "orders": orders}))
         for title, lines in sections:
             body = Text("\n".join(lines))
             console.print(Panel(body, title=f"[bold cyan]{title}[/]", title_align="left"))
