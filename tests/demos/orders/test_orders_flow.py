@@ -29,10 +29,10 @@ async def test_an_order_goes_through_stock_payment_and_shipping() -> None:
         view = await s.final(oid)
         assert view.outcome == "completed"
         assert view.state["status"] == "completed"
-        assert await s.types(f"order-{oid}") == ["OrderPlaced", "OrderCompleted"]
-        assert await s.types(f"stock-{oid}") == ["StockReserved"]
-        assert await s.types(f"payment-{oid}") == ["PaymentCharged"]
-        assert await s.types(f"shipment-{oid}") == ["OrderShipped"]
+        assert await s.types(f"order-{oid}") == ["orders.OrderPlaced", "orders.OrderCompleted"]
+        assert await s.types(f"stock-{oid}") == ["orders.StockReserved"]
+        assert await s.types(f"payment-{oid}") == ["orders.PaymentCharged"]
+        assert await s.types(f"shipment-{oid}") == ["orders.OrderShipped"]
         steps = await s.admin.history("OrderFulfilment", oid)
         assert [x.handler for x in steps] == ["placed", "reserved", "charged", "shipped"]
         assert [x.published for x in steps][:3] == [
@@ -49,9 +49,9 @@ async def test_out_of_stock_cancels_the_order() -> None:
         await s.place(oid, "sold-out")
         view = await s.final(oid)
         assert (view.outcome, view.state["reason"]) == ("cancelled", "out of stock")
-        assert await s.types(f"stock-{oid}") == ["StockUnavailable"]
+        assert await s.types(f"stock-{oid}") == ["orders.StockUnavailable"]
         assert await s.types(f"payment-{oid}") == []
-        assert await s.types(f"order-{oid}") == ["OrderPlaced", "OrderCancelled"]
+        assert await s.types(f"order-{oid}") == ["orders.OrderPlaced", "orders.OrderCancelled"]
 
 
 @pytest.mark.asyncio
@@ -61,9 +61,11 @@ async def test_a_declined_payment_releases_the_stock() -> None:
         await s.place(oid)
         view = await s.final(oid)
         assert (view.outcome, view.state["reason"]) == ("cancelled", "payment declined")
-        await eventually(lambda: _has(s, f"stock-{oid}", "StockReleased"), what="the release")
-        assert await s.types(f"stock-{oid}") == ["StockReserved", "StockReleased"]
-        assert await s.types(f"payment-{oid}") == ["PaymentDeclined"]
+        await eventually(
+            lambda: _has(s, f"stock-{oid}", "orders.StockReleased"), what="the release"
+        )
+        assert await s.types(f"stock-{oid}") == ["orders.StockReserved", "orders.StockReleased"]
+        assert await s.types(f"payment-{oid}") == ["orders.PaymentDeclined"]
 
 
 @pytest.mark.asyncio
@@ -76,9 +78,16 @@ async def test_a_failed_shipment_refunds_then_releases() -> None:
         last = (await s.admin.history("OrderFulfilment", oid))[-1]
         assert last.published == ("payments.requests", "stock.requests")  # newest first
         assert last.sent == ("CancelOrder",)
-        await eventually(lambda: _has(s, f"stock-{oid}", "StockReleased"), what="the release")
-        await eventually(lambda: _has(s, f"payment-{oid}", "PaymentRefunded"), what="a refund")
-        assert await s.types(f"gateway-{oid}") == ["GatewayCharged", "GatewayRefunded"]
+        await eventually(
+            lambda: _has(s, f"stock-{oid}", "orders.StockReleased"), what="the release"
+        )
+        await eventually(
+            lambda: _has(s, f"payment-{oid}", "orders.PaymentRefunded"), what="a refund"
+        )
+        assert await s.types(f"gateway-{oid}") == [
+            "orders.GatewayCharged",
+            "orders.GatewayRefunded",
+        ]
 
 
 @pytest.mark.asyncio
@@ -122,12 +131,14 @@ async def test_a_payment_that_times_out_is_cancelled_and_a_late_charge_refunded(
         view = await s.final(oid)
         assert (view.outcome, view.state["reason"]) == ("cancelled", "payment timed out")
         await set_outage(s.store, False, by="test")
-        await eventually(lambda: _has(s, f"payment-{oid}", "PaymentVoided"), what="the void")
-        await eventually(lambda: _has(s, f"stock-{oid}", "StockReleased"), what="the release")
+        await eventually(lambda: _has(s, f"payment-{oid}", "orders.PaymentVoided"), what="the void")
+        await eventually(
+            lambda: _has(s, f"stock-{oid}", "orders.StockReleased"), what="the release"
+        )
         ledger = await s.types(f"gateway-{oid}")
-        assert ledger.count("GatewayCharged") <= 1
-        if "GatewayCharged" in ledger:  # the charge went through late: refunded
-            assert ledger == ["GatewayCharged", "GatewayRefunded"]
+        assert ledger.count("orders.GatewayCharged") <= 1
+        if "orders.GatewayCharged" in ledger:  # the charge went through late: refunded
+            assert ledger == ["orders.GatewayCharged", "orders.GatewayRefunded"]
 
 
 @pytest.mark.asyncio
@@ -140,12 +151,17 @@ async def test_a_charge_is_made_once_even_when_its_request_comes_again() -> None
             await s.bus.publish(PAYMENTS, {"op": "charge", "order_id": oid, "amount": 900})
         await s.bus.publish(PAYMENTS, {"op": "refund", "order_id": oid})
         await s.bus.publish(PAYMENTS, {"op": "refund", "order_id": oid})
-        await eventually(lambda: _has(s, f"payment-{oid}", "PaymentRefunded"), what="a refund")
+        await eventually(
+            lambda: _has(s, f"payment-{oid}", "orders.PaymentRefunded"), what="a refund"
+        )
         await s.bus.publish(PAYMENTS, {"op": "charge", "order_id": oid, "amount": 900})
         await s.quiet()
         ledger = Counter(await s.types(f"gateway-{oid}"))
-        assert ledger == {"GatewayCharged": 1, "GatewayRefunded": 1}
-        assert await s.types(f"payment-{oid}") == ["PaymentCharged", "PaymentRefunded"]
+        assert ledger == {"orders.GatewayCharged": 1, "orders.GatewayRefunded": 1}
+        assert await s.types(f"payment-{oid}") == [
+            "orders.PaymentCharged",
+            "orders.PaymentRefunded",
+        ]
 
 
 async def _has(s: Shop, stream: str, kind: str) -> bool:

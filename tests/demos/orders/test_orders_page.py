@@ -160,9 +160,14 @@ async def test_placing_an_order_and_watching_it_complete(
     await expect(status).to_have_text("completed")
     timeline = page.locator("[data-testid=timeline] li")
     types = await timeline.evaluate_all("items => items.map(i => i.dataset.type)")
-    assert types[0] == "OrderPlaced"
-    assert {"SagaStarted", "StockReserved", "PaymentCharged", "OrderShipped"} <= set(types)
-    assert types[-1] in ("OrderCompleted", "SagaFinished")
+    assert types[0] == "orders.OrderPlaced"
+    assert {
+        "SagaStarted",
+        "orders.StockReserved",
+        "orders.PaymentCharged",
+        "orders.OrderShipped",
+    } <= set(types)
+    assert types[-1] in ("orders.OrderCompleted", "SagaFinished")
     link = page.locator("[data-testid=trace-link]")
     assert (await link.get_attribute("href")).startswith("/trace?correlation_id=")
     row = page.locator("tr.order").first

@@ -269,7 +269,7 @@ class OrdersCluster:
             ended: set[str] = set()
             while not wanted <= ended:
                 async for e in store.read_all(
-                    after=after, types=["OrderCompleted", "OrderCancelled"]
+                    after=after, types=["orders.OrderCompleted", "orders.OrderCancelled"]
                 ):
                     ended.add(e.data["order_id"])
                     after = e.position
@@ -292,22 +292,22 @@ async def build_report(store: EventStore, ids: list[str]) -> Report:
     shares: Counter[str] = Counter()
     money: Counter[str] = Counter()
     types = [
-        "OrderPlaced",
-        "OrderCompleted",
-        "OrderCancelled",
-        "PaymentCharged",
-        "PaymentDeclined",
-        "GatewayCharged",
+        "orders.OrderPlaced",
+        "orders.OrderCompleted",
+        "orders.OrderCancelled",
+        "orders.PaymentCharged",
+        "orders.PaymentDeclined",
+        "orders.GatewayCharged",
     ]
     async for e in store.read_all(types=types):
         oid = e.data.get("order_id")
         if oid not in wanted:
             continue
-        if e.type == "OrderPlaced":
+        if e.type == "orders.OrderPlaced":
             placed[oid] = e
-        elif e.type in ("OrderCompleted", "OrderCancelled"):
+        elif e.type in ("orders.OrderCompleted", "orders.OrderCancelled"):
             ended[oid] = e
-        elif e.type == "GatewayCharged":
+        elif e.type == "orders.GatewayCharged":
             if not e.data.get("declined"):
                 money[oid] += 1
         else:
@@ -315,7 +315,7 @@ async def build_report(store: EventStore, ids: list[str]) -> Report:
     outcomes: Counter[str] = Counter()
     for e in ended.values():
         reason = e.data.get("reason")
-        outcomes["completed" if e.type == "OrderCompleted" else f"cancelled ({reason})"] += 1
+        outcomes["completed" if e.type == "orders.OrderCompleted" else f"cancelled ({reason})"] += 1
     durations = [
         (ended[o].recorded_at - placed[o].recorded_at).total_seconds() for o in ended if o in placed
     ]

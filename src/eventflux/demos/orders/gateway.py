@@ -61,7 +61,7 @@ async def outage_switch(store: EventStore) -> bool:
 
 async def set_outage(store: EventStore, down: bool, *, by: str = "demo page") -> None:
     """Turn the simulated outage on or off (every payments process sees it)."""
-    await store.append(CONTROL, [NewEvent("GatewayOutage", {"down": bool(down), "by": by})])
+    await store.append(CONTROL, [NewEvent("orders.GatewayOutage", {"down": bool(down), "by": by})])
 
 
 class PaymentGateway:
@@ -116,7 +116,7 @@ class PaymentGateway:
         while True:
             ledger = await self._ledger(order_id)
             for e in ledger:
-                if e.type == "GatewayCharged" and e.data["key"] == key:
+                if e.type == "orders.GatewayCharged" and e.data["key"] == key:
                     return Charge(e.data["charge_id"], e.data["amount"], e.data["declined"], True)
             declined = deterministic_share(order_id, "decline") < self.settings.decline_rate
             charge_id = f"ch_{order_id}_{len(ledger) + 1}"
@@ -130,7 +130,7 @@ class PaymentGateway:
             }
             try:
                 await self.store.append(
-                    f"gateway-{order_id}", [NewEvent("GatewayCharged", data)], len(ledger)
+                    f"gateway-{order_id}", [NewEvent("orders.GatewayCharged", data)], len(ledger)
                 )
             except ConcurrencyError:
                 continue  # a concurrent call with the same key: the ledger decides
@@ -141,12 +141,12 @@ class PaymentGateway:
         await self._call()
         while True:
             ledger = await self._ledger(order_id)
-            if any(e.type == "GatewayRefunded" and e.data["key"] == key for e in ledger):
+            if any(e.type == "orders.GatewayRefunded" and e.data["key"] == key for e in ledger):
                 return
             data = {"order_id": order_id, "key": key, "charge_id": charge_id}
             try:
                 await self.store.append(
-                    f"gateway-{order_id}", [NewEvent("GatewayRefunded", data)], len(ledger)
+                    f"gateway-{order_id}", [NewEvent("orders.GatewayRefunded", data)], len(ledger)
                 )
                 return
             except ConcurrencyError:

@@ -36,7 +36,7 @@ async def place_order(cmd: PlaceOrder, ctx: Context) -> str:
         "amount": item[1] * cmd.qty,
         "customer": cmd.customer,
     }
-    event = NewEvent("OrderPlaced", data, id=event_id(cmd.order_id, "placed"))
+    event = NewEvent("orders.OrderPlaced", data, id=event_id(cmd.order_id, "placed"))
     await ctx.store.append(f"order-{cmd.order_id}", [event])
     return cmd.order_id
 
@@ -44,7 +44,7 @@ async def place_order(cmd: PlaceOrder, ctx: Context) -> str:
 @orders.command(CompleteOrder)
 async def complete_order(cmd: CompleteOrder, ctx: Context) -> None:
     event = NewEvent(
-        "OrderCompleted", {"order_id": cmd.order_id}, id=event_id(cmd.order_id, "ended")
+        "orders.OrderCompleted", {"order_id": cmd.order_id}, id=event_id(cmd.order_id, "ended")
     )
     await ctx.store.append(f"order-{cmd.order_id}", [event])
 
@@ -52,5 +52,5 @@ async def complete_order(cmd: CompleteOrder, ctx: Context) -> None:
 @orders.command(CancelOrder)
 async def cancel_order(cmd: CancelOrder, ctx: Context) -> None:
     data = {"order_id": cmd.order_id, "reason": cmd.reason}
-    event = NewEvent("OrderCancelled", data, id=event_id(cmd.order_id, "ended"))
+    event = NewEvent("orders.OrderCancelled", data, id=event_id(cmd.order_id, "ended"))
     await ctx.store.append(f"order-{cmd.order_id}", [event])

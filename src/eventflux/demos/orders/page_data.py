@@ -133,7 +133,9 @@ def _row(view: Any, placed: RecordedEvent) -> dict[str, Any]:
 
 async def _recent_placed(store: EventStore, limit: int) -> list[RecordedEvent]:
     head = await store.last_position()
-    placed = [e async for e in store.read_all(after=max(0, head - _WINDOW), types=["OrderPlaced"])]
+    placed = [
+        e async for e in store.read_all(after=max(0, head - _WINDOW), types=["orders.OrderPlaced"])
+    ]
     return placed[-limit:][::-1]
 
 
@@ -171,7 +173,7 @@ async def order_detail(app: App, order_id: str) -> dict[str, Any] | None:
     """One order's saga state and its timeline across services (None if unknown)."""
     store = app.store
     placed = [e async for e in store.read(f"order-{order_id}", limit=1)]
-    if not placed or placed[0].type != "OrderPlaced":
+    if not placed or placed[0].type != "orders.OrderPlaced":
         return None
     view = await SagaAdmin(store).instance(SAGA, order_id)
     events: list[RecordedEvent] = []

@@ -56,7 +56,7 @@ async def record_breaker_changes(ctx: Context) -> None:
             "reason": change.reason,
         }
         task = asyncio.get_running_loop().create_task(
-            ctx.store.append("gateway-breakers", [NewEvent("BreakerChanged", data)])
+            ctx.store.append("gateway-breakers", [NewEvent("orders.BreakerChanged", data)])
         )
         _background.add(task)
         task.add_done_callback(_background.discard)
@@ -77,7 +77,11 @@ async def _charge(store: EventStore, data: dict[str, Any]) -> None:
     order_id = data["order_id"]
     while True:
         seen, version = await _ledger(store, order_id)
-        if seen.keys() & {"PaymentCharged", "PaymentDeclined", "PaymentVoided"}:
+        if seen.keys() & {
+            "orders.PaymentCharged",
+            "orders.PaymentDeclined",
+            "orders.PaymentVoided",
+        }:
             return  # decided before (a redelivery), or voided: no charge
         charge = await _gateway(store).charge(order_id, int(data["amount"]), key=order_id)
         fact = {
@@ -86,7 +90,7 @@ async def _charge(store: EventStore, data: dict[str, Any]) -> None:
             "charge_id": charge.charge_id,
             "worker": settings().worker,
         }
-        kind = "PaymentDeclined" if charge.declined else "PaymentCharged"
+        kind = "orders.PaymentDeclined" if charge.declined else "orders.PaymentCharged"
         try:
             await store.append(
                 f"payment-{order_id}",
@@ -102,15 +106,17 @@ async def _refund(store: EventStore, order_id: str, *, void: bool) -> None:
     while True:
         seen, version = await _ledger(store, order_id)
         events: list[NewEvent] = []
-        if void and "PaymentVoided" not in seen:
+        if void and "orders.PaymentVoided" not in seen:
             events.append(
-                NewEvent("PaymentVoided", {"order_id": order_id}, id=event_id(order_id, "void"))
+                NewEvent(
+                    "orders.PaymentVoided", {"order_id": order_id}, id=event_id(order_id, "void")
+                )
             )
-        charged = seen.get("PaymentCharged")
-        if charged is not None and "PaymentRefunded" not in seen:
+        charged = seen.get("orders.PaymentCharged")
+        if charged is not None and "orders.PaymentRefunded" not in seen:
             await _gateway(store).refund(order_id, charged["charge_id"], key=f"refund-{order_id}")
             fact = {"order_id": order_id, "charge_id": charged["charge_id"]}
-            events.append(NewEvent("PaymentRefunded", fact, id=event_id(order_id, "refund")))
+            events.append(NewEvent("orders.PaymentRefunded", fact, id=event_id(order_id, "refund")))
         if not events:
             return
         try:

@@ -48,7 +48,7 @@ class OrderFulfilment(Saga):
         self.finish("cancelled", compensate=True)
         self.send(CancelOrder(self.key, reason))
 
-    @starts("OrderPlaced", key=order_id_of)
+    @starts("orders.OrderPlaced", key=order_id_of)
     async def placed(self, e: RecordedEvent) -> None:
         if self.state:
             return  # the same order placed again: the first one goes on
@@ -61,18 +61,18 @@ class OrderFulfilment(Saga):
         )
         self._ask(STOCK, "reserve", sku=e.data["sku"], qty=e.data["qty"])
 
-    @handles("StockReserved", key=order_id_of)
+    @handles("orders.StockReserved", key=order_id_of)
     async def reserved(self, e: RecordedEvent) -> None:
         self.state["status"] = "charging"
         self.compensate(STOCK, request("release", self.key), key=self.key)
         self._ask(PAYMENTS, "charge", amount=self.state["amount"])
         self.deadline(type(self).pay_timeout, "payment")
 
-    @handles("StockUnavailable", key=order_id_of)
+    @handles("orders.StockUnavailable", key=order_id_of)
     async def unavailable(self, e: RecordedEvent) -> None:
         self._cancel("out of stock")
 
-    @handles("PaymentCharged", key=order_id_of)
+    @handles("orders.PaymentCharged", key=order_id_of)
     async def charged(self, e: RecordedEvent) -> None:
         self.cancel_deadline("payment")
         self.state["status"] = "shipping"
@@ -80,7 +80,7 @@ class OrderFulfilment(Saga):
         self.compensate(PAYMENTS, request("refund", self.key), key=self.key)
         self._ask(SHIPPING, "ship", sku=self.state["sku"], qty=self.state["qty"])
 
-    @handles("PaymentDeclined", key=order_id_of)
+    @handles("orders.PaymentDeclined", key=order_id_of)
     async def declined(self, e: RecordedEvent) -> None:
         self.cancel_deadline("payment")
         self._cancel("payment declined")
@@ -91,13 +91,13 @@ class OrderFulfilment(Saga):
         self._ask(PAYMENTS, "void")
         self._cancel("payment timed out")
 
-    @handles("OrderShipped", key=order_id_of)
+    @handles("orders.OrderShipped", key=order_id_of)
     async def shipped(self, e: RecordedEvent) -> None:
         self.state["status"] = "completed"
         self.finish("completed")
         self.send(CompleteOrder(self.key))
 
-    @handles("ShippingFailed", key=order_id_of)
+    @handles("orders.ShippingFailed", key=order_id_of)
     async def shipping_failed(self, e: RecordedEvent) -> None:
         self._cancel("shipping failed")
 

@@ -26,6 +26,6 @@ async def on_shipping_request(msg: Message, ctx: Context) -> None:
     fact = {"order_id": order_id, "worker": now.worker}
     if failed:
         fact["reason"] = "the carrier refused the parcel"
-    kind = "ShippingFailed" if failed else "OrderShipped"
+    kind = "orders.ShippingFailed" if failed else "orders.OrderShipped"
     event = NewEvent(kind, fact, id=event_id(order_id, "shipment"))
     await ctx.store.append(f"shipment-{order_id}", [event])

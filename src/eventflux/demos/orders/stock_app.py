@@ -40,7 +40,7 @@ async def _level(store: EventStore, sku: str) -> tuple[int, int]:
         if last is not None:
             return int(last.data["level"]), last.version
         units = CATALOG[sku][2]
-        added = NewEvent("StockAdded", {"sku": sku, "units": units, "level": units},
+        added = NewEvent("orders.StockAdded", {"sku": sku, "units": units, "level": units},
                          id=event_id("sku", sku, "opened"))  # fmt: skip
         try:
             await store.append(f"sku-{sku}", [added], expected_version=NO_STREAM)
@@ -58,22 +58,22 @@ async def _reserve(store: EventStore, data: dict[str, Any], worker: str) -> None
     stream = f"stock-{order_id}"
     while True:
         done, version = await _history(store, order_id)
-        if "StockReserved" in done or "StockUnavailable" in done:
+        if "orders.StockReserved" in done or "orders.StockUnavailable" in done:
             return  # answered before: a redelivery
         level, sku_version = await _level(store, sku) if sku in CATALOG else (0, 0)
         fact = {"order_id": order_id, "sku": sku, "qty": qty, "worker": worker}
         answer_id = event_id(order_id, "stock-answer")
         try:
             if level >= qty:
-                await store.append_many({
-                    f"sku-{sku}": ([NewEvent("UnitsReserved", {**fact, "level": level - qty})],
-                                   sku_version),
-                    stream: ([NewEvent("StockReserved", fact, id=answer_id)], version),
-                })  # fmt: skip
+                units = NewEvent("orders.UnitsReserved", {**fact, "level": level - qty})
+                answer = NewEvent("orders.StockReserved", fact, id=answer_id)
+                await store.append_many(
+                    {f"sku-{sku}": ([units], sku_version), stream: ([answer], version)}
+                )
             else:
                 fact["reason"] = "out of stock"
                 await store.append(
-                    stream, [NewEvent("StockUnavailable", fact, id=answer_id)], version
+                    stream, [NewEvent("orders.StockUnavailable", fact, id=answer_id)], version
                 )
             return
         except ConcurrencyError:
@@ -85,19 +85,18 @@ async def _release(store: EventStore, data: dict[str, Any], worker: str) -> None
     stream = f"stock-{order_id}"
     while True:
         events = [e async for e in store.read(stream)]
-        reserved = next((e for e in events if e.type == "StockReserved"), None)
-        if reserved is None or any(e.type == "StockReleased" for e in events):
+        reserved = next((e for e in events if e.type == "orders.StockReserved"), None)
+        if reserved is None or any(e.type == "orders.StockReleased" for e in events):
             return  # nothing reserved, or released before
         sku, qty = reserved.data["sku"], int(reserved.data["qty"])
         level, sku_version = await _level(store, sku)
         fact = {"order_id": order_id, "sku": sku, "qty": qty, "worker": worker}
         try:
-            await store.append_many({
-                f"sku-{sku}": ([NewEvent("UnitsReleased", {**fact, "level": level + qty})],
-                               sku_version),
-                stream: ([NewEvent("StockReleased", fact, id=event_id(order_id, "released"))],
-                         len(events)),
-            })  # fmt: skip
+            units = NewEvent("orders.UnitsReleased", {**fact, "level": level + qty})
+            released = NewEvent("orders.StockReleased", fact, id=event_id(order_id, "released"))
+            await store.append_many(
+                {f"sku-{sku}": ([units], sku_version), stream: ([released], len(events))}
+            )
             return
         except ConcurrencyError:
             continue
