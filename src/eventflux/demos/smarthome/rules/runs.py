@@ -232,13 +232,15 @@ class Interpreter:
         if isinstance(action, DeviceAction):
             if run.recorded(path, COMMAND_SENT) is None:
                 data = render_data(dict(action.data), variables)
-                await self.record(
-                    path,
-                    describe(action),
-                    COMMAND_SENT,
-                    {"action": action.action, "command": action.command,
-                     "entity_id": list(action.entity_id), "data": data},
-                    started,
+                at = self.s.clock.now().isoformat()
+                await self.s.append_run(
+                    run,
+                    [
+                        (COMMAND_SENT, {"path": path, "step": describe(action),
+                                        "action": action.action, "command": action.command,
+                                        "entity_id": entity_id, "data": data, "at": at})
+                        for entity_id in action.entity_id
+                    ],
                 )  # fmt: skip
         elif isinstance(action, NotifyAction):
             if run.recorded(path, NOTIFIED) is None:
