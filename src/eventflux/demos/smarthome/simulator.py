@@ -108,7 +108,9 @@ class Simulator:
         device = self.devices.get(f"{parts[1]}.{parts[2]}") if len(parts) == 4 else None
         if device is None or not device.powered:
             return  # nobody there to hear it
-        data = msg.data if isinstance(msg.data, Mapping) else {}
+        data = dict(msg.data) if isinstance(msg.data, Mapping) else {}
+        if isinstance(data.get("data"), Mapping):  # sent by an automation: its data apart
+            data.update(data.pop("data"))
         try:
             device.command(str(data.get("command")), data)
         except DeviceCommandError as e:

@@ -96,19 +96,15 @@ class Batch:
         """Add an event; returns its id (known now, for the causation of the next).
 
         ``run``: the event goes to that run's stream (its lock is taken for the
-        commit, and the run's journal and cause follow). ``skip_if`` is asked
+        commit, the run's metadata is used and its journal follows). ``skip_if`` is asked
         under the lock: True drops the event (the run recorded its end first).
         """
         if self.input is not None:
             data = {**data, "input": self.input}
         event_id = uuid7()
+        meta = run.metadata() if run is not None else metadata(correlation_id, causation_id, extra)
         self.entries.append(
-            _Entry(
-                stream,
-                NewEvent(event_type, data, metadata(correlation_id, causation_id, extra), event_id),
-                run,
-                skip_if,
-            )
+            _Entry(stream, NewEvent(event_type, data, meta, event_id), run, skip_if)
         )
         return str(event_id)
 
@@ -139,8 +135,7 @@ def _stream(run: RunHandle) -> str:
 
 
 def _journal(run: RunHandle, event: NewEvent) -> None:
-    """A run follows what was recorded in its stream: its cause, its steps."""
-    run.cause = str(event.id)
+    """A run follows what was recorded in its stream: its steps."""
     data = event.data
     path = data.get("path") if isinstance(data, Mapping) else None
     if isinstance(path, str):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ....context import ACTOR, CAUSATION_ID, COMMAND, COMMAND_CAUSATION_ID, CORRELATION_ID
 from .durations import format_duration
 from .evaluate import Env, check
 from .journal import (
@@ -57,7 +58,15 @@ from .templates import render, render_data
 if TYPE_CHECKING:
     from .engine import EngineSession
 
-__all__ = ["Interpreter", "RunCancelled", "RunHandle", "RunStopped", "Step", "find_action"]
+__all__ = [
+    "Interpreter",
+    "RunCancelled",
+    "RunHandle",
+    "RunStopped",
+    "Step",
+    "find_action",
+    "run_metadata",
+]
 
 
 class RunCancelled(Exception):
@@ -82,6 +91,7 @@ class RunHandle:
     stream: str
     trigger: dict[str, Any]
     correlation_id: str
+    #: the id of what started the run (a device event, a timer that fired)
     cause: str
     started_at: datetime
     journal: dict[str, dict[str, Mapping[str, Any]]] = field(default_factory=dict)
@@ -92,6 +102,12 @@ class RunHandle:
     recorded_finish: bool = False
     task: asyncio.Task[None] | None = None
     futures: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        """The metadata of every event of the run: the run is a command (``run
+        <automation id>``) whose id is the run's id, caused by what triggered it,
+        so a causal chain hangs every step of the run under that one hop."""
+        return run_metadata(self.automation.id, self.run_id, self.correlation_id, self.cause)
 
     def future(self, path: str) -> asyncio.Future[Any]:
         """The future a waiting step awaits (made by whichever side comes first)."""
@@ -127,6 +143,20 @@ class Step:
 
     def entity(self, entity_id: str) -> Any:
         return self.session.world.get(entity_id)
+
+
+def run_metadata(
+    automation_id: str, run_id: str, correlation_id: str, cause: str
+) -> dict[str, Any]:
+    """See :meth:`RunHandle.metadata`."""
+    return {
+        CORRELATION_ID: correlation_id,
+        CAUSATION_ID: run_id,
+        COMMAND: f"run {automation_id}",
+        COMMAND_CAUSATION_ID: cause,
+        ACTOR: f"automation:{automation_id}",
+        "automation": automation_id,
+    }
 
 
 def find_action(actions: tuple[Action, ...], path: str) -> Action | None:

@@ -51,7 +51,7 @@ from .journal import (
 )
 from .listeners import TriggerIndex, outcome
 from .model import Automation, CronTrigger, TimeTrigger, Trigger, WaitForTriggerAction
-from .runs import Interpreter, RunCancelled, RunHandle, RunStopped, find_action
+from .runs import Interpreter, RunCancelled, RunHandle, RunStopped, find_action, run_metadata
 from .timers import Timer, Timers
 from .world import DEVICE_PREFIX, OFFLINE, ONLINE, Entity, Reading, World, device_stream
 
@@ -385,12 +385,12 @@ class EngineSession:
             "conditions": conditions,
             "at": self.clock.now().isoformat(),
         }
-        extra = {"automation": automation.id, "actor": f"automation:{automation.id}"}
         state.runs += 1
 
         def skip(reason: str, level: str | None = None) -> None:
+            meta = run_metadata(automation.id, run_id, correlation_id, cause)
             batch.add(stream, RUN_SKIPPED, {**base, "reason": reason},
-                      correlation_id=correlation_id, causation_id=cause, extra=extra)  # fmt: skip
+                      correlation_id=correlation_id, causation_id=run_id, extra=meta)  # fmt: skip
             state.last_run = {**base, "outcome": reason, "stream": stream}
             if level is not None and level != "silent":
                 log.log(_LEVELS[level], "automation %s: %s", automation.id, reason)
@@ -416,11 +416,11 @@ class EngineSession:
         state.last_run = {**base, "outcome": "running", "stream": stream}
         if mode == "queued" and active:
             batch.add(stream, RUN_QUEUED, base, correlation_id=correlation_id,
-                      causation_id=cause, run=run, extra=extra)  # fmt: skip
+                      causation_id=cause, run=run)  # fmt: skip
             state.queue.append(run)
             return
         batch.add(stream, RUN_STARTED, base, correlation_id=correlation_id, causation_id=cause,
-                  run=run, extra=extra)  # fmt: skip
+                  run=run)  # fmt: skip
         active[run_id] = run
         batch.effects.append(lambda: self._start_task(run))
 
@@ -497,19 +497,12 @@ class EngineSession:
     async def append_run(
         self, run: RunHandle, items: list[tuple[str, dict[str, Any]]], *, finishing: bool = False
     ) -> list[str]:
-        """A run records its own steps (in order, each caused by the one before)."""
+        """A run records its own steps (in order, in one append)."""
         async with run.lock:
             if run.finished:
                 raise RunCancelled(run.run_id)
-            events = []
-            cause = run.cause
-            extra = {"automation": run.automation.id, "actor": f"automation:{run.automation.id}"}
-            for event_type, data in items:
-                event = NewEvent(
-                    event_type, data, metadata(run.correlation_id, cause, extra), uuid7()
-                )
-                events.append(event)
-                cause = str(event.id)
+            meta = run.metadata()
+            events = [NewEvent(t, data, meta, uuid7()) for t, data in items]
             await append_retrying(self.store, {run.stream: (events, ANY)})
             for event in events:
                 journal_event(run, event.type, event.data, event.id)
