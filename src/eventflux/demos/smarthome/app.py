@@ -145,7 +145,7 @@ def make_app(
 
     @app.query(ListAutomations)
     async def list_automations(q: ListAutomations, ctx: Context) -> list[dict[str, Any]]:
-        status = engine.status()["automations"]
+        status: list[dict[str, Any]] = engine.status()["automations"]
         rows = await ctx.read_model.fetch_all(
             "SELECT r.* FROM smarthome_runs r JOIN (SELECT automation_id, max(position) AS p "
             "FROM smarthome_runs GROUP BY automation_id) last "
@@ -172,10 +172,11 @@ def make_app(
 
     @app.query(ListNotifications)
     async def list_notifications(q: ListNotifications, ctx: Context) -> list[dict[str, Any]]:
-        return await ctx.read_model.fetch_all(
+        rows = await ctx.read_model.fetch_all(
             "SELECT * FROM smarthome_notifications ORDER BY position DESC LIMIT :limit",
             {"limit": q.limit},
         )
+        return [dict(r) for r in rows]
 
     @app.query(Explain)
     async def explain_state(q: Explain, ctx: Context) -> Explanation:

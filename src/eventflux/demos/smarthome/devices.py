@@ -121,7 +121,9 @@ class Device:
 
     def set(self, state: Any, **attributes: Any) -> bool:
         """Change state and attributes; True if anything changed."""
-        changed = state != self.state or any(self.attributes.get(k) != v for k, v in attributes.items())
+        changed = state != self.state or any(
+            self.attributes.get(k) != v for k, v in attributes.items()
+        )
         self.state = state
         self.attributes.update(attributes)
         return changed

@@ -26,6 +26,7 @@ from ...events import CORRELATION_ID, RecordedEvent
 from ...observability import trace
 from ...observability.trace import Trace
 from ...store import EventStore
+from .rules.evaluate import same
 from .rules.journal import (
     COMMAND_SENT,
     EVENT_FIRED,
@@ -40,7 +41,6 @@ from .rules.journal import (
     WAIT_ENDED,
     WAIT_STARTED,
 )
-from .rules.evaluate import same
 from .rules.world import device_stream, parse_time
 
 __all__ = ["Explanation", "explain", "outbox_subject", "run_steps"]
@@ -87,11 +87,15 @@ def _step_line(e: RecordedEvent) -> str | None:
     if e.type == EVENT_FIRED:
         return f"{at} step {data.get('path')}: event {data.get('subject')}"
     if e.type == TIMER_SET and data.get("purpose") == "delay":
-        return f"{at} step {data.get('path')}: {data.get('step')} until {str(data.get('due'))[11:19]}"
+        return (
+            f"{at} step {data.get('path')}: {data.get('step')} until {str(data.get('due'))[11:19]}"
+        )
     if e.type == WAIT_STARTED:
         return f"{at} step {data.get('path')}: waiting for a trigger"
     if e.type == WAIT_ENDED:
-        how = "timed out" if data.get("timed_out") else (data.get("trigger") or {}).get("description")
+        how = (
+            "timed out" if data.get("timed_out") else (data.get("trigger") or {}).get("description")
+        )
         return f"{at} step {data.get('path')}: wait ended: {how}"
     if e.type == STEP_DONE:
         return f"{at} step {data.get('path')}: {data.get('step')} -> {data.get('result')}"

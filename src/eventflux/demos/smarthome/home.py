@@ -85,8 +85,15 @@ class SmartHome:
             store, bus, read_model = store or "memory://", bus or "memory://", None
 
         def hub() -> App:
-            return make_app(store=store, bus=bus, read_model=read_model, automations=automations,
-                            clock=clock, tz=tz, offline_after=offline_after)  # fmt: skip
+            return make_app(
+                store=store,
+                bus=bus,
+                read_model=read_model,
+                automations=automations,
+                clock=clock,
+                tz=tz,
+                offline_after=offline_after,
+            )
 
         devices = make_devices(clock=clock, heartbeat=heartbeat, telemetry=telemetry)
         async with await open_store(store) as s, await open_bus(bus) as b:
@@ -116,9 +123,10 @@ class SmartHome:
         self.hub = self._hub_factory()
         await self.start_hub()
 
-    async def settle(self, timeout: float = 30.0) -> None:
-        """Wait until nothing moves: bus delivered, engine idle, read models current."""
-        async with asyncio.timeout(timeout):
+    async def settle(self) -> None:
+        """Wait until nothing moves: bus delivered, engine idle, read models
+        current (at most 30 s: then TimeoutError)."""
+        async with asyncio.timeout(30.0):
             stable, last = 0, -1
             while stable < 3:
                 await self.engine.settle(self.store)
@@ -133,9 +141,7 @@ class SmartHome:
         """Move a manual clock forward in steps, settling after each."""
         await self.advance_to(self.clock.now() + by, step=step)
 
-    async def advance_to(
-        self, when: datetime, *, step: timedelta = timedelta(seconds=30)
-    ) -> None:
+    async def advance_to(self, when: datetime, *, step: timedelta = timedelta(seconds=30)) -> None:
         clock = self.clock
         if not isinstance(clock, ManualClock):
             raise TypeError("advance needs a ManualClock")

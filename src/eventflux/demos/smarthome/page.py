@@ -30,6 +30,7 @@ def _query(request: Any) -> Any:
 
 def install_page(app: App) -> None:
     """Register the page and its JSON views on the hub App."""
+
     async def state(app: App, request: Any = None) -> dict[str, Any]:
         try:
             view: dict[str, Any] = {

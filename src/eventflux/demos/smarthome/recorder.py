@@ -48,11 +48,11 @@ def event_of(msg: Message) -> tuple[str, NewEvent] | None:
     if parts[-1] == "command":
         return None
     payload = msg.data if isinstance(msg.data, Mapping) else {"value": msg.data}
+    entity_id: str | None = None
+    stream = OTHER_STREAM
     if len(parts) == 4:
-        entity_id: str | None = f"{parts[1]}.{parts[2]}"
+        entity_id = f"{parts[1]}.{parts[2]}"
         stream = device_stream(entity_id)
-    else:
-        entity_id, stream = None, OTHER_STREAM
     data: dict[str, Any] = {**payload, "subject": msg.subject, "entity_id": entity_id}
     headers = msg.headers
     metadata: dict[str, Any] = {CORRELATION_ID: headers.get(CORRELATION_ID) or msg.msg_id}

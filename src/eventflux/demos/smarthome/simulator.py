@@ -235,10 +235,13 @@ class Simulator:
     async def run(self, bus: MessageBus) -> None:
         """Announce every device, then heartbeats and telemetry, until cancelled."""
         await self.announce(bus)
-        due = {"heartbeat": self.clock.now(), "meter": self.clock.now(),
-               "thermostat": self.clock.now(), "activity": self.clock.now()}  # fmt: skip
-        periods = {"heartbeat": self.heartbeat, "meter": 10.0, "thermostat": 60.0,
-                   "activity": 45.0}  # fmt: skip
+        due = {
+            "heartbeat": self.clock.now(),
+            "meter": self.clock.now(),
+            "thermostat": self.clock.now(),
+            "activity": self.clock.now(),
+        }
+        periods = {"heartbeat": self.heartbeat, "meter": 10.0, "thermostat": 60.0, "activity": 45.0}
         try:
             while True:
                 now = self.clock.now()
@@ -279,8 +282,15 @@ def make_devices(
     seed: int | None = None,
 ) -> App:
     """The device simulator as an App (``smarthome-devices``)."""
-    sim = Simulator(layout, clock=clock, heartbeat=heartbeat, motion_clear=motion_clear,
-                    telemetry=telemetry, activity=activity, seed=seed)  # fmt: skip
+    sim = Simulator(
+        layout,
+        clock=clock,
+        heartbeat=heartbeat,
+        motion_clear=motion_clear,
+        telemetry=telemetry,
+        activity=activity,
+        seed=seed,
+    )
     app = App("smarthome-devices", store=store, bus=bus)
     SIMULATORS[app] = sim
 

@@ -70,7 +70,7 @@ def parse_time_of_day(value: Any) -> time:
             hours, minutes, secs = int(m.group(1)), int(m.group(2)), float(m.group(3) or 0)
             if hours < 24:
                 whole = int(secs)
-                return time(hours, minutes, whole, int(round((secs - whole) * 1_000_000)))
+                return time(hours, minutes, whole, round((secs - whole) * 1_000_000))
     raise ValueError(f"expected a time of day like '22:30' or '06:00:00', got {value!r}")
 
 

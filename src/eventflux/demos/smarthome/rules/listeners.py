@@ -28,7 +28,7 @@ from .world import OFFLINE, Entity, Reading
 
 __all__ = ["Outcome", "TriggerIndex", "outcome"]
 
-O = TypeVar("O")
+OwnerT = TypeVar("OwnerT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +42,15 @@ class Outcome:
     info: dict[str, Any]
 
 
-class TriggerIndex(Generic[O]):
+class TriggerIndex(Generic[OwnerT]):
     """Triggers of many owners (automations, waits), indexed for readings."""
 
     def __init__(self) -> None:
-        self.by_entity: dict[str, list[tuple[O, int, Trigger]]] = {}
-        self.events: list[tuple[O, int, EventTrigger, Callable[[str], bool]]] = []
-        self.offline: list[tuple[O, int, OfflineTrigger]] = []
+        self.by_entity: dict[str, list[tuple[OwnerT, int, Trigger]]] = {}
+        self.events: list[tuple[OwnerT, int, EventTrigger, Callable[[str], bool]]] = []
+        self.offline: list[tuple[OwnerT, int, OfflineTrigger]] = []
 
-    def add(self, owner: O, index: int, trigger: Trigger) -> None:
+    def add(self, owner: OwnerT, index: int, trigger: Trigger) -> None:
         if isinstance(trigger, StateTrigger | NumericStateTrigger):
             for entity_id in trigger.entity_id:
                 self.by_entity.setdefault(entity_id, []).append((owner, index, trigger))
@@ -59,7 +59,7 @@ class TriggerIndex(Generic[O]):
         elif isinstance(trigger, OfflineTrigger):
             self.offline.append((owner, index, trigger))
 
-    def remove_owner(self, owner: O) -> None:
+    def remove_owner(self, owner: OwnerT) -> None:
         for entity_id, entries in list(self.by_entity.items()):
             kept = [e for e in entries if e[0] is not owner]
             if kept:
@@ -69,7 +69,7 @@ class TriggerIndex(Generic[O]):
         self.events = [e for e in self.events if e[0] is not owner]
         self.offline = [e for e in self.offline if e[0] is not owner]
 
-    def candidates(self, reading: Reading) -> Iterator[tuple[O, int, Trigger]]:
+    def candidates(self, reading: Reading) -> Iterator[tuple[OwnerT, int, Trigger]]:
         """The triggers ``reading`` may fire or release."""
         if reading.entity_id is not None:
             yield from self.by_entity.get(reading.entity_id, ())

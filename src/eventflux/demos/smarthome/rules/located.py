@@ -58,11 +58,11 @@ class YamlSyntaxError(ValueError):
 
 def _loader_class() -> Any:
     try:
-        import yaml
+        import yaml  # type: ignore[import-untyped,unused-ignore]
     except ImportError as e:  # pragma: no cover - the cli extra brings PyYAML
         raise MissingExtraError("automations in YAML", "cli", "pyyaml") from e
 
-    class Loader(yaml.SafeLoader):
+    class Loader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
         pass
 
     bool_tag, int_tag, float_tag = (
@@ -127,7 +127,7 @@ def load_yaml(text: str, name: str = "<yaml>") -> Any:
     global _LOADER
     if _LOADER is None:
         _LOADER = _loader_class()
-    import yaml
+    import yaml  # type: ignore[import-untyped,unused-ignore]
 
     try:
         return yaml.load(text, Loader=_LOADER)

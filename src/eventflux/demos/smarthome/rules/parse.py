@@ -63,9 +63,20 @@ __all__ = ["load_automations", "load_automations_file", "load_automations_text"]
 
 _ENTITY: Final = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _AUTOMATION_KEYS: Final = {
-    "id", "alias", "description", "mode", "max", "max_exceeded", "missed",
-    "triggers", "trigger", "conditions", "condition", "actions", "action",
-}  # fmt: skip
+    "id",
+    "alias",
+    "description",
+    "mode",
+    "max",
+    "max_exceeded",
+    "missed",
+    "triggers",
+    "trigger",
+    "conditions",
+    "condition",
+    "actions",
+    "action",
+}
 _WAIT_KINDS: Final = ("event", "state", "numeric_state", "offline")
 
 

@@ -56,7 +56,7 @@ from .model import (
 from .templates import render, render_data
 
 if TYPE_CHECKING:
-    from .engine import EngineSession
+    from .session import EngineSession
 
 __all__ = [
     "Interpreter",
@@ -266,22 +266,34 @@ class Interpreter:
                 await self.s.append_run(
                     run,
                     [
-                        (COMMAND_SENT, {"path": path, "step": describe(action),
-                                        "action": action.action, "command": action.command,
-                                        "entity_id": entity_id, "data": data, "at": at})
+                        (
+                            COMMAND_SENT,
+                            {
+                                "path": path,
+                                "step": describe(action),
+                                "action": action.action,
+                                "command": action.command,
+                                "entity_id": entity_id,
+                                "data": data,
+                                "at": at,
+                            },
+                        )
                         for entity_id in action.entity_id
                     ],
-                )  # fmt: skip
+                )
         elif isinstance(action, NotifyAction):
             if run.recorded(path, NOTIFIED) is None:
                 await self.record(
                     path,
                     describe(action),
                     NOTIFIED,
-                    {"target": action.target, "title": render(action.title, variables),
-                     "message": render(action.message, variables)},
+                    {
+                        "target": action.target,
+                        "title": render(action.title, variables),
+                        "message": render(action.message, variables),
+                    },
                     started,
-                )  # fmt: skip
+                )
         elif isinstance(action, EventAction):
             if run.recorded(path, EVENT_FIRED) is None:
                 data = {
@@ -325,8 +337,14 @@ class Interpreter:
         set_data = run.recorded(path, TIMER_SET)
         if set_data is None:
             due = self.s.clock.now() + action.duration
-            data = {"timer": name, "purpose": "delay", "path": path, "due": due.isoformat(),
-                    "step": describe(action), "at": self.s.clock.now().isoformat()}  # fmt: skip
+            data = {
+                "timer": name,
+                "purpose": "delay",
+                "path": path,
+                "due": due.isoformat(),
+                "step": describe(action),
+                "at": self.s.clock.now().isoformat(),
+            }
             event_id = (await self.s.append_run(run, [(TIMER_SET, data)]))[0]
             self.s.schedule(run.stream, name, due, "delay", data, event_id)
         await run.future(path)

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from uuid import NAMESPACE_URL, uuid5
 
@@ -43,15 +43,21 @@ from .journal import (
     TIMER_SET,
     TIMER_SKIPPED,
     WAIT_ENDED,
-    WAIT_STARTED,
-    RunRecord,
     automation_stream,
     recover,
     run_stream,
 )
 from .listeners import TriggerIndex, outcome
-from .model import Automation, CronTrigger, TimeTrigger, Trigger, WaitForTriggerAction
-from .runs import Interpreter, RunCancelled, RunHandle, RunStopped, find_action, run_metadata
+from .model import Automation, Trigger, WaitForTriggerAction
+from .restore import (
+    restore_runs,
+    restore_timers,
+    restore_world,
+    save_checkpoint,
+    schedule_time_triggers,
+)
+from .runs import Interpreter, RunCancelled, RunHandle, RunStopped, run_metadata
+from .schedule import next_time, spec_text
 from .timers import Timer, Timers
 from .world import DEVICE_PREFIX, OFFLINE, ONLINE, Entity, Reading, World, device_stream
 
@@ -61,8 +67,6 @@ if TYPE_CHECKING:
 __all__ = ["AutomationState", "EngineSession", "WaitListener"]
 
 log = logging.getLogger("eventflux.demos.smarthome")
-CHECKPOINT_STREAM: Final = "smarthome-engine"
-CHECKPOINT: Final = "smarthome.EngineCheckpoint"
 _LEVELS: Final = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10}
 
 
@@ -117,7 +121,7 @@ class EngineSession:
         self.ready = asyncio.Event()
         self.offline_pending: set[str] = set()
         self._next_sweep: datetime | None = None
-        self._since_checkpoint = 0
+        self.since_checkpoint = 0
         self._held: Reading | None = None
         #: True while the processor handles an event or a timer
         self.busy = False
@@ -153,11 +157,11 @@ class EngineSession:
         """Recover, then process device events and timers until cancelled."""
         with replace_metadata({}):
             recovered = await recover(self.store)
-            start = await self._restore_world(recovered.checkpoint)
+            start = await restore_world(self, recovered.checkpoint)
             self.position = start
-            await self._restore_runs(recovered.open_runs())
-            await self._restore_timers(recovered.automation_timers)
-            await self._schedule_time_triggers()
+            await restore_runs(self, recovered.open_runs())
+            await restore_timers(self, recovered.automation_timers)
+            await schedule_time_triggers(self)
             pump = asyncio.get_running_loop().create_task(self._pump(start))
             self.ready.set()
             try:
@@ -253,9 +257,9 @@ class EngineSession:
                     self._consider_wait(batch, wait, i, trigger, reading, before, entity)
         if batch:
             await batch.commit()
-        self._since_checkpoint += 1
-        if self._since_checkpoint >= self.engine.checkpoint_every:
-            await self.save_checkpoint()
+        self.since_checkpoint += 1
+        if self.since_checkpoint >= self.engine.checkpoint_every:
+            await save_checkpoint(self)
 
     def _consider(
         self,
@@ -274,25 +278,35 @@ class EngineSession:
         if result.fires and for_ is not None:
             if key not in self.timers:
                 due = reading.at + for_
-                data = {"timer": name, "purpose": "for", "due": due.isoformat(),
-                        "trigger": result.info, "correlation_id": reading.correlation_id}  # fmt: skip
+                data = {
+                    "timer": name,
+                    "purpose": "for",
+                    "due": due.isoformat(),
+                    "trigger": result.info,
+                    "correlation_id": reading.correlation_id,
+                }
                 event_id = batch.add(
-                    state.stream, TIMER_SET, data,
-                    correlation_id=reading.correlation_id, causation_id=reading.event_id,
-                )  # fmt: skip
+                    state.stream,
+                    TIMER_SET,
+                    data,
+                    correlation_id=reading.correlation_id,
+                    causation_id=reading.event_id,
+                )
                 self.timers.add(Timer(state.stream, name, due, "for", data, event_id))
         elif result.fires:
-            self.trigger(batch, state, result.info, reading.event_id, reading.correlation_id,
-                         reading.at)  # fmt: skip
+            self.trigger(
+                batch, state, result.info, reading.event_id, reading.correlation_id, reading.at
+            )
         elif result.holds is False and key in self.timers:
             timer = self.timers.remove(key)
             assert timer is not None
             batch.add(
-                state.stream, TIMER_CANCELLED,
+                state.stream,
+                TIMER_CANCELLED,
                 {"timer": name, "reason": result.info.get("description", "")},
                 correlation_id=str(timer.data.get("correlation_id") or reading.correlation_id),
                 causation_id=reading.event_id,
-            )  # fmt: skip
+            )
 
     def _consider_wait(
         self,
@@ -312,22 +326,36 @@ class EngineSession:
         if result.fires and for_ is not None:
             if key not in self.timers:
                 due = reading.at + for_
-                data = {"timer": name, "purpose": "waitfor", "path": wait.path,
-                        "due": due.isoformat(), "trigger": result.info}  # fmt: skip
+                data = {
+                    "timer": name,
+                    "purpose": "waitfor",
+                    "path": wait.path,
+                    "due": due.isoformat(),
+                    "trigger": result.info,
+                }
                 event_id = batch.add(
-                    run.stream, TIMER_SET, data, correlation_id=run.correlation_id,
-                    causation_id=run.cause, run=run, skip_if=lambda: run.finished,
-                )  # fmt: skip
+                    run.stream,
+                    TIMER_SET,
+                    data,
+                    correlation_id=run.correlation_id,
+                    causation_id=run.cause,
+                    run=run,
+                    skip_if=lambda: run.finished,
+                )
                 self.timers.add(Timer(run.stream, name, due, "waitfor", data, event_id))
         elif result.fires:
             self.end_wait(batch, wait, {"timed_out": False, "trigger": result.info})
         elif result.holds is False and key in self.timers:
             self.timers.remove(key)
             batch.add(
-                run.stream, TIMER_CANCELLED, {"timer": name, "path": wait.path},
-                correlation_id=run.correlation_id, causation_id=run.cause, run=run,
+                run.stream,
+                TIMER_CANCELLED,
+                {"timer": name, "path": wait.path},
+                correlation_id=run.correlation_id,
+                causation_id=run.cause,
+                run=run,
                 skip_if=lambda: run.finished,
-            )  # fmt: skip
+            )
 
     def end_wait(self, batch: Batch, wait: WaitListener, result: dict[str, Any]) -> None:
         """A wait ends (matched or timed out): recorded, then the run goes on."""
@@ -339,9 +367,14 @@ class EngineSession:
                 self.timers.remove(timer.key)
         data = {"path": path, **result, "at": self.clock.now().isoformat()}
         batch.add(
-            run.stream, WAIT_ENDED, data, correlation_id=run.correlation_id,
-            causation_id=run.cause, run=run, skip_if=lambda: run.finished,
-        )  # fmt: skip
+            run.stream,
+            WAIT_ENDED,
+            data,
+            correlation_id=run.correlation_id,
+            causation_id=run.cause,
+            run=run,
+            skip_if=lambda: run.finished,
+        )
         batch.effects.append(lambda: _resolve(run, path, data))
 
     def start_wait(
@@ -389,8 +422,14 @@ class EngineSession:
 
         def skip(reason: str, level: str | None = None) -> None:
             meta = run_metadata(automation.id, run_id, correlation_id, cause)
-            batch.add(stream, RUN_SKIPPED, {**base, "reason": reason},
-                      correlation_id=correlation_id, causation_id=run_id, extra=meta)  # fmt: skip
+            batch.add(
+                stream,
+                RUN_SKIPPED,
+                {**base, "reason": reason},
+                correlation_id=correlation_id,
+                causation_id=run_id,
+                extra=meta,
+            )
             state.last_run = {**base, "outcome": reason, "stream": stream}
             if level is not None and level != "silent":
                 log.log(_LEVELS[level], "automation %s: %s", automation.id, reason)
@@ -415,14 +454,16 @@ class EngineSession:
         self.runs[stream] = run
         state.last_run = {**base, "outcome": "running", "stream": stream}
         if mode == "queued" and active:
-            batch.add(stream, RUN_QUEUED, base, correlation_id=correlation_id,
-                      causation_id=cause, run=run)  # fmt: skip
+            batch.add(
+                stream, RUN_QUEUED, base, correlation_id=correlation_id, causation_id=cause, run=run
+            )
             state.queue.append(run)
             return
-        batch.add(stream, RUN_STARTED, base, correlation_id=correlation_id, causation_id=cause,
-                  run=run)  # fmt: skip
+        batch.add(
+            stream, RUN_STARTED, base, correlation_id=correlation_id, causation_id=cause, run=run
+        )
         active[run_id] = run
-        batch.effects.append(lambda: self._start_task(run))
+        batch.effects.append(lambda: self.start_task(run))
 
     def stop_run(self, batch: Batch, run: RunHandle, outcome_: str, reason: str) -> None:
         """Stop ``run`` from outside (restart mode): recorded unless it ended first."""
@@ -433,10 +474,22 @@ class EngineSession:
             self.timers.remove(timer.key)
         for key in [k for k in self.waits if k[0] == run.stream]:
             self.wait_index.remove_owner(self.waits.pop(key))
-        data = {"run_id": run.run_id, "automation": run.automation.id, "outcome": outcome_,
-                "reason": reason, "at": self.clock.now().isoformat()}  # fmt: skip
-        batch.add(run.stream, RUN_FINISHED, data, correlation_id=run.correlation_id,
-                  causation_id=run.cause, run=run, skip_if=lambda: run.recorded_finish)  # fmt: skip
+        data = {
+            "run_id": run.run_id,
+            "automation": run.automation.id,
+            "outcome": outcome_,
+            "reason": reason,
+            "at": self.clock.now().isoformat(),
+        }
+        batch.add(
+            run.stream,
+            RUN_FINISHED,
+            data,
+            correlation_id=run.correlation_id,
+            causation_id=run.cause,
+            run=run,
+            skip_if=lambda: run.recorded_finish,
+        )
 
         def cancel() -> None:
             if run.task is not None:
@@ -445,7 +498,7 @@ class EngineSession:
 
         batch.effects.append(cancel)
 
-    def _start_task(self, run: RunHandle) -> None:
+    def start_task(self, run: RunHandle) -> None:
         run.task = asyncio.get_running_loop().create_task(
             self._execute(run), name=f"smarthome-run-{run.automation.id}-{run.run_id}"
         )
@@ -464,9 +517,15 @@ class EngineSession:
         except Exception as e:
             outcome_, error = "error", f"{type(e).__name__}: {e}"
             log.exception("automation %s: run %s failed", run.automation.id, run.run_id)
-        data = {"run_id": run.run_id, "automation": run.automation.id, "outcome": outcome_,
-                "reason": reason, "error": error, "at": self.clock.now().isoformat(),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3)}  # fmt: skip
+        data = {
+            "run_id": run.run_id,
+            "automation": run.automation.id,
+            "outcome": outcome_,
+            "reason": reason,
+            "error": error,
+            "at": self.clock.now().isoformat(),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
         try:
             await self.append_run(run, [(RUN_FINISHED, data)], finishing=True)
         except RunCancelled:
@@ -481,17 +540,28 @@ class EngineSession:
         if state.last_run is not None and state.last_run.get("stream") == run.stream:
             state.last_run = {**state.last_run, "outcome": data["outcome"]}
         if state.queue and (state.automation.mode != "queued" or not state.active):
-            await self._start_queued(state)
+            await self.start_queued(state)
 
-    async def _start_queued(self, state: AutomationState) -> None:
+    async def start_queued(self, state: AutomationState) -> None:
         nxt = state.queue.popleft()
         batch = Batch(self.store)
-        data = {"run_id": nxt.run_id, "automation": state.automation.id,
-                "trigger": nxt.trigger, "at": self.clock.now().isoformat(), "dequeued": True}  # fmt: skip
-        batch.add(nxt.stream, RUN_STARTED, data, correlation_id=nxt.correlation_id,
-                  causation_id=nxt.cause, run=nxt)  # fmt: skip
+        data = {
+            "run_id": nxt.run_id,
+            "automation": state.automation.id,
+            "trigger": nxt.trigger,
+            "at": self.clock.now().isoformat(),
+            "dequeued": True,
+        }
+        batch.add(
+            nxt.stream,
+            RUN_STARTED,
+            data,
+            correlation_id=nxt.correlation_id,
+            causation_id=nxt.cause,
+            run=nxt,
+        )
         state.active[nxt.run_id] = nxt
-        batch.effects.append(lambda: self._start_task(nxt))
+        batch.effects.append(lambda: self.start_task(nxt))
         await batch.commit()
 
     async def append_run(
@@ -520,16 +590,24 @@ class EngineSession:
             await batch.commit()
 
     async def _fire(self, batch: Batch, timer: Timer) -> None:
-        fired_data = {"timer": timer.name, "due": timer.due.isoformat(),
-                      "at": self.clock.now().isoformat()}  # fmt: skip
+        fired_data = {
+            "timer": timer.name,
+            "due": timer.due.isoformat(),
+            "at": self.clock.now().isoformat(),
+        }
         if timer.purpose in ("for", "time"):
             state = self.states.get(timer.stream.removeprefix("automation-"))
             if state is None:
                 return
             if timer.purpose == "for":
                 correlation = str(timer.data.get("correlation_id") or timer.event_id)
-                fired = batch.add(state.stream, TIMER_FIRED, fired_data,
-                                  correlation_id=correlation, causation_id=timer.event_id)  # fmt: skip
+                fired = batch.add(
+                    state.stream,
+                    TIMER_FIRED,
+                    fired_data,
+                    correlation_id=correlation,
+                    causation_id=timer.event_id,
+                )
                 info = dict(timer.data.get("trigger") or {})
                 self.trigger(batch, state, info, fired, correlation, timer.due)
             else:
@@ -541,8 +619,15 @@ class EngineSession:
         path = str(timer.data.get("path"))
         if timer.purpose == "delay":
             data = {**fired_data, "path": path, "step": timer.data.get("step", "delay")}
-            batch.add(run.stream, TIMER_FIRED, data, correlation_id=run.correlation_id,
-                      causation_id=run.cause, run=run, skip_if=lambda: run.finished)  # fmt: skip
+            batch.add(
+                run.stream,
+                TIMER_FIRED,
+                data,
+                correlation_id=run.correlation_id,
+                causation_id=run.cause,
+                run=run,
+                skip_if=lambda: run.finished,
+            )
             batch.effects.append(lambda: _resolve(run, path, data))
             return
         wait = self.waits.get((run.stream, path))
@@ -551,9 +636,15 @@ class EngineSession:
         if timer.purpose == "wait":
             self.end_wait(batch, wait, {"timed_out": True})
         elif timer.purpose == "waitfor":
-            batch.add(run.stream, TIMER_FIRED, {**fired_data, "path": path},
-                      correlation_id=run.correlation_id, causation_id=run.cause, run=run,
-                      skip_if=lambda: run.finished)  # fmt: skip
+            batch.add(
+                run.stream,
+                TIMER_FIRED,
+                {**fired_data, "path": path},
+                correlation_id=run.correlation_id,
+                causation_id=run.cause,
+                run=run,
+                skip_if=lambda: run.finished,
+            )
             self.end_wait(batch, wait, {"timed_out": False, "trigger": timer.data.get("trigger")})
 
     async def _fire_time(
@@ -564,32 +655,51 @@ class EngineSession:
         skipping = missed and state.automation.missed == "skip"
         root = str(uuid7())
         kind = TIMER_SKIPPED if skipping else TIMER_FIRED
-        fired = batch.add(state.stream, kind, {**fired_data, "missed": missed},
-                          correlation_id=root, causation_id=None)  # fmt: skip
+        fired = batch.add(
+            state.stream,
+            kind,
+            {**fired_data, "missed": missed},
+            correlation_id=root,
+            causation_id=None,
+        )
         trigger = state.automation.triggers[index]
-        self._schedule_next(batch, state, index, trigger, max(timer.due, self.clock.now()))
+        self.schedule_next(batch, state, index, trigger, max(timer.due, self.clock.now()))
         if skipping:
-            log.info("automation %s: time trigger due %s was missed: skipped",
-                     state.automation.id, timer.due)  # fmt: skip
+            log.info(
+                "automation %s: time trigger due %s was missed: skipped",
+                state.automation.id,
+                timer.due,
+            )
             return
         local = timer.due.astimezone(self.tz)
-        info = {"id": trigger.id, "idx": index, "kind": trigger.kind, "due": timer.due.isoformat(),
-                "missed": missed,
-                "description": f"it is {local.strftime('%H:%M:%S')}"
-                + (" (missed while the engine was down)" if missed else "")}  # fmt: skip
+        info = {
+            "id": trigger.id,
+            "idx": index,
+            "kind": trigger.kind,
+            "due": timer.due.isoformat(),
+            "missed": missed,
+            "description": f"it is {local.strftime('%H:%M:%S')}"
+            + (" (missed while the engine was down)" if missed else ""),
+        }
         self.trigger(batch, state, info, fired, root, timer.due)
 
-    def _schedule_next(
+    def schedule_next(
         self, batch: Batch, state: AutomationState, index: int, trigger: Trigger, after: datetime
     ) -> None:
         due = next_time(trigger, after, self.tz)
         if due is None:
             return
         name = f"time:{index}"
-        data = {"timer": name, "purpose": "time", "idx": index, "due": due.isoformat(),
-                "spec": spec_text(trigger)}  # fmt: skip
-        event_id = batch.add(state.stream, TIMER_SET, data, correlation_id=str(uuid7()),
-                             causation_id=None)  # fmt: skip
+        data = {
+            "timer": name,
+            "purpose": "time",
+            "idx": index,
+            "due": due.isoformat(),
+            "spec": spec_text(trigger),
+        }
+        event_id = batch.add(
+            state.stream, TIMER_SET, data, correlation_id=str(uuid7()), causation_id=None
+        )
         self.timers.add(Timer(state.stream, name, due, "time", data, event_id))
 
     # -- offline detection -----------------------------------------------------------------------
@@ -628,130 +738,8 @@ class EngineSession:
         event = NewEvent(f"home.{what}", data, metadata(str(event_id), None), event_id)
         await append_retrying(self.store, {device_stream(entity.entity_id): ([event], ANY)})
 
-    # -- restart ------------------------------------------------------------------------------
-    async def save_checkpoint(self) -> None:
-        """Record where the engine is and what it knows of every device, so a
-        restart reads only what came after."""
-        self._since_checkpoint = 0
-        data = {
-            "position": self.position,
-            "entities": [e.as_dict() for e in self.world.entities.values()],
-            "at": self.clock.now().isoformat(),
-        }
-        event = NewEvent(CHECKPOINT, data, None, uuid7())
-        await append_retrying(self.store, {CHECKPOINT_STREAM: ([event], ANY)})
-
-    async def _restore_world(self, checkpoint: int) -> int:
-        """The world as of the resume point; returns that point."""
-        start = 0
-        async for e in self.store.read(CHECKPOINT_STREAM, backwards=True, limit=1):
-            start = int(e.data.get("position") or 0)
-            for item in e.data.get("entities") or ():
-                entity = Entity.from_dict(item)
-                self.world.entities[entity.entity_id] = entity
-            self.world.position = start
-        if checkpoint > start:
-            async for e in self.store.read_all(after=start, stream_prefix=DEVICE_PREFIX):
-                if e.position > checkpoint:
-                    break
-                reading = Reading.of(e)
-                if reading is not None:
-                    self.world.apply(reading)
-            start = checkpoint
-        return start
-
-    async def _restore_runs(self, records: list[RunRecord]) -> None:
-        for record in records:
-            state = self.states.get(record.automation_id)
-            if state is None:
-                log.warning("run %s of an automation no longer loaded is left", record.stream)
-                continue
-            run = RunHandle(record.run_id, state.automation, record.stream, record.trigger,
-                            record.correlation_id, record.last_event_id, self.clock.now(),
-                            journal=record.journal)  # fmt: skip
-            self.runs[record.stream] = run
-            if record.status == "queued":
-                state.queue.append(run)
-                continue
-            state.active[run.run_id] = run
-            for name, (data, event_id) in record.timers.items():
-                due = datetime.fromisoformat(str(data["due"]))
-                self.timers.add(Timer(run.stream, name, due, str(data["purpose"]), dict(data),
-                                      event_id))  # fmt: skip
-            for path, steps in record.journal.items():
-                started = steps.get(WAIT_STARTED)
-                if started is None or WAIT_ENDED in steps:
-                    continue
-                action = find_action(state.automation.actions, path)
-                if isinstance(action, WaitForTriggerAction):
-                    due_text = started.get("due")
-                    due = datetime.fromisoformat(due_text) if isinstance(due_text, str) else None
-                    self.start_wait(run, path, action, int(started.get("after") or 0), due, "")
-            self._start_task(run)
-        for state in self.states.values():
-            if state.queue and not state.active:
-                await self._start_queued(state)
-
-    async def _restore_timers(
-        self, timers: dict[tuple[str, str], tuple[Mapping[str, Any], str]]
-    ) -> None:
-        for (stream, name), (data, event_id) in timers.items():
-            state = self.states.get(stream.removeprefix("automation-"))
-            if state is None:
-                continue
-            due = datetime.fromisoformat(str(data["due"]))
-            timer = Timer(stream, name, due, str(data["purpose"]), dict(data), event_id)
-            if timer.purpose == "time":
-                index = int(data.get("idx", -1))
-                triggers = state.automation.triggers
-                if not 0 <= index < len(triggers) or spec_text(triggers[index]) != data.get("spec"):
-                    batch = Batch(self.store)
-                    batch.add(stream, TIMER_CANCELLED, {"timer": name, "reason": "changed"},
-                              correlation_id=str(uuid7()), causation_id=None)  # fmt: skip
-                    await batch.commit()
-                    continue
-            self.timers.add(timer)
-
-    async def _schedule_time_triggers(self) -> None:
-        batch = Batch(self.store)
-        for state in self.states.values():
-            for i, trigger in enumerate(state.automation.triggers):
-                if isinstance(trigger, TimeTrigger | CronTrigger):
-                    if (state.stream, f"time:{i}") not in self.timers:
-                        self._schedule_next(batch, state, i, trigger, self.clock.now())
-        await batch.commit()
-
 
 def _resolve(run: RunHandle, path: str, data: Any) -> None:
     future = run.future(path)
     if not future.done():
         future.set_result(data)
-
-
-def spec_text(trigger: Trigger) -> str:
-    """What a time trigger's schedule is, as text (a changed one is rescheduled)."""
-    if isinstance(trigger, TimeTrigger):
-        return "at " + ",".join(t.isoformat() for t in trigger.at)
-    if isinstance(trigger, CronTrigger):
-        return "cron " + trigger.cron.text
-    return ""
-
-
-def next_time(trigger: Trigger, after: datetime, tz: Any) -> datetime | None:
-    """The first time ``trigger`` fires strictly after ``after`` (aware UTC)."""
-    from datetime import UTC
-
-    local = after.astimezone(tz)
-    if isinstance(trigger, TimeTrigger):
-        candidates = []
-        for day in (0, 1):
-            date = (local + timedelta(days=day)).date()
-            for at in trigger.at:
-                moment = datetime.combine(date, at, tzinfo=tz)
-                if moment > local:
-                    candidates.append(moment)
-        return min(candidates).astimezone(UTC) if candidates else None
-    if isinstance(trigger, CronTrigger):
-        found = trigger.cron.next_after(local.replace(tzinfo=None))
-        return None if found is None else found.replace(tzinfo=tz).astimezone(UTC)
-    return None

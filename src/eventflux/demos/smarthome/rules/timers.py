@@ -78,7 +78,7 @@ class Timers:
 
     def pop_due(self, until: datetime) -> list[Timer]:
         """Remove and return the timers due at or before ``until``, earliest first."""
-        out = []
+        out: list[Timer] = []
         while True:
             self._clean()
             if not self._heap or self._heap[0][0] > until:
