@@ -161,9 +161,10 @@ class _Node:
 
     def items(self) -> list[_Node]:
         """The items of a list (a single value counts as a list of one)."""
-        values = self.value if isinstance(self.value, list) else [self.value]
+        if not isinstance(self.value, list):
+            return [_Node(self.r, self.value, self.path, self.line)]
         out = []
-        for i, item in enumerate(values):
+        for i, item in enumerate(self.value):
             line = self.value.line_of(i) if isinstance(self.value, LocatedList) else self.line
             out.append(_Node(self.r, item, f"{self.path}[{i}]", line))
         return out
