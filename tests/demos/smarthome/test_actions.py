@@ -219,9 +219,12 @@ async def test_repeat_count_while_and_until() -> None:
         await r.state("back.lock", "locked")
         await r.advance(10)
         commands = await r.commands()
-        assert commands == [("hall.light", "toggle")] * 3 + [("front.lock", "lock")] * 2 + [
-            ("back.lock", "lock")
-        ] * 2
+        assert (
+            commands
+            == [("hall.light", "toggle")] * 3
+            + [("front.lock", "lock")] * 2
+            + [("back.lock", "lock")] * 2
+        )
         assert await r.outcomes() == ["done"]
 
 

@@ -89,14 +89,26 @@ BASE = """- id: a
 @pytest.mark.parametrize(
     ("change", "line", "field", "says"),
     [
-        (("to: \"on\"", "too: \"on\""), 5, "[0].triggers[0].too", "unknown field 'too'"),
+        (('to: "on"', 'too: "on"'), 5, "[0].triggers[0].too", "unknown field 'too'"),
         (("trigger: state", "trigger: sate"), 3, "[0].triggers[0].trigger", "unknown trigger"),
-        (("entity_id: hall.motion", "entity_id: hallmotion"), 4, "[0].triggers[0].entity_id",
-         "'<room>.<device>'"),
-        (("entity_id: hall.motion", "entity_id: hall.moton"), 4, "[0].triggers[0].entity_id",
-         "no device 'hall.moton'"),
-        (("light.turn_on", "light.explode"), 7, "[0].actions[0].action",
-         "light has no command 'explode'"),
+        (
+            ("entity_id: hall.motion", "entity_id: hallmotion"),
+            4,
+            "[0].triggers[0].entity_id",
+            "'<room>.<device>'",
+        ),
+        (
+            ("entity_id: hall.motion", "entity_id: hall.moton"),
+            4,
+            "[0].triggers[0].entity_id",
+            "no device 'hall.moton'",
+        ),
+        (
+            ("light.turn_on", "light.explode"),
+            7,
+            "[0].actions[0].action",
+            "light has no command 'explode'",
+        ),
         (("light.turn_on", "toaster.toast"), 7, "[0].actions[0].action", "no device kind"),
         (("- id: a", "- id: a b"), 1, "[0].id", "letters, digits"),
         (("  actions:", "  mode: sometimes\n  actions:"), 6, "[0].mode", "mode must be one of"),
@@ -120,7 +132,9 @@ def test_more_mistakes() -> None:
     assert "expected a duration" in str(e)
     e = error(BASE + BASE)
     assert (e.line, e.field) == (9, "[1].id") and "a second automation" in str(e)
-    e = error(BASE.replace('to: "on"', "above: 5\n      below: 1").replace("state", "numeric_state"))
+    e = error(
+        BASE.replace('to: "on"', "above: 5\n      below: 1").replace("state", "numeric_state")
+    )
     assert e.field == "[0].triggers[0].above"
     e = error(BASE + "    - wait_for_trigger:\n        - trigger: time\n          at: '10:00'\n")
     assert e.line == 10 and "a wait takes event, state, numeric_state, offline" in str(e)
@@ -142,8 +156,13 @@ def test_the_older_platform_spelling_loads() -> None:
 
 def test_automations_from_python_dicts_are_checked_the_same_way() -> None:
     (a,) = load_automations(
-        [{"id": "py", "triggers": [{"trigger": "offline"}],
-          "actions": [{"action": "notify.phone", "data": {"message": "gone"}}]}]  # fmt: skip
+        [
+            {
+                "id": "py",
+                "triggers": [{"trigger": "offline"}],
+                "actions": [{"action": "notify.phone", "data": {"message": "gone"}}],
+            }
+        ]  # fmt: skip
     )
     assert a.actions == (NotifyAction("phone", "gone"),)
     with pytest.raises(AutomationError) as caught:

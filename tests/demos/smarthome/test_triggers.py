@@ -18,14 +18,17 @@ LIGHT = """
 
 
 async def test_an_event_trigger_matches_subject_wildcards_and_data() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: doors
   mode: parallel
   triggers:
     - trigger: event
       subject: home.*.door.contact
       event_data: {state: open}
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:
         await r.device("front.door", "contact", state="open")
         await r.device("back.door", "contact", state="closed")  # data does not match
@@ -39,13 +42,16 @@ async def test_an_event_trigger_matches_subject_wildcards_and_data() -> None:
 
 
 async def test_a_tail_wildcard_matches_one_or_more_tokens() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: any
   mode: parallel
   triggers:
     - trigger: event
       subject: home.hall.>
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:
         await r.device("hall.motion", "motion", state="on")
         await r.device("kitchen.motion", "motion", state="on")
@@ -53,7 +59,8 @@ async def test_a_tail_wildcard_matches_one_or_more_tokens() -> None:
 
 
 async def test_a_state_trigger_fires_on_a_matching_change_only() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: motion
   mode: parallel
   triggers:
@@ -61,7 +68,9 @@ async def test_a_state_trigger_fires_on_a_matching_change_only() -> None:
       entity_id: hall.motion
       from: "off"
       to: "on"
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:
         await r.state("hall.motion", "on")  # the first reading: no change known
         await r.state("hall.motion", "on")  # no change
@@ -72,7 +81,11 @@ async def test_a_state_trigger_fires_on_a_matching_change_only() -> None:
         runs = await r.events("smarthome.RunStarted")
         assert len(runs) == 1
         trigger = runs[0].data["trigger"]
-        assert (trigger["from"], trigger["to"], trigger["entity_id"]) == ("off", "on", "hall.motion")
+        assert (trigger["from"], trigger["to"], trigger["entity_id"]) == (
+            "off",
+            "on",
+            "hall.motion",
+        )
         assert trigger["description"] == "hall.motion changed from off to on"
 
 
@@ -95,7 +108,8 @@ async def test_a_state_trigger_on_an_attribute_and_not_to() -> None:
 
 
 async def test_a_state_trigger_with_for_fires_once_the_state_held_that_long() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: door_open
   mode: parallel
   triggers:
@@ -103,7 +117,9 @@ async def test_a_state_trigger_with_for_fires_once_the_state_held_that_long() ->
       entity_id: front.door
       to: open
       for: "00:02:00"
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:
         await r.state("front.door", "closed")
         await r.state("front.door", "open")
@@ -124,14 +140,17 @@ async def test_a_state_trigger_with_for_fires_once_the_state_held_that_long() ->
 
 
 async def test_a_numeric_trigger_fires_on_crossing_not_on_every_reading_above() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: spike
   mode: parallel
   triggers:
     - trigger: numeric_state
       entity_id: utility.energy
       above: 3000
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:
         for watts in (3500, 2000, 3100, 3200, 4000, 2999, 1000, 3000, 3000.5, "n/a", 5000):
             await r.device("utility.energy", "power", state=watts)
@@ -143,7 +162,8 @@ async def test_a_numeric_trigger_fires_on_crossing_not_on_every_reading_above() 
 
 
 async def test_a_numeric_range_with_for() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: cold
   mode: parallel
   triggers:
@@ -153,7 +173,9 @@ async def test_a_numeric_range_with_for() -> None:
       above: 5
       below: 17
       for: 600
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:
         await r.state("living.thermostat", "heat", current_temperature=19)
         await r.state("living.thermostat", "heat", current_temperature=16)
@@ -170,13 +192,16 @@ async def test_a_numeric_range_with_for() -> None:
 
 
 async def test_a_time_trigger_fires_every_day_at_its_times() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: evening
   mode: parallel
   triggers:
     - trigger: time
       at: ["21:30", "23:00:30"]
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:  # starts at 21:00
         await r.advance(timedelta(minutes=29))
         assert await r.events("smarthome.RunStarted") == []
@@ -190,13 +215,16 @@ async def test_a_time_trigger_fires_every_day_at_its_times() -> None:
 
 
 async def test_a_cron_trigger() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: quarter
   mode: parallel
   triggers:
     - trigger: cron
       cron: "*/15 21 * * thu"
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml) as r:  # Thursday 21:00
         await r.advance(timedelta(hours=1))
         due = [e.data["trigger"]["due"][11:16] for e in await r.events("smarthome.RunStarted")]
@@ -206,13 +234,16 @@ async def test_a_cron_trigger() -> None:
 
 
 async def test_an_offline_trigger_fires_when_heartbeats_stop() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: gone
   mode: parallel
   triggers:
     - trigger: offline
       entity_id: [front.lock]
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml, offline_after=timedelta(seconds=90)) as r:
         await r.device("front.lock", "heartbeat", state="locked")
         await r.device("back.lock", "heartbeat", state="locked")
@@ -235,7 +266,8 @@ async def test_an_offline_trigger_fires_when_heartbeats_stop() -> None:
 
 
 async def test_trigger_ids_default_to_their_index() -> None:
-    yaml = """
+    yaml = (
+        """
 - id: ids
   mode: parallel
   triggers:
@@ -246,7 +278,9 @@ async def test_trigger_ids_default_to_their_index() -> None:
       entity_id: hall.motion
       to: "off"
       id: quiet
-""" + LIGHT
+"""
+        + LIGHT
+    )
     async with rig(yaml, start=START) as r:
         await r.state("hall.motion", "off")
         await r.state("hall.motion", "on")
