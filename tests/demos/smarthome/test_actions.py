@@ -61,7 +61,10 @@ async def test_device_commands_events_and_notifications() -> None:
         assert fired.data["data"] == {"where": "hall.motion"}
         (note,) = await r.events("smarthome.Notified")
         assert (note.data["target"], note.data["title"], note.data["message"]) == (
-            "phone", "Motion", "hall.motion saw someone (motion)")  # fmt: skip
+            "phone",
+            "Motion",
+            "hall.motion saw someone (motion)",
+        )
         assert all("duration_ms" in e.data and "at" in e.data for e in (fired, note))
         assert await r.outcomes() == ["done"]
 

@@ -105,10 +105,16 @@ async def test_a_time_window_across_midnight_and_weekdays() -> None:
         await motion(r)  # 06:00 Friday: out
         await r.advance(timedelta(hours=21))
         await motion(r)  # 03:00 Saturday: in the window, but not a listed weekday
-        assert await r.outcomes() == ["conditions not met", "done", "conditions not met",
-                                      "conditions not met"]  # fmt: skip
-        checked = [e.data["conditions"][0]["now"] for e in await r.events(
-            "smarthome.RunSkipped", "smarthome.RunStarted")]  # fmt: skip
+        assert await r.outcomes() == [
+            "conditions not met",
+            "done",
+            "conditions not met",
+            "conditions not met",
+        ]
+        checked = [
+            e.data["conditions"][0]["now"]
+            for e in await r.events("smarthome.RunSkipped", "smarthome.RunStarted")
+        ]
         assert checked == ["Thu 21:59:00", "Thu 22:00:00", "Fri 06:00:00", "Sat 03:00:00"]
 
 
@@ -141,4 +147,5 @@ async def test_and_or_not_and_trigger_ids() -> None:
         started = await r.events("smarthome.RunStarted")
         assert [e.data["trigger"]["id"] for e in started] == ["door", "motion"]
         tree = started[0].data["conditions"][0]
-        assert tree["condition"] == "or" and tree["conditions"][1]["condition"] == "not"
+        assert tree["condition"] == "or"
+        assert tree["conditions"][1]["condition"] == "not"

@@ -87,7 +87,8 @@ async def test_queued_runs_one_after_another_in_order_up_to_max() -> None:
             await r.advance(61)
         sent = await r.events("smarthome.CommandSent")
         ons = [int(e.data["data"]["brightness"]) for e in sent if e.data["command"] == "turn_on"]
-        assert ons == sorted(ons) and len(ons) == 3  # in trigger order
+        assert ons == sorted(ons)
+        assert len(ons) == 3
         assert [e.data["command"] for e in sent] == ["turn_on", "turn_off"] * 3
         assert await r.outcomes() == ["max exceeded: 3 runs queued", "done", "done", "done"]
 

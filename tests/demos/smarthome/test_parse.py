@@ -38,12 +38,14 @@ def test_the_shipped_automations_load() -> None:
     assert isinstance(hall.actions[1], WaitForTriggerAction)
     assert hall.actions[2] == DelayAction(timedelta(minutes=5))
     door = by_id["door_left_open"].triggers[0]
-    assert isinstance(door, StateTrigger) and door.for_ == timedelta(minutes=2)
+    assert isinstance(door, StateTrigger)
+    assert door.for_ == timedelta(minutes=2)
     assert door.to == ("open",)
     assert isinstance(by_id["good_night"].triggers[0], TimeTrigger)
     assert isinstance(by_id["good_night"].actions[0], ChooseAction)
     morning = by_id["morning_heat"]
-    assert isinstance(morning.triggers[0], CronTrigger) and morning.missed == "skip"
+    assert isinstance(morning.triggers[0], CronTrigger)
+    assert morning.missed == "skip"
     assert isinstance(by_id["energy_spike"].actions[0], NotifyAction)
     assert hall.source == f"{AUTOMATIONS_FILE}:4"
 
@@ -64,8 +66,11 @@ def test_on_and_off_stay_strings_and_times_stay_times() -> None:
 """
     )
     state, at = a.triggers
-    assert isinstance(state, StateTrigger) and state.to == ("on",) and state.from_ == ("off",)
-    assert isinstance(at, TimeTrigger) and at.at == (time(22, 30),)
+    assert isinstance(state, StateTrigger)
+    assert state.to == ("on",)
+    assert state.from_ == ("off",)
+    assert isinstance(at, TimeTrigger)
+    assert at.at == (time(22, 30),)
     assert a.actions == (DelayAction(timedelta(minutes=5)),)
 
 
@@ -131,22 +136,31 @@ def test_more_mistakes() -> None:
     assert (e.line, e.field) == (9, "[0].actions[1].delay")
     assert "expected a duration" in str(e)
     e = error(BASE + BASE)
-    assert (e.line, e.field) == (9, "[1].id") and "a second automation" in str(e)
+    assert (e.line, e.field) == (9, "[1].id")
+    assert "a second automation" in str(e)
     e = error(
         BASE.replace('to: "on"', "above: 5\n      below: 1").replace("state", "numeric_state")
     )
     assert e.field == "[0].triggers[0].above"
     e = error(BASE + "    - wait_for_trigger:\n        - trigger: time\n          at: '10:00'\n")
-    assert e.line == 10 and "a wait takes event, state, numeric_state, offline" in str(e)
-    e = error(BASE.replace("trigger: state", "trigger: cron\n      cron: '61 * * * *'").replace(
-        "      entity_id: hall.motion\n      to: \"on\"\n", ""))  # fmt: skip
-    assert e.field == "[0].triggers[0].cron" and "minute: 61 is out of range" in str(e)
+    assert e.line == 10
+    assert "a wait takes event, state, numeric_state, offline" in str(e)
+    e = error(
+        BASE.replace("trigger: state", "trigger: cron\n      cron: '61 * * * *'").replace(
+            '      entity_id: hall.motion\n      to: "on"\n', ""
+        )
+    )
+    assert e.field == "[0].triggers[0].cron"
+    assert "minute: 61 is out of range" in str(e)
     e = error("- id: a\n  triggers: [\n")
-    assert e.line is not None and "not valid YAML" in str(e)
+    assert e.line is not None
+    assert "not valid YAML" in str(e)
     e = error("- id: a\n  id: b\n")
-    assert e.line == 2 and "given twice" in str(e)
+    assert e.line == 2
+    assert "given twice" in str(e)
     e = error(BASE.replace("  actions:\n", "  conditions:\n    - condition: time\n  actions:\n"))
-    assert e.field == "[0].conditions[0]" and "give 'after', 'before' or 'weekday'" in str(e)
+    assert e.field == "[0].conditions[0]"
+    assert "give 'after', 'before' or 'weekday'" in str(e)
 
 
 def test_the_older_platform_spelling_loads() -> None:
@@ -162,12 +176,13 @@ def test_automations_from_python_dicts_are_checked_the_same_way() -> None:
                 "triggers": [{"trigger": "offline"}],
                 "actions": [{"action": "notify.phone", "data": {"message": "gone"}}],
             }
-        ]  # fmt: skip
+        ]
     )
     assert a.actions == (NotifyAction("phone", "gone"),)
     with pytest.raises(AutomationError) as caught:
         load_automations([{"id": "py", "triggers": [], "actions": []}], file=None)
-    assert caught.value.file is None and caught.value.field
+    assert caught.value.file is None
+    assert caught.value.field
     assert str(caught.value).startswith("<python>")
 
 

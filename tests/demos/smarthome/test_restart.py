@@ -101,10 +101,18 @@ async def test_the_engine_resumes_after_the_last_event_it_decided_on() -> None:
         await r.stop()
         await r.store.append(
             "home-front.door",
-            [NewEvent("home.state", {"state": "open", "entity_id": "front.door",
-                                     "subject": "home.front.door.state",
-                                     "at": r.clock.now().isoformat()})],
-        )  # fmt: skip
+            [
+                NewEvent(
+                    "home.state",
+                    {
+                        "state": "open",
+                        "entity_id": "front.door",
+                        "subject": "home.front.door.state",
+                        "at": r.clock.now().isoformat(),
+                    },
+                )
+            ],
+        )
         await r.start()  # the door opened while the engine was down: it sees it now
         await r.advance(121)
         assert len(await r.events("smarthome.Notified")) == 1
@@ -167,7 +175,8 @@ async def test_the_world_comes_back_from_the_checkpoint() -> None:
         for i in range(7):
             await r.state("utility.energy", 300 + i)
         await r.restart(checkpoint_every=3)
-        assert r.engine is not None and r.engine.session is not None
+        assert r.engine is not None
+        assert r.engine.session is not None
         assert r.engine.session.world.entities["utility.energy"].state == 306
         checkpoints = [e async for e in r.store.read("smarthome-engine")]
         assert len(checkpoints) >= 2

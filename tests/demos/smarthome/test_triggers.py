@@ -261,7 +261,8 @@ async def test_an_offline_trigger_fires_when_heartbeats_stop() -> None:
             "home.heartbeat",
             "home.online",
         ]
-        assert r.engine is not None and r.engine.session is not None
+        assert r.engine is not None
+        assert r.engine.session is not None
         assert r.engine.session.world.entities["front.lock"].online
 
 
