@@ -64,7 +64,7 @@ class Rig:
         payload.update(subject=f"home.{room}.{name}.{event}", entity_id=entity_id)
         await self.store.append(f"home-{entity_id}", [NewEvent(f"home.{event}", payload)])
         await self.settle()
-        return next(e async for e in self.store.read(f"home-{entity_id}", backwards=True, limit=1))
+        return await anext(self.store.read(f"home-{entity_id}", backwards=True, limit=1))
 
     async def state(self, entity_id: str, state: Any, **attributes: Any) -> RecordedEvent:
         data: dict[str, Any] = {"state": state}
