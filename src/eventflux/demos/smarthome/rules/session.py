@@ -125,6 +125,10 @@ class EngineSession:
         self._held: Reading | None = None
         #: True while the processor handles an event or a timer
         self.busy = False
+        #: triggers checked against device events (a rule evaluation each)
+        self.evaluations = 0
+        #: the device time of the last event handled
+        self.last_at: datetime | None = None
         self.started_at = self.clock.now()
 
     # -- time -----------------------------------------------------------------------------
@@ -228,9 +232,11 @@ class EngineSession:
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for w in waiters:
-                if w is not pump and not w.done():
-                    w.cancel()
+            pending = [w for w in waiters if w is not pump and not w.done()]
+            for w in pending:
+                w.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
         if pump.done():
             pump.result()  # the store closed or failed: end here
 
@@ -243,6 +249,7 @@ class EngineSession:
         before = self.world.apply(reading)
         self.position = reading.position
         self.processed += 1
+        self.last_at = reading.at
         entity = self.world.get(reading.entity_id) if reading.entity_id else None
         batch = Batch(self.store, reading.position)
         if entity is not None and not entity.online and reading.event not in (OFFLINE, ONLINE):
@@ -250,6 +257,7 @@ class EngineSession:
         if entity is not None and reading.event == OFFLINE:
             self.offline_pending.discard(entity.entity_id)
         for state, i, trigger in self.index.candidates(reading):
+            self.evaluations += 1
             self._consider(batch, state, i, trigger, reading, before, entity)
         if self.waits:
             for wait, i, trigger in list(self.wait_index.candidates(reading)):
