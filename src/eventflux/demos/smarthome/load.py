@@ -126,58 +126,61 @@ async def telemetry_load(
     engine = engine_of(hub)
     watts = [900.0 + rng.uniform(-50, 50) for _ in range(devices)]
     per_tick = devices * rate * tick
-    async with await open_store(store) as s, await open_bus(bus) as b:
-        async with hub.running(store=s, bus=b):
-            session = await engine.wait_ready()
-            start = time.perf_counter()
-            done = asyncio.Event()
+    async with (
+        await open_store(store) as s,
+        await open_bus(bus) as b,
+        hub.running(store=s, bus=b),
+    ):
+        session = await engine.wait_ready()
+        start = time.perf_counter()
+        done = asyncio.Event()
 
-            async def sample() -> None:
-                while not done.is_set():
-                    lag = report.published - session.processed
-                    newest = session.last_at
-                    age = 0.0 if newest is None else (datetime.now(UTC) - newest).total_seconds()
-                    age = age if lag > 0 else 0.0
-                    report.samples.append((time.perf_counter() - start, lag, age))
-                    report.max_lag = max(report.max_lag, lag)
-                    report.max_lag_seconds = max(report.max_lag_seconds, age)
-                    await asyncio.sleep(0.5)
+        async def sample() -> None:
+            while not done.is_set():
+                lag = report.published - session.processed
+                newest = session.last_at
+                age = 0.0 if newest is None else (datetime.now(UTC) - newest).total_seconds()
+                age = age if lag > 0 else 0.0
+                report.samples.append((time.perf_counter() - start, lag, age))
+                report.max_lag = max(report.max_lag, lag)
+                report.max_lag_seconds = max(report.max_lag_seconds, age)
+                await asyncio.sleep(0.5)
 
-            sampler = asyncio.get_running_loop().create_task(sample())
-            owed = 0.0
-            tick_no = 0
-            while (elapsed := time.perf_counter() - start) < seconds:
-                owed += per_tick
-                batch = []
-                now = datetime.now(UTC).isoformat()
-                while owed >= 1:
-                    owed -= 1
-                    i = rng.randrange(devices)
-                    watts[i] = max(0.0, watts[i] + rng.uniform(-60, 60))
-                    batch.append(
-                        OutgoingMessage(
-                            f"home.load{i}.meter.power",
-                            {"kind": "energy", "state": round(watts[i], 1), "at": now},
-                            None,
-                            f"load{i}.meter",
-                            None,
-                        )
+        sampler = asyncio.get_running_loop().create_task(sample())
+        owed = 0.0
+        tick_no = 0
+        while (elapsed := time.perf_counter() - start) < seconds:
+            owed += per_tick
+            batch = []
+            now = datetime.now(UTC).isoformat()
+            while owed >= 1:
+                owed -= 1
+                i = rng.randrange(devices)
+                watts[i] = max(0.0, watts[i] + rng.uniform(-60, 60))
+                batch.append(
+                    OutgoingMessage(
+                        f"home.load{i}.meter.power",
+                        {"kind": "energy", "state": round(watts[i], 1), "at": now},
+                        None,
+                        f"load{i}.meter",
+                        None,
                     )
-                if batch:
-                    await b.publish_many(batch)
-                    report.published += len(batch)
-                tick_no += 1
-                await asyncio.sleep(max(0.0, start + tick_no * tick - time.perf_counter()))
-            del elapsed
-            stopped = time.perf_counter()
-            async with asyncio.timeout(drain_timeout):
-                while session.processed < report.published:
-                    await asyncio.sleep(0.01)
-            report.drain_seconds = time.perf_counter() - stopped
-            done.set()
-            await sampler
-            report.handled = session.processed
-            report.runs = sum(state.runs for state in session.states.values())
+                )
+            if batch:
+                await b.publish_many(batch)
+                report.published += len(batch)
+            tick_no += 1
+            await asyncio.sleep(max(0.0, start + tick_no * tick - time.perf_counter()))
+        del elapsed
+        stopped = time.perf_counter()
+        async with asyncio.timeout(drain_timeout):
+            while session.processed < report.published:  # noqa: ASYNC110 - a counter
+                await asyncio.sleep(0.01)
+        report.drain_seconds = time.perf_counter() - stopped
+        done.set()
+        await sampler
+        report.handled = session.processed
+        report.runs = sum(state.runs for state in session.states.values())
     return report
 
 
@@ -200,8 +203,11 @@ async def rule_throughput(
                 data = {"state": rng.choice(["on", "off"]), "kind": "motion"}
                 entity, kind = f"load{i}.motion", "motion"
             room, _, device = entity.partition(".")
-            data.update(subject=f"home.{room}.{device}.{kind}", entity_id=entity,
-                        at=(at + timedelta(milliseconds=n)).isoformat())  # fmt: skip
+            data.update(
+                subject=f"home.{room}.{device}.{kind}",
+                entity_id=entity,
+                at=(at + timedelta(milliseconds=n)).isoformat(),
+            )
             batch.append((f"home-{entity}", NewEvent(f"home.{kind}", data)))
             if len(batch) == 1000:
                 await _store_batch(s, batch)
@@ -212,7 +218,7 @@ async def rule_throughput(
         task = asyncio.get_running_loop().create_task(engine.run(s))
         session = await engine.wait_ready()
         start = time.perf_counter()
-        while session.processed < events:
+        while session.processed < events:  # noqa: ASYNC110 - a counter
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
         runs = sum(state.runs for state in session.states.values())
@@ -250,9 +256,13 @@ async def trigger_latency(
     """Trigger-to-action latency through the bus: a motion message published,
     recorded, handled by the engine, its command relayed and delivered to a
     device's subscriber. Returns p50/p99 in milliseconds."""
-    hub = make_app(store=store, bus=bus, read_model=read_model,
-                   automations=bench_automations(automations),
-                   offline_after=timedelta(hours=1))  # fmt: skip
+    hub = make_app(
+        store=store,
+        bus=bus,
+        read_model=read_model,
+        automations=bench_automations(automations),
+        offline_after=timedelta(hours=1),
+    )
     sent: dict[str, float] = {}
     latencies: list[float] = []
     got = asyncio.Event()
@@ -283,8 +293,11 @@ async def trigger_latency(
                 for value in ("off", "on") if state[room] == "on" else ("on",):
                     if value == "on":
                         sent[room] = time.perf_counter()
-                    await b.publish(f"home.{room}.motion.motion", {"kind": "motion", "state": value},
-                                    key=f"{room}.motion")  # fmt: skip
+                    await b.publish(
+                        f"home.{room}.motion.motion",
+                        {"kind": "motion", "state": value},
+                        key=f"{room}.motion",
+                    )
                 state[room] = "on"
                 n += 1
                 await asyncio.sleep(1 / rate)
