@@ -175,6 +175,7 @@ async def test_the_world_comes_back_from_the_checkpoint() -> None:
         for i in range(7):
             await r.state("utility.energy", 300 + i)
         await r.restart(checkpoint_every=3)
+        await r.settle()
         assert r.engine is not None
         assert r.engine.session is not None
         assert r.engine.session.world.entities["utility.energy"].state == 306

@@ -18,24 +18,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from ....events import NewEvent, uuid7
-from ....store import ANY
+from ....store import ANY, EventStore
 from .batch import Batch, append_retrying
 from .journal import TIMER_CANCELLED, WAIT_ENDED, WAIT_STARTED, RunRecord
-from .model import CronTrigger, TimeTrigger, WaitForTriggerAction
-from .runs import RunHandle, find_action
+from .model import CronTrigger, TimeTrigger, Trigger, WaitForTriggerAction
+from .runs import RunHandle, RunHost, find_action
 from .schedule import spec_text
-from .timers import Timer
+from .state import AutomationState
+from .timers import Timer, Timers
 from .world import DEVICE_PREFIX, Entity, Reading
-
-if TYPE_CHECKING:
-    from .session import EngineSession
 
 __all__ = [
     "CHECKPOINT",
     "CHECKPOINT_STREAM",
+    "RestoreHost",
     "restore_runs",
     "restore_timers",
     "restore_world",
@@ -43,12 +42,31 @@ __all__ = [
     "schedule_time_triggers",
 ]
 
+
+class RestoreHost(RunHost, Protocol):
+    """What restoring needs of the session (it has it)."""
+
+    store: EventStore
+    states: dict[str, AutomationState]
+    runs: dict[str, RunHandle]
+    timers: Timers
+    since_checkpoint: int
+
+    def start_task(self, run: RunHandle) -> None: ...
+
+    async def start_queued(self, state: AutomationState) -> None: ...
+
+    def schedule_next(
+        self, batch: Batch, state: AutomationState, index: int, trigger: Trigger, after: datetime
+    ) -> None: ...
+
+
 log = logging.getLogger("eventflux.demos.smarthome")
 CHECKPOINT_STREAM: Final = "smarthome-engine"
 CHECKPOINT: Final = "smarthome.EngineCheckpoint"
 
 
-async def save_checkpoint(self: EngineSession) -> None:
+async def save_checkpoint(self: RestoreHost) -> None:
     """Record where the engine is and what it knows of every device, so a
     restart reads only what came after."""
     self.since_checkpoint = 0
@@ -61,7 +79,7 @@ async def save_checkpoint(self: EngineSession) -> None:
     await append_retrying(self.store, {CHECKPOINT_STREAM: ([event], ANY)})
 
 
-async def restore_world(self: EngineSession, checkpoint: int) -> int:
+async def restore_world(self: RestoreHost, checkpoint: int) -> int:
     """The world as of the resume point; returns that point."""
     start = 0
     async for e in self.store.read(CHECKPOINT_STREAM, backwards=True, limit=1):
@@ -81,7 +99,7 @@ async def restore_world(self: EngineSession, checkpoint: int) -> int:
     return start
 
 
-async def restore_runs(self: EngineSession, records: list[RunRecord]) -> None:
+async def restore_runs(self: RestoreHost, records: list[RunRecord]) -> None:
     for record in records:
         state = self.states.get(record.automation_id)
         if state is None:
@@ -123,7 +141,7 @@ async def restore_runs(self: EngineSession, records: list[RunRecord]) -> None:
 
 
 async def restore_timers(
-    self: EngineSession, timers: dict[tuple[str, str], tuple[Mapping[str, Any], str]]
+    self: RestoreHost, timers: dict[tuple[str, str], tuple[Mapping[str, Any], str]]
 ) -> None:
     for (stream, name), (data, event_id) in timers.items():
         state = self.states.get(stream.removeprefix("automation-"))
@@ -148,7 +166,7 @@ async def restore_timers(
         self.timers.add(timer)
 
 
-async def schedule_time_triggers(self: EngineSession) -> None:
+async def schedule_time_triggers(self: RestoreHost) -> None:
     batch = Batch(self.store)
     for state in self.states.values():
         for i, trigger in enumerate(state.automation.triggers):

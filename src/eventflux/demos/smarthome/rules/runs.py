@@ -22,9 +22,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ....context import ACTOR, CAUSATION_ID, COMMAND, COMMAND_CAUSATION_ID, CORRELATION_ID
+from ..clock import Clock
 from .durations import format_duration
 from .evaluate import Env, check
 from .journal import (
@@ -54,19 +55,54 @@ from .model import (
     WaitForTriggerAction,
 )
 from .templates import render, render_data
-
-if TYPE_CHECKING:
-    from .session import EngineSession
+from .world import World
 
 __all__ = [
     "Interpreter",
     "RunCancelled",
     "RunHandle",
+    "RunHost",
     "RunStopped",
     "Step",
     "find_action",
     "run_metadata",
 ]
+
+
+class RunHost(Protocol):
+    """What a run needs of the engine that runs it (the session has it)."""
+
+    clock: Clock
+    world: World
+    position: int
+
+    def env(self, trigger: Mapping[str, Any], now: datetime | None = None) -> Env: ...
+
+    def local_now(self) -> datetime: ...
+
+    async def append_run(
+        self, run: RunHandle, items: list[tuple[str, dict[str, Any]]], *, finishing: bool = False
+    ) -> list[str]: ...
+
+    def schedule(
+        self,
+        stream: str,
+        name: str,
+        due: datetime,
+        purpose: str,
+        data: dict[str, Any],
+        event_id: str,
+    ) -> None: ...
+
+    def start_wait(
+        self,
+        run: RunHandle,
+        path: str,
+        action: WaitForTriggerAction,
+        after: int,
+        due: datetime | None,
+        event_id: str,
+    ) -> None: ...
 
 
 class RunCancelled(Exception):
@@ -135,7 +171,7 @@ class Step:
 
     run: RunHandle
     path: str
-    session: EngineSession
+    session: RunHost
 
     @property
     def trigger(self) -> Mapping[str, Any]:
@@ -214,7 +250,7 @@ def describe(action: Action) -> str:
 class Interpreter:
     """Walks a run's action tree, recording each step (and skipping those recorded)."""
 
-    def __init__(self, run: RunHandle, session: EngineSession) -> None:
+    def __init__(self, run: RunHandle, session: RunHost) -> None:
         self.run = run
         self.s = session
 

@@ -23,14 +23,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Final, Protocol
 from uuid import NAMESPACE_URL, uuid5
 
 from ....context import replace_metadata
 from ....events import NewEvent, uuid7
 from ....store import ANY, EventStore
+from ..clock import Clock
 from .batch import Batch, append_retrying, journal_event, metadata
 from .evaluate import Env, check_all
 from .journal import (
@@ -43,7 +43,6 @@ from .journal import (
     TIMER_SET,
     TIMER_SKIPPED,
     WAIT_ENDED,
-    automation_stream,
     recover,
     run_stream,
 )
@@ -58,47 +57,31 @@ from .restore import (
 )
 from .runs import Interpreter, RunCancelled, RunHandle, RunStopped, run_metadata
 from .schedule import next_time, spec_text
+from .state import AutomationState, WaitListener
 from .timers import Timer, Timers
 from .world import DEVICE_PREFIX, OFFLINE, ONLINE, Entity, Reading, World, device_stream
 
-if TYPE_CHECKING:
-    from .engine import RulesEngine
-
-__all__ = ["AutomationState", "EngineSession", "WaitListener"]
+__all__ = ["EngineSession", "EngineSettings"]
 
 log = logging.getLogger("eventflux.demos.smarthome")
 _LEVELS: Final = {"critical": 50, "error": 40, "warning": 30, "info": 20, "debug": 10}
 
 
-@dataclass(eq=False)
-class AutomationState:
-    """One automation's runs in memory (what its run mode looks at)."""
+class EngineSettings(Protocol):
+    """What a session needs of its engine (:class:`~.engine.RulesEngine` has it)."""
 
-    automation: Automation
-    active: dict[str, RunHandle] = field(default_factory=dict)
-    queue: deque[RunHandle] = field(default_factory=deque)
-    runs: int = 0
-    last_run: dict[str, Any] | None = None
-
-    @property
-    def stream(self) -> str:
-        return automation_stream(self.automation.id)
-
-
-@dataclass(eq=False)
-class WaitListener:
-    """A run waiting for a trigger (a ``wait_for_trigger`` step)."""
-
-    run: RunHandle
-    path: str
-    triggers: tuple[Trigger, ...]
-    after: int
+    automations: list[Automation]
+    clock: Clock
+    tz: tzinfo
+    offline_after: timedelta
+    checkpoint_every: int
+    queue_size: int
 
 
 class EngineSession:
     """The rules engine between a start and a stop."""
 
-    def __init__(self, engine: RulesEngine, store: EventStore) -> None:
+    def __init__(self, engine: EngineSettings, store: EventStore) -> None:
         self.engine = engine
         self.store = store
         self.clock = engine.clock
