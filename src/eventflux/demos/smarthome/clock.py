@@ -143,8 +143,3 @@ class FileClock:
     async def sleep_until(self, when: datetime) -> None:
         while self.now() < when:  # noqa: ASYNC110 - another process moves this clock
             await asyncio.sleep(self.poll)
-
-
-def seconds(delta: timedelta) -> float:
-    """``delta`` in seconds (a helper for messages)."""
-    return delta / timedelta(seconds=1)

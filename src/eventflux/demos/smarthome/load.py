@@ -196,7 +196,7 @@ async def rule_throughput(
         at = datetime(2026, 1, 16, tzinfo=UTC)
         for n in range(events):
             i = rng.randrange(automations)
-            if n % 4:
+            if n % 20:  # meters mostly; a motion sensor now and then
                 data = {"state": round(rng.uniform(800, 1200), 1), "kind": "energy"}
                 entity, kind = f"load{i}.meter", "power"
             else:
