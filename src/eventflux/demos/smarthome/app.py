@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import timedelta, tzinfo
 from pathlib import Path
@@ -134,7 +135,11 @@ def make_app(
             types=OUTBOX_TYPES,
             stream_prefix=RUN_PREFIX,
         )
-        await relay.run()
+        relay.start()
+        try:
+            await asyncio.Event().wait()  # until the App stops
+        finally:
+            await relay.stop()  # the batch in flight goes out, the checkpoint is saved
 
     @app.query(ListDevices)
     async def list_devices(q: ListDevices, ctx: Context) -> list[dict[str, Any]]:
