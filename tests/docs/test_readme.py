@@ -23,3 +23,15 @@ def test_readme_names_the_commands_ci_runs() -> None:
     assert "bash scripts/test" in text
     assert ".venv/bin/eventflux demo" in text
     assert "bash scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_first_command_sets_up_and_serves_the_dashboard() -> None:
+    text = README.read_text(encoding="utf-8")
+    quickstart = text[text.index("## Quickstart") :]
+    opening = quickstart.index("```console")
+    block = quickstart[opening : quickstart.index("```", opening + 3)]
+    commands = [line for line in block.splitlines()[1:] if line and not line.startswith("#")]
+    assert commands[0] == (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[all]' && .venv/bin/eventflux serve"
+    )
+    assert "http://127.0.0.1:8000/" in quickstart  # what it prints, what to open

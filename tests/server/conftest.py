@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from tests.servers._shared import free_port
 from eventflux import open_store
 from eventflux.bus import MessageBus, open_bus
 from eventflux.server import ServerSettings, create_app
+from eventflux.server.http import HttpProtocol
 from eventflux.server.tokens import MemoryTokenStore, Scope, TokenStore
 from eventflux.store import EventStore
 
@@ -101,14 +102,26 @@ class LiveServer:
 
 @contextlib.asynccontextmanager
 async def running(
-    store: EventStore, bus: MessageBus, tokens: TokenStore | None = None, **settings: Any
+    store: EventStore,
+    bus: MessageBus,
+    tokens: TokenStore | None = None,
+    *,
+    apps: Sequence[Any] = (),
+    **settings: Any,
 ) -> AsyncIterator[LiveServer]:
-    """Serve an app on a free port for the ``async with`` block."""
+    """Serve an app on a free port for the ``async with`` block (with ``apps``:
+    those eventflux Apps served, their workers running in the server)."""
     tokens = tokens if tokens is not None else MemoryTokenStore()
-    app = create_app(store, bus, tokens=tokens, settings=ServerSettings(**settings))
+    app = create_app(store, bus, tokens=tokens, settings=ServerSettings(**settings), apps=apps)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", ws="websockets-sansio"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
+        http=HttpProtocol,  # as eventflux serve runs it
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
@@ -134,6 +147,25 @@ async def live(backends: tuple[EventStore, MessageBus]) -> AsyncIterator[LiveSer
     store, bus = backends
     async with running(store, bus, keepalive=0.2) as server:
         yield server
+
+
+@pytest_asyncio.fixture
+async def shop(
+    backends: tuple[EventStore, MessageBus], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[LiveServer]:
+    """A real server serving the minishop App (its workers running in it) on the
+    memory store and bus; its read model in the test's folder."""
+    from tests.server import minishop
+
+    monkeypatch.setenv("EVENTFLUX_READ_MODEL", f"sqlite:///{tmp_path}/minishop-read.db")
+    minishop.ACCEPT_BAD[0] = False
+    store, bus = backends
+    try:
+        async with running(store, bus, keepalive=0.2, apps=[minishop.app]) as server:
+            yield server
+    finally:
+        minishop.ACCEPT_BAD[0] = False
+        minishop.gateway.reset()
 
 
 @pytest.fixture

@@ -32,6 +32,13 @@ PATHS: list[tuple[str, str, Any, str]] = [
     ("GET", "/api/dlq", None, "read"),
     ("DELETE", "/api/dlq?group=pay", None, "admin"),
     ("POST", "/api/dlq/1/retry", None, "admin"),
+    ("GET", "/api/groups", None, "read"),
+    ("GET", "/api/projections", None, "read"),
+    ("POST", "/api/projections/orders-view/rebuild", None, "admin"),
+    ("GET", "/api/breakers", None, "read"),
+    ("GET", "/api/sagas", None, "read"),
+    ("GET", "/api/trace/c-1", None, "read"),
+    ("GET", "/metrics", None, "read"),
 ]
 IDS = [f"{m} {p}" for m, p, _, _ in PATHS]
 

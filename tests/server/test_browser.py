@@ -33,16 +33,23 @@ ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason="needs Debian's Chromium (apt-get install chromium; scripts/test does it as root)",
-)
+# Browser tests never skip: scripts/test installs Chromium (as root) or stops with
+# a message saying how. A missing browser fails here, with that message.
+pytestmark: list[pytest.MarkDecorator] = []
+
+
+def require_chromium() -> None:
+    assert os.access(CHROMIUM, os.X_OK), (
+        "the browser tests need Debian's Chromium at /usr/bin/chromium "
+        "(apt-get install chromium chromium-driver; scripts/test does it as root)"
+    )
 
 
 @pytest_asyncio.fixture
 async def browser_page() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright  # imported here: skipped without Chromium
+    from playwright.async_api import async_playwright
 
+    require_chromium()
     with tempfile.TemporaryDirectory() as profile:
         async with async_playwright() as p:
             context = await p.chromium.launch_persistent_context(

@@ -1,7 +1,8 @@
 """Two ``eventflux serve`` processes on one PostgreSQL store and one NATS
 JetStream bus: a token made once works on both, an event appended through one
-reaches a live reader of the other, and a message published through one
-reaches a WebSocket group member on the other."""
+reaches a live reader of the other, a message published through one reaches
+a WebSocket group member on the other, and both serve the demo Apps (their
+workers sharing the consumer groups, their projections one read model)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ async def test_two_servers_share_the_store_the_bus_and_the_tokens(
     )
     token = created.stdout.strip()
     auth = {"Authorization": f"Bearer {token}"}
-    args = ("--host", "0.0.0.0", "--store", store, "--bus", bus)
+    args = ("--host", "0.0.0.0", "--store", store, "--bus", bus, "--demos")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with ServeProcess(tmp_path / "a", *args) as one, ServeProcess(tmp_path / "b", *args) as two:
@@ -57,11 +58,10 @@ async def test_two_servers_share_the_store_the_bus_and_the_tokens(
                     headers=auth,
                 )
                 assert r.status_code == 201
-                while True:
+                while True:  # after the demos' first data
                     item = await asyncio.wait_for(items.__anext__(), 20)
-                    if item.id is not None:
+                    if item.id is not None and item.event == "Placed":
                         break
-                assert item.event == "Placed"
                 assert item.json()["stream"] == "order-1"
 
             ws_url = two.url.replace("http://", "ws://") + "/api/ws"
@@ -89,3 +89,17 @@ async def test_two_servers_share_the_store_the_bus_and_the_tokens(
                 message = json.loads(await asyncio.wait_for(ws.recv(), 20))
                 assert message["type"] == "message"
                 assert message["message"]["data"] == {"id": 7}
+
+            for server in (one, two):  # the demo Apps on both, one read model
+                for _ in range(400):
+                    r = await client.get(server.url + "/api/projections", headers=auth)
+                    rows = {p["name"]: p for p in r.json()["projections"]}
+                    if rows["shop-catalog"]["lag"] == 0 and rows["bank-accounts"]["lag"] == 0:
+                        break
+                    await asyncio.sleep(0.05)
+                assert rows["shop-catalog"]["status"] == "running"
+                assert rows["shop-catalog"]["lag"] == 0
+                groups = (await client.get(server.url + "/api/groups", headers=auth)).json()
+                assert "shop-stock" in {g["name"] for g in groups["groups"]}
+            accounts = await client.get(one.url + "/api/streams?prefix=account-", headers=auth)
+            assert [s["stream"] for s in accounts.json()] == ["account-alice", "account-bob"]

@@ -11,7 +11,19 @@ from tests.server.test_api_bus import make_letters
 
 from eventflux import NewEvent
 
-PAGES = ["/", "/streams", "/events", "/tail", "/dead-letters", "/trace?correlation_id=x"]
+PAGES = [
+    "/",
+    "/streams",
+    "/events",
+    "/tail",
+    "/dead-letters",
+    "/trace?correlation_id=x",
+    "/trace",
+    "/groups",
+    "/projections",
+    "/breakers",
+    "/sagas?name=x&state=open",
+]
 
 
 @pytest.mark.asyncio

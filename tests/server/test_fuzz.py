@@ -3,7 +3,8 @@ and invalid requests, zero 5xx, answers that match the document, and a
 refused request never writes.
 
 The server runs with uvicorn in a thread of its own, on the memory store
-and bus, with a dead letter to retry and a stream to read. ``/api/subscribe``
+and bus, with a dead letter to retry, a stream to read, a causal chain to
+trace and a served App with a projection to rebuild. ``/api/subscribe``
 never ends, so it is fuzzed for its refusals only (bad ``Last-Event-ID`` and
 parameters, see test_api_all); ``/api/ws`` is no HTTP operation.
 """
@@ -25,8 +26,9 @@ from hypothesis import HealthCheck
 from schemathesis import GenerationMode, checks
 from tests.servers._shared import free_port
 
-from eventflux import NewEvent, Reject, open_store
+from eventflux import App, NewEvent, Reject, open_store
 from eventflux.bus import Message, open_bus
+from eventflux.cqrs import Projection, Transaction, handles
 from eventflux.server import ServerSettings, create_app
 from eventflux.server.tokens import MemoryTokenStore, Scope
 
@@ -41,10 +43,24 @@ CHECKS = [
 ]
 
 
+class Accounts(Projection):
+    """The served App's projection (rebuildable by the fuzzer)."""
+
+    name = "fuzz-accounts"
+
+    def create_schema(self, tx: Transaction) -> None:
+        tx.execute("CREATE TABLE accounts (owner TEXT)")
+
+    @handles("Opened")
+    def opened(self, data: dict[str, Any], tx: Transaction) -> None:
+        tx.execute("INSERT INTO accounts VALUES (:owner)", {"owner": str(data.get("owner"))})
+
+
 class FuzzServer:
     """The app served from a thread with its own event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -64,7 +80,10 @@ class FuzzServer:
 
     async def _serve(self) -> None:
         async with await open_store("memory://") as store, await open_bus("memory://") as bus:
-            await store.append("account-1", [NewEvent("Opened", {"owner": "ann"})])
+            meta = {"correlation_id": "c-1"}
+            await store.append("account-1", [NewEvent("Opened", {"owner": "ann"}, metadata=meta)])
+            served = App("fuzzed", read_model=f"sqlite:///{self.folder}/read.db")
+            served.projection(Accounts)
 
             @bus.subscribe("orders.created", group="pay")
             async def refuse(msg: Message) -> None:
@@ -78,7 +97,9 @@ class FuzzServer:
                 await asyncio.sleep(0.01)
             tokens = MemoryTokenStore()
             self.token, _ = await tokens.create(Scope.ADMIN)
-            app = create_app(store, bus, tokens=tokens, settings=ServerSettings(max_body=65536))
+            app = create_app(
+                store, bus, tokens=tokens, settings=ServerSettings(max_body=65536), apps=[served]
+            )
             self.ctx = app.state.eventflux
             config = uvicorn.Config(app, port=self.port, log_level="warning", lifespan="on")
             self.server = uvicorn.Server(config)
@@ -109,8 +130,8 @@ def _no_signals() -> Any:
 
 
 @pytest.fixture(scope="module")
-def fuzz_server() -> Iterator[FuzzServer]:
-    server = FuzzServer()
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
+    server = FuzzServer(str(tmp_path_factory.mktemp("fuzz")))
     server.thread.start()
     assert server.ready.wait(30)
     try:
@@ -139,6 +160,13 @@ def test_fuzz_every_operation(fuzz_server: FuzzServer, mode: GenerationMode) -> 
         "/api/publish/{subject}",
         "/api/dlq",
         "/api/dlq/{id}/retry",
+        "/api/groups",
+        "/api/projections",
+        "/api/projections/{name}/rebuild",
+        "/api/breakers",
+        "/api/sagas",
+        "/api/trace/{correlation_id}",
+        "/metrics",
     }
     for op in ops:
 

@@ -12,7 +12,9 @@ from tests.server.conftest import Api
 def route_paths(app: object) -> set[tuple[str, str]]:
     found = set()
     for route in app.routes:  # type: ignore[attr-defined]
-        if isinstance(route, Route) and route.path.startswith("/api/"):
+        if isinstance(route, Route) and (
+            route.path.startswith("/api/") or route.path == "/metrics"
+        ):
             path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
             for method in route.methods or ():
                 if method != "HEAD":
@@ -40,6 +42,13 @@ async def test_the_document_lists_every_route_and_nothing_else(api: Api) -> None
         ("get", "/api/dlq"),
         ("delete", "/api/dlq"),
         ("post", "/api/dlq/{id}/retry"),
+        ("get", "/api/groups"),
+        ("get", "/api/projections"),
+        ("post", "/api/projections/{name}/rebuild"),
+        ("get", "/api/sagas"),
+        ("get", "/api/breakers"),
+        ("get", "/api/trace/{correlation_id}"),
+        ("get", "/metrics"),
     }
     for path, item in doc["paths"].items():
         for method, op in item.items():

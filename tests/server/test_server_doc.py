@@ -8,8 +8,10 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 from tests.server._proc import ServeProcess
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "server.md"
@@ -37,6 +39,11 @@ def test_the_guide_has_its_blocks() -> None:
 def test_every_curl_example_runs_against_a_real_server(tmp_path: Path) -> None:
     blocks = sh_blocks()
     with ServeProcess(tmp_path) as server:
+        # the demos' first data, their checkout through the bus included, as a reader finds it
+        deadline = time.monotonic() + 30
+        while not httpx.get(server.url + "/api/all?types=shop.OrderConfirmed").json()["events"]:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
         # each answer on lines of its own (curl adds no newline after a JSON body)
         script = [
             "set -euo pipefail",

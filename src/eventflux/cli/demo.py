@@ -22,6 +22,7 @@ DEMOS: dict[str, str] = {
     "store": "eventflux.demos.store_tour",
     "bank": "eventflux.demos.bank",
     "shop": "eventflux.demos.shop",
+    "trading": "eventflux.demos.trading",
     "smarthome": "eventflux.demos.smarthome",
 }
 

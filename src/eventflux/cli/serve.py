@@ -1,11 +1,21 @@
-"""``eventflux serve``: the HTTP API and the dashboard, with uvicorn.
+"""``eventflux serve [module:app ...]``: the HTTP API, the dashboard and the
+Apps' workers, with uvicorn.
 
-With no options it keeps its store and bus in SQLite files in ``./.eventflux/``
-(``--store``/``--bus`` or ``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS`` name others),
-prints the dashboard URL, and stops gracefully on SIGTERM or SIGINT: it stops
-accepting connections, ends live feeds with a last word (readers resume with
-``Last-Event-ID``), lets in-flight requests finish, then closes the bus and
-the store.
+With ``module:app`` arguments it serves those :class:`eventflux.App` objects:
+one store and one bus shared by all of them (the first App's URLs unless
+``--store``/``--bus``), their subscribers, relays, projections and tasks run
+in this process (unless ``--no-workers``), their pages are mounted under
+``/demos/<app name>``. With no argument it serves every demo App this
+installation has (:mod:`eventflux.cli.serve_apps`: looked up at run time, a
+demo that is not there is skipped), with their first data, on SQLite files in
+``./.eventflux/``. Naming a store or a bus (``--store``/``--bus`` or
+``$EVENTFLUX_STORE``/``$EVENTFLUX_BUS``) serves that store and bus alone:
+the demos never write into a store of yours unless ``--demos`` asks for it.
+
+It prints the dashboard URL, and stops gracefully on SIGTERM or SIGINT: it
+stops accepting connections, ends live feeds with a last word (readers
+resume with ``Last-Event-ID``), lets in-flight requests finish, stops the
+Apps (running handlers finish), then closes the bus and the store.
 
 Bound to loopback with no tokens the server is open (and says so); bound to
 any other address it needs tokens (``eventflux token create``).
@@ -13,6 +23,7 @@ any other address it needs tokens (``eventflux token create``).
 Example::
 
     eventflux serve
+    eventflux serve myshop:app --port 8080
     eventflux serve --host 0.0.0.0 --port 8080 --store postgresql://app@db/shop \\
         --bus nats://nats:4222 --max-body 4194304
 """
@@ -24,7 +35,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +45,7 @@ from ..bus import open_bus
 from ..exceptions import EventfluxError, MissingExtraError
 from ..store import open_store
 from ._common import err_console
+from .serve_apps import Target, app_targets, demo_targets
 from .token import serve_store_url, tokens_url
 
 __all__ = ["register", "serve_bus_url"]
@@ -116,13 +128,17 @@ async def _serve(
     max_body: int,
     workers: bool,
     log_level: str,
+    targets: Sequence[Target] = (),
 ) -> None:
     try:
         import uvicorn
 
         from .. import server as web
+        from ..server.http import HttpProtocol
     except ImportError as e:
         raise MissingExtraError("eventflux serve", "server", e.name or "starlette") from e
+    served = [web.ServedApp.of(t.app, t.module, t.seed, t.routes) for t in targets]
+    codec = next((t.app.codec for t in targets if t.app.codec is not None), None)
     settings = web.ServerSettings(max_body=max_body, host=host, workers=workers)
     tokens = await web.open_token_store(token_url)
     try:
@@ -131,20 +147,23 @@ async def _serve(
                 f"[bold red]error:[/] refusing to serve on {host} with no tokens: anyone who "
                 "reaches that address could read and write everything.\n"
                 "Create a token first:  eventflux token create --scope admin"
-                + ("" if token_url == tokens_url(None, store_url) else f" --tokens {token_url}")
+                + ("" if token_url == tokens_url(None, None) else f" --tokens {token_url}")
                 + "\n(or bind to 127.0.0.1 to run open on this machine only)",
                 highlight=False,
             )
             raise typer.Exit(2)
         for url in (store_url, bus_url):
             _make_folder(url)
-        async with await open_store(store_url) as store, await open_bus(bus_url) as bus:
-            app = web.create_app(store, bus, tokens=tokens, settings=settings)
+        store_cm = await open_store(store_url, codec=codec)
+        async with store_cm as store, await open_bus(bus_url) as bus:
+            app = web.create_app(store, bus, tokens=tokens, settings=settings, apps=served)
             ctx = app.state.eventflux
             config = uvicorn.Config(
                 app,
                 host=host,
                 port=port,
+                http=HttpProtocol,
+                access_log=log_level.lower() in ("trace", "debug", "info"),
                 lifespan="on",
                 ws="websockets-sansio",
                 log_level=log_level,
@@ -160,6 +179,12 @@ async def _serve(
                 print(f"eventflux: dashboard at {url}", flush=True)
                 print(f"eventflux: API at {url}api (OpenAPI: {url}api/openapi.json)", flush=True)
                 print(f"eventflux: store {store_url}, bus {bus_url}", flush=True)
+                print(f"eventflux: tokens {tokens.location}", flush=True)
+                for one in served:
+                    print(f"eventflux: app {one.name} at {url}{one.prefix[1:]}/", flush=True)
+                if served:
+                    where = "in this process" if workers else "elsewhere (--no-workers)"
+                    print(f"eventflux: the apps' workers run {where}", flush=True)
                 if open_server:
                     print(
                         "eventflux: OPEN server (loopback, no tokens): every local caller is "
@@ -221,19 +246,36 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--workers/--no-workers", help="Run the apps' workers in this process."),
         ] = True,
+        demos: Annotated[
+            bool | None,
+            typer.Option(
+                "--demos/--no-demos",
+                help="Serve the demo apps (default: with no module:app and no store or bus named).",
+                show_default=False,
+            ),
+        ] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     ) -> None:
-        """Serve the HTTP API and the live dashboard (prints the URL)."""
-        if apps:
-            err_console.print(
-                f"[bold red]error:[/] serving {', '.join(apps)} needs eventflux.App, which this "
-                "version does not have yet; run `eventflux serve` without module:app to serve "
-                "the store and the bus",
-                highlight=False,
-            )
-            raise typer.Exit(2)
+        """Serve the HTTP API, the live dashboard and the apps (prints the URL)."""
+        named = bool(
+            store or bus or os.environ.get("EVENTFLUX_STORE") or os.environ.get("EVENTFLUX_BUS")
+        )
+        if demos and apps:
+            raise typer.BadParameter("--demos serves the demo apps instead of module:app; give one")
+        targets = app_targets(apps) if apps else []
+        if not apps and (demos if demos is not None else not named):
+            targets = demo_targets()
+            # the demos' read models beside their store: in ./.eventflux/ by default
+            store = store or serve_store_url(None)
+            bus = bus or serve_bus_url(None)
+            os.environ.setdefault("EVENTFLUX_STORE", store)
+            os.environ.setdefault("EVENTFLUX_BUS", bus)
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-        store_url = serve_store_url(store)
+        if not os.environ.get("EVENTFLUX_LOG_LEVEL"):  # not a line per command
+            for name in ("eventflux.app", "eventflux.cqrs"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+        store_url = store or (targets[0].app.store_url if apps else serve_store_url(None))
+        bus_url = bus or (targets[0].app.bus_url if apps else serve_bus_url(None))
         try:
             with _runner() as runner:
                 runner.run(
@@ -241,11 +283,14 @@ def register(app: typer.Typer) -> None:
                         host,
                         port,
                         store_url,
-                        serve_bus_url(bus),
-                        tokens_url(tokens, store_url),
+                        bus_url,
+                        # where `eventflux token` looks with the same options: beside the
+                        # store named (--store, $EVENTFLUX_STORE), else in ./.eventflux/
+                        tokens_url(tokens, store),
                         max_body,
                         workers,
                         log_level,
+                        targets,
                     )
                 )
         except EventfluxError as e:

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .breaker import CircuitBreaker, CircuitOpenError, CircuitState, StateChange
+from .breaker import (
+    CircuitBreaker,
+    CircuitOpenError,
+    CircuitState,
+    StateChange,
+    find_breaker,
+    registered_breakers,
+)
+from .breaker_registry import BreakerRegistry
 from .inbox import HandledMessage, Inbox, MemoryInbox
 from .retry import RetryPolicy
 
@@ -30,6 +38,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "BreakerRegistry",
     "CircuitBreaker",
     "CircuitOpenError",
     "CircuitState",
@@ -39,4 +48,6 @@ __all__ = [
     "RetryPolicy",
     "SQLiteInbox",
     "StateChange",
+    "find_breaker",
+    "registered_breakers",
 ]

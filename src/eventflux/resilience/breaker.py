@@ -12,6 +12,11 @@ The circuit opens after ``failure_threshold`` consecutive failures, or, with
 ``AlreadyHandled``, which say nothing about the dependency's health) count
 neither way.
 
+Every breaker registers itself (weakly) when it is created, so tools find it
+by name: :func:`~eventflux.resilience.find_breaker`,
+:func:`~eventflux.resilience.registered_breakers` (``eventflux serve`` shows
+them at ``GET /api/breakers``).
+
 Each state change is passed to listeners as a :class:`StateChange`, and emitted
 on an optional :class:`~eventflux.EventEmitter` as ``"state_change"`` and as the
 new state's name (``"open"``, ``"half_open"``, ``"closed"``).
@@ -45,8 +50,17 @@ from typing import Any, ParamSpec, Protocol, Self, TypeVar
 
 from ..exceptions import CircuitOpenError
 from ..signals import AlreadyHandled, Reject
+from .breaker_registry import BreakerRegistry
 
-__all__ = ["CircuitBreaker", "CircuitOpenError", "CircuitState", "StateChange"]
+__all__ = [
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CircuitState",
+    "StateChange",
+    "default_registry",
+    "find_breaker",
+    "registered_breakers",
+]
 
 log = logging.getLogger("eventflux.resilience")
 P = ParamSpec("P")
@@ -135,6 +149,8 @@ class CircuitBreaker:
         self._calls: deque[tuple[float, bool]] = deque()  # (ended at, failed)
         self._trials = 0
         self._trial_successes = 0
+        self._last_change: StateChange | None = None
+        default_registry.add(self)  # findable by name (weakly held)
 
     # -- observing -----------------------------------------------------------------
     @property
@@ -150,6 +166,16 @@ class CircuitBreaker:
         if self._state is not CircuitState.OPEN:
             return 0.0
         return max(0.0, self._opened_at + self.reset_timeout - self._clock())
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failures counted now (0 after a success or a close)."""
+        return self._consecutive
+
+    @property
+    def last_change(self) -> StateChange | None:
+        """The latest state change, or None while the breaker never changed."""
+        return self._last_change
 
     def add_listener(self, fn: Listener) -> Listener:
         """Call ``fn(change)`` on every state change; returns ``fn`` (a decorator)."""
@@ -175,6 +201,7 @@ class CircuitBreaker:
             self._consecutive = 0
             self._calls.clear()
         change = StateChange(self.name, old, new, datetime.now(UTC), reason)
+        self._last_change = change
         log.info("circuit %r: %s -> %s (%s)", self.name, old.value, new.value, reason)
         for fn in list(self._listeners):
             try:
@@ -292,3 +319,28 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self.name!r} {self._state.value}>"
+
+
+#: the registry every breaker joins when it is created
+default_registry: BreakerRegistry[CircuitBreaker] = BreakerRegistry()
+
+
+def registered_breakers() -> list[CircuitBreaker]:
+    """Every live circuit breaker of this process, by name, then creation order.
+
+    Example::
+
+        [b.name for b in registered_breakers()]     # ["payments", "shipping"]
+    """
+    return default_registry.all()
+
+
+def find_breaker(name: str) -> CircuitBreaker | None:
+    """The newest live circuit breaker called ``name``, or None.
+
+    Example::
+
+        payments = CircuitBreaker("payments")
+        assert find_breaker("payments") is payments
+    """
+    return default_registry.find(name)

@@ -7,7 +7,8 @@ Example::
 
     from eventflux.server import ServerSettings, create_app
 
-    app = create_app(store, bus, tokens=tokens, settings=ServerSettings(host="127.0.0.1"))
+    app = create_app(store, bus, tokens=tokens, settings=ServerSettings(host="127.0.0.1"),
+                     apps=[shop_app])   # eventflux.App objects: workers, pages, projections
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .auth import Principal
 from .context import ServerContext, context_of
 from .errors import ApiError
 from .module import NavLink, ServerModule
+from .served import ServedApp, ServedApps
 from .settings import DEFAULT_BUS_URL, DEFAULT_STORE_URL, ServerSettings, is_loopback
 from .tokens import Scope, TokenInfo, TokenStore, open_token_store, token_url_for
 
@@ -27,6 +29,8 @@ __all__ = [
     "NavLink",
     "Principal",
     "Scope",
+    "ServedApp",
+    "ServedApps",
     "ServerContext",
     "ServerModule",
     "ServerSettings",

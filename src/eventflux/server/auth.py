@@ -32,6 +32,7 @@ __all__ = [
     "COOKIE",
     "Principal",
     "TokenVerifier",
+    "header",
     "narrow_prefix",
     "pattern_head",
 ]
@@ -181,6 +182,17 @@ class TokenVerifier:
         return record if record is not None and record.matches(token) else None
 
 
+def header(conn: HTTPConnection, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case), from a map of the
+    request's headers made once per request (auth reads several)."""
+    scope = conn.scope
+    found: dict[bytes, bytes] | None = scope.get("eventflux.headers")
+    if found is None:
+        found = scope["eventflux.headers"] = dict(reversed(scope["headers"]))
+    value = found.get(name)
+    return None if value is None else value.decode("latin-1")
+
+
 def _unauthorized(message: str, error: str | None = None) -> ApiError:
     challenge = _CHALLENGE if error is None else f'{_CHALLENGE}, error="{error}"'
     return ApiError(401, "Unauthorized", message, headers={"WWW-Authenticate": challenge})
@@ -207,9 +219,9 @@ class Authenticator:
             return Principal(None, Scope.ADMIN)
         via_cookie = False
         if token is None:
-            header = conn.headers.get("authorization")
-            if header is not None:
-                kind, _, value = header.partition(" ")
+            given = header(conn, b"authorization")
+            if given is not None:
+                kind, _, value = given.partition(" ")
                 if kind.lower() != "bearer" or not value.strip():
                     raise _unauthorized(
                         "the Authorization header must be 'Bearer <token>'", "invalid_request"
@@ -241,16 +253,16 @@ class Authenticator:
     def _check_same_origin(self, conn: HTTPConnection) -> None:
         # Browsers send Origin (and Sec-Fetch-Site) with cross-site requests: a page
         # elsewhere must not use this server's cookie or its openness.
-        if conn.headers.get("sec-fetch-site", "") == "cross-site":
+        if header(conn, b"sec-fetch-site") == "cross-site":
             raise ApiError(403, "Forbidden", "cross-site requests are refused")
-        origin = conn.headers.get("origin")
+        origin = header(conn, b"origin")
         if origin is None:
             return
         try:
             netloc = urlsplit(origin).netloc.lower()
         except ValueError:
             netloc = ""
-        if netloc != conn.headers.get("host", "").lower():
+        if netloc != (header(conn, b"host") or "").lower():
             raise ApiError(403, "Forbidden", "cross-site requests are refused")
 
     @staticmethod
@@ -265,7 +277,7 @@ class Authenticator:
     def _check_local_host(self, conn: HTTPConnection) -> None:
         # An open server answers only to loopback names: a page whose own name
         # resolves to 127.0.0.1 (DNS rebinding) must not reach it.
-        host = conn.headers.get("host", "")
+        host = header(conn, b"host") or ""
         if not self._local_name(host, self.settings.extra_hosts):
             raise ApiError(
                 403,

@@ -22,6 +22,7 @@ from .auth import Authenticator
 from .hub import LiveHub
 from .limits import ConnectionLimiter
 from .rates import RateCounter
+from .served import ServedApps
 from .settings import ServerSettings
 from .tokens import TokenStore
 
@@ -34,7 +35,8 @@ class ServerContext:
 
     ``closing`` is set when the server begins to shut down: live connections
     end with a final comment or frame, so in-flight requests can finish.
-    ``extras`` is where modules added later (the App's) keep their own state.
+    ``apps`` are the served Apps (possibly none); ``extras`` is where modules
+    keep their own state.
     """
 
     store: EventStore
@@ -44,6 +46,7 @@ class ServerContext:
     auth: Authenticator
     limiter: ConnectionLimiter
     hub: LiveHub
+    apps: ServedApps = field(default_factory=ServedApps)
     published: RateCounter = field(default_factory=RateCounter)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -55,6 +58,7 @@ class ServerContext:
         bus: MessageBus,
         tokens: TokenStore | None,
         settings: ServerSettings,
+        apps: ServedApps | None = None,
     ) -> ServerContext:
         return cls(
             store=store,
@@ -64,6 +68,7 @@ class ServerContext:
             auth=Authenticator(tokens, settings),
             limiter=ConnectionLimiter(settings.max_connections_per_token),
             hub=LiveHub(store),
+            apps=apps if apps is not None else ServedApps(),
         )
 
     async def begin_shutdown(self) -> None:

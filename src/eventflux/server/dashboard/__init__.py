@@ -4,8 +4,11 @@ in ``static/`` (no CDN, no build step), one live connection per page.
 Pages: ``/`` overview with live rates, ``/streams`` (prefix search, paging),
 ``/stream`` (type and time filters, paging), ``/event`` (pretty JSON,
 metadata, link to the causal chain), ``/events`` (the global log, filtered),
-``/tail`` (live), ``/dead-letters`` (retry one, retry the first N, purge),
-``/trace`` (a correlation id as a sequence diagram), ``/login``.
+``/tail`` (live), ``/groups`` (consumer groups, live), ``/dead-letters``
+(retry one, retry the first N, purge), ``/projections`` (lag, rebuild with
+live progress), ``/breakers``, ``/sagas``, ``/trace`` (a correlation id as a
+sequence diagram), ``/demos`` (the served Apps and their pages under
+``/demos/<app name>``), ``/login``.
 
 Modules added to the app put their links in the navigation bar.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,9 +25,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..module import NavLink, ServerModule
+from ..served import ServedApps
 from ..settings import ServerSettings
 from ..tokens import Scope
 from .actions import Actions
+from .areas import AreaPages
+from .demos import DemoPages
 from .live import live
 from .pages import Handler, Pages, guarded
 from .render import Renderer
@@ -37,7 +44,12 @@ CORE_NAV = (
     NavLink("/streams", "Streams"),
     NavLink("/events", "Events"),
     NavLink("/tail", "Live tail"),
+    NavLink("/groups", "Groups"),
     NavLink("/dead-letters", "Dead letters"),
+    NavLink("/projections", "Projections"),
+    NavLink("/breakers", "Breakers"),
+    NavLink("/sagas", "Sagas"),
+    NavLink("/trace", "Causation"),
 )
 
 
@@ -45,18 +57,28 @@ async def _no_icon(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def dashboard_module(areas: Sequence[ServerModule], settings: ServerSettings) -> ServerModule:
-    """The dashboard's pages, with a navigation link for each area that has one."""
+def dashboard_module(
+    areas: Sequence[ServerModule], settings: ServerSettings, apps: ServedApps | None = None
+) -> ServerModule:
+    """The dashboard's pages, with a navigation link for each area that has one
+    and the served Apps' pages."""
     del settings
-    nav = [*CORE_NAV, *(link for area in areas for link in area.nav)]
+    apps = apps if apps is not None else ServedApps()
+    demos_nav = [NavLink("/demos", "Apps")] if len(apps) else []
+    nav = [*CORE_NAV, *demos_nav, *(link for area in areas for link in area.nav)]
     extra = [area.templates for area in areas if area.templates is not None]
     renderer = Renderer(nav, extra)
     pages = Pages(renderer)
     actions = Actions(renderer)
+    area_pages = AreaPages(renderer)
+    demos = DemoPages(apps, nav, renderer)
     read = Scope.READ
 
     def page(path: str, handler: Handler) -> Route:
         return Route(path, guarded(renderer, read, handler), methods=["GET"])
+
+    def guard(handler: Handler) -> Any:
+        return guarded(renderer, read, handler)
 
     return ServerModule(
         "dashboard",
@@ -69,6 +91,11 @@ def dashboard_module(areas: Sequence[ServerModule], settings: ServerSettings) ->
             page("/tail", pages.tail),
             page("/dead-letters", pages.dead_letters),
             page("/trace", pages.trace),
+            page("/groups", area_pages.groups),
+            page("/projections", area_pages.projections),
+            page("/breakers", area_pages.breakers),
+            page("/sagas", area_pages.sagas),
+            Route("/projections/rebuild", area_pages.rebuild, methods=["POST"]),
             Route("/live", live, methods=["GET"]),
             Route("/login", actions.login_page, methods=["GET"]),
             Route("/login", actions.login, methods=["POST"]),
@@ -78,5 +105,6 @@ def dashboard_module(areas: Sequence[ServerModule], settings: ServerSettings) ->
             Route("/dead-letters/purge", actions.purge, methods=["POST"]),
             Route("/favicon.ico", _no_icon, methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            *demos.routes(guard),
         ],
     )

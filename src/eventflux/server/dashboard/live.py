@@ -1,10 +1,13 @@
 """``GET /live``: the dashboard's one live connection per page (SSE): rates every
-second (``event: rates``) and, on the tail page, the events themselves
-(``event: event``, ``id:`` the position, so a reconnect resumes).
+second (``event: rates``); on the tail page, the events themselves
+(``event: event``, ``id:`` the position, so a reconnect resumes); and the
+topics a page follows (``topics=groups,projections,breakers``: one event of
+that name each second with the list as the API shows it).
 
 Example::
 
     GET /live?tail=1&after=1200&prefix=orders-&types=Placed,Paid
+    GET /live?topics=groups
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..live import LiveReader
 from ..params import bool_param, str_param, types_param
 from ..sse import EventStream
 from ..tokens import Scope
+from .topics import TopicSampler, parse_topics
 
 __all__ = ["Sampler", "live"]
 
@@ -42,13 +46,14 @@ class Sampler:
     dead letters are counted at most every two seconds per prefix."""
 
     ctx: ServerContext
+    topics: TopicSampler
     _letters: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, ctx: ServerContext) -> Sampler:
         sampler = ctx.extras.get("dashboard.sampler")
         if sampler is None:
-            sampler = ctx.extras["dashboard.sampler"] = cls(ctx)
+            sampler = ctx.extras["dashboard.sampler"] = cls(ctx, TopicSampler(ctx))
         assert isinstance(sampler, Sampler)
         return sampler
 
@@ -64,22 +69,35 @@ class Sampler:
 
     async def rates(self, principal: Principal) -> dict[str, Any]:
         hub = self.ctx.hub
+        groups = await self.topics.read("groups", principal)
+        breakers = await self.topics.read("breakers", principal)
         return {
             "events_per_second": hub.appended.rate(),
             "messages_per_second": self.ctx.published.rate(),
             "position": hub.position,
             "dead_letters": await self.dead_letters(principal),
+            "lag": sum(g["lag"] for g in groups),
+            "open_breakers": sum(b["state"] != "closed" for b in breakers),
         }
 
 
+async def _samples(sampler: Sampler, principal: Principal, topics: tuple[str, ...]) -> list[bytes]:
+    """The rates, then each topic followed, as SSE chunks."""
+    chunks = [sse_chunk(None, "rates", dumps(await sampler.rates(principal)))]
+    for topic in topics:
+        chunks.append(sse_chunk(None, topic, dumps(await sampler.topics.read(topic, principal))))
+    return chunks
+
+
 async def _source(
-    ctx: ServerContext, principal: Principal, reader: LiveReader | None
+    ctx: ServerContext, principal: Principal, reader: LiveReader | None, topics: tuple[str, ...]
 ) -> AsyncGenerator[bytes | None, None]:
     sampler = Sampler.of(ctx)
     next_rates = 0.0
     if reader is None:
         while not ctx.closing.is_set():
-            yield sse_chunk(None, "rates", dumps(await sampler.rates(principal)))
+            for chunk in await _samples(sampler, principal, topics):
+                yield chunk
             try:
                 await asyncio.wait_for(ctx.closing.wait(), _RATES_EVERY)
             except TimeoutError:
@@ -91,7 +109,8 @@ async def _source(
         now = time.monotonic()
         if now >= next_rates:
             next_rates = now + _RATES_EVERY
-            yield sse_chunk(None, "rates", dumps(await sampler.rates(principal)))
+            for chunk in await _samples(sampler, principal, topics):
+                yield chunk
 
 
 async def live(request: Request) -> Response | EventStream:
@@ -101,6 +120,7 @@ async def live(request: Request) -> Response | EventStream:
     tail = bool_param(request, "tail")
     after = start_position(request)
     types = types_param(request)
+    topics = parse_topics(str_param(request, "topics"))
     prefix = narrow_prefix(principal.prefix, str_param(request, "prefix"))
     key = principal.key
     ctx.limiter.acquire(key)
@@ -121,7 +141,7 @@ async def live(request: Request) -> Response | EventStream:
         ctx.limiter.release(key)
 
     return EventStream(
-        _source(ctx, principal, reader),
+        _source(ctx, principal, reader, topics),
         feed=reader.feed if reader is not None else None,
         settings=ctx.settings,
         on_close=close,

@@ -21,13 +21,13 @@ from starlette.responses import RedirectResponse, Response
 from ...events import CORRELATION_ID, RecordedEvent
 from ...exceptions import EventfluxError
 from ..api.dlq import visible_letters
-from ..api.read_all import read_correlated
+from ..api.trace import check_correlation_id, load_trace
 from ..auth import Principal, narrow_prefix
 from ..context import context_of
 from ..errors import ApiError, error_for
 from ..tokens import Scope
 from .render import Renderer
-from .trace import sequence_diagram
+from .topics import TOPICS
 
 __all__ = ["Handler", "Pages", "guarded", "letters_context"]
 
@@ -133,11 +133,19 @@ class Pages:
         ]
         streams = await ctx.store.streams(principal.prefix)
         letters = await visible_letters(ctx.bus, principal, None, None, SCAN)
+        groups = await TOPICS["groups"](ctx, principal)
+        breakers = await TOPICS["breakers"](ctx, principal)
+        apps = [
+            {"name": s.name, "base": s.prefix, "pages": bool(s.app.pages)} for s in ctx.apps.apps
+        ]
         return await self.r.page(
             request, "overview.html", "/", principal=principal,
             events_per_second=f"{ctx.hub.appended.rate():.1f}",
             messages_per_second=f"{ctx.published.rate():.1f}",
             position=position, dead_letters=len(letters), streams=len(streams),
+            groups=len(groups), lag=sum(g["lag"] for g in groups),
+            open_breakers=sum(b["state"] != "closed" for b in breakers),
+            projections=len(ctx.apps.projections), apps=apps,
             events=list(reversed(recent)), title="Overview",
         )  # fmt: skip
 
@@ -259,18 +267,22 @@ class Pages:
 
     async def trace(self, request: Request, principal: Principal) -> Response:
         ctx = context_of(request)
-        correlation_id = request.query_params.get("correlation_id", "")
-        events: list[RecordedEvent] = []
-        prefix = narrow_prefix(principal.prefix, None)
-        if correlation_id and prefix is not None:
-            events = await read_correlated(
-                ctx.store, correlation_id, after=0, limit=1000, types=None,
-                stream_prefix=prefix or None,
-            )  # fmt: skip
+        correlation_id = request.query_params.get("correlation_id", "").strip()
+        chain = None
+        if correlation_id:
+            chain = await load_trace(ctx, principal, check_correlation_id(correlation_id))
+        depth: dict[str, int] = {}
+        hops = []
+        for node in chain.nodes if chain is not None else []:
+            level = depth.get(node.parent or "", -1) + 1
+            depth[node.key] = level
+            hops.append((level, node))
         return await self.r.page(
-            request, "trace.html", "/events", principal=principal,
-            correlation_id=correlation_id, events=events,
-            diagram=sequence_diagram(events) if events else "", title="Causal chain",
+            request, "trace.html", "/trace", principal=principal,
+            correlation_id=correlation_id, hops=hops,
+            found=chain is not None and bool(chain.events),
+            diagram=chain.mermaid() if chain is not None and chain.events else "",
+            title="Causal chain",
         )  # fmt: skip
 
 

@@ -68,12 +68,22 @@ def _query(values: Mapping[str, Any]) -> str:
 
 
 class Renderer:
-    """Renders the dashboard's templates (and those of added modules)."""
+    """Renders the dashboard's templates (and those of added modules).
 
-    def __init__(self, nav: Sequence[NavLink], extra_dirs: Sequence[Path] = ()) -> None:
+    ``first`` are folders searched before the dashboard's own templates (an
+    App's pages), ``extra_dirs`` after them (modules' templates).
+    """
+
+    def __init__(
+        self,
+        nav: Sequence[NavLink],
+        extra_dirs: Sequence[Path] = (),
+        *,
+        first: Sequence[Path] = (),
+    ) -> None:
         self.nav = list(nav)
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader([TEMPLATES, *extra_dirs]),
+            loader=jinja2.FileSystemLoader([*first, TEMPLATES, *extra_dirs]),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,

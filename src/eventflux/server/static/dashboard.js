@@ -1,7 +1,8 @@
 // The eventflux dashboard's script: one live connection per page (Server-Sent
 // Events read with fetch, so a reconnect sends Last-Event-ID), backing off
-// with jitter; live rates; the live tail; the retry-first-N confirmation; and
-// Mermaid diagrams. Untrusted text only ever goes into textContent.
+// with jitter; live rates; the live tail; live tables (groups, projections,
+// breakers); the retry-first-N confirmation; and Mermaid diagrams. Untrusted
+// text only ever goes into textContent.
 (function () {
   "use strict";
 
@@ -117,13 +118,116 @@
   function showRates(rates) {
     setText("rate-events", rates.events_per_second.toFixed(1));
     setText("rate-messages", rates.messages_per_second.toFixed(1));
+    setText("overview-events", rates.events_per_second.toFixed(1));
+    setText("overview-messages", rates.messages_per_second.toFixed(1));
     setText("last-position", String(rates.position));
     if (rates.dead_letters !== null) setText("dead-letter-count", String(rates.dead_letters));
+    if (rates.lag !== undefined) setText("group-lag", String(rates.lag));
+    if (rates.open_breakers !== undefined) setText("open-breakers", String(rates.open_breakers));
+  }
+
+  // A value of a live table's cell, as text.
+  function formatted(value, format) {
+    if (value === null || value === undefined) return "\u2013";
+    if (format === "list") return value.join(", ");
+    if (format === "seconds") return Number(value).toFixed(1) + " s";
+    if (format === "rebuild") {
+      var text = value.state;
+      if (value.state === "running") text += ": position " + value.position + " of " + value.head;
+      if (value.replayed !== null) text += ": " + value.replayed + " events replayed";
+      if (value.error) text += ": " + value.error;
+      return text;
+    }
+    return String(value);
+  }
+
+  // Fill one cell: text, or a link built from the column's data-link template.
+  function fillCell(cell, column, item) {
+    var field = column.getAttribute("data-field");
+    var format = column.getAttribute("data-format");
+    var text = formatted(item[field], format);
+    var link = column.getAttribute("data-link");
+    cell.textContent = "";
+    if (format === "state") cell.className = "state-" + String(item[field]);
+    if (format === "rebuild") {
+      cell.className = "rebuild";
+      if (item[field] && item[field].state === "running") {
+        var bar = document.createElement("progress");
+        bar.max = Math.max(1, item[field].head);
+        bar.value = item[field].position;
+        cell.appendChild(bar);
+        cell.appendChild(document.createTextNode(" "));
+      }
+    }
+    if (link) {
+      var a = document.createElement("a");
+      a.href = link.replace(/\{(\w+)\}/g, function (_, name) {
+        return encodeURIComponent(String(item[name]));
+      });
+      a.textContent = text;
+      cell.appendChild(a);
+    } else {
+      cell.appendChild(document.createTextNode(text));
+    }
+  }
+
+  // Update a live table from a list of items: rows are matched by their key,
+  // cells by their column's data-field; cells without one (actions) are kept.
+  function fillTable(table, items) {
+    var key = table.getAttribute("data-key");
+    var columns = Array.prototype.slice.call(table.querySelectorAll("thead th"));
+    var body = table.tBodies[0];
+    var rows = {};
+    Array.prototype.forEach.call(body.rows, function (row) {
+      rows[row.getAttribute("data-key")] = row;
+    });
+    var seen = {};
+    items.forEach(function (item) {
+      var id = String(item[key]);
+      seen[id] = true;
+      var row = Object.prototype.hasOwnProperty.call(rows, id) ? rows[id] : null;
+      if (row === null) {
+        row = document.createElement("tr");
+        row.setAttribute("data-key", id);
+        columns.forEach(function (column) {
+          var cell = document.createElement("td");
+          var field = column.getAttribute("data-field");
+          if (field) cell.setAttribute("data-field", field);
+          row.appendChild(cell);
+        });
+        body.appendChild(row);
+      }
+      columns.forEach(function (column, index) {
+        if (column.getAttribute("data-field") && row.cells[index]) {
+          fillCell(row.cells[index], column, item);
+        }
+      });
+    });
+    Object.keys(rows).forEach(function (id) {
+      if (!seen[id]) body.removeChild(rows[id]);
+    });
+    var note = table.parentNode.querySelector(".empty-note");
+    if (note) note.hidden = items.length > 0;
+  }
+
+  function topicHandler(topic) {
+    return function (items) {
+      var tables = document.querySelectorAll("table.live-table[data-topic=" + topic + "]");
+      Array.prototype.forEach.call(tables, function (table) { fillTable(table, items); });
+    };
   }
 
   function start() {
     var url = document.body.getAttribute("data-live");
-    if (url) live(url, { rates: showRates, event: addTailRow });
+    if (url) {
+      live(url, {
+        rates: showRates,
+        event: addTailRow,
+        groups: topicHandler("groups"),
+        projections: topicHandler("projections"),
+        breakers: topicHandler("breakers"),
+      });
+    }
 
     // "retry the first N" says how many it will retry, out of how many
     document.body.addEventListener("htmx:confirm", function (e) {

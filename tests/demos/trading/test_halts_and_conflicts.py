@@ -1,0 +1,71 @@
+"""The halt monitor's window, and two exchanges writing one store: a conflict
+rebuilds the stale one and runs its batch again, so nothing is lost or doubled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eventflux import App
+from eventflux.demos.trading import FundAccount, GetBook, SubmitOrder, make_app
+from eventflux.demos.trading.halts import HaltMonitor, ManualClock
+from eventflux.resilience import CircuitState
+
+
+def test_a_move_counts_only_within_the_window() -> None:
+    clock = ManualClock()
+    monitor = HaltMonitor("X", max_move=0.10, window=60.0, cooldown=5.0, clock=clock)
+    assert monitor.observe(100_00) is None
+    clock.advance(61)  # the 100.00 leaves the window
+    assert monitor.observe(85_00) is None  # -15% from a price no longer in the window
+    assert monitor.observe(90_00) is None  # +5.9% from 85.00
+    clock.advance(1)
+    move = monitor.observe(95_00)  # +11.8% from the window's low, 85.00
+    assert move is not None
+    assert (move.reference, move.price, move.bps) == (85_00, 95_00, 1176)
+    monitor.trip()
+    assert monitor.halted
+    assert monitor.breaker.state is CircuitState.OPEN
+    assert monitor.retry_after == 5.0
+    clock.advance(5)
+    assert monitor.may_resume()
+    monitor.resume()
+    assert not monitor.halted
+    assert monitor.observe(70_00) is None  # a fresh window after the halt
+
+
+def test_exactly_the_limit_does_not_halt() -> None:
+    monitor = HaltMonitor("X", max_move=0.10, clock=ManualClock())
+    monitor.observe(100_00)
+    assert monitor.observe(110_00) is None  # 10.00% is not more than 10%
+    assert monitor.observe(110_01) is not None
+
+
+@pytest.mark.asyncio
+async def test_two_exchanges_on_one_store_resolve_their_conflicts(tmp_path: Path) -> None:
+    def build() -> App:
+        return make_app(
+            store=f"sqlite:///{tmp_path}/events.db",
+            bus=f"sqlite:///{tmp_path}/bus.db",
+            read_model=f"sqlite:///{tmp_path}/read.db",
+            symbols={"ACME": 100_00},
+            simulate=False,
+        )
+
+    a, b = build(), build()
+    async with a.running(), b.running():
+        await a.dispatch(FundAccount("mm", 1_000_000_00, {"ACME": 1_000}))
+        await b.ask(GetBook("ACME"))
+        await b.dispatch(FundAccount("ann", 10_000_00))
+        await a.dispatch(SubmitOrder("mm", "ACME", "sell", 50, 100_00))
+        # b has not seen mm's order: its append conflicts, it reloads and runs again
+        ack = await b.dispatch(SubmitOrder("ann", "ACME", "buy", 20, 100_00))
+        assert ack.fills == ((100_00, 20),)
+        assert ack.order_id == "ACME-2"
+        book = await b.ask(GetBook("ACME"))
+        assert book["asks"] == [[100_00, 30, 1]]
+        store = b.store
+        types = [e.type async for e in store.read("trading-book-ACME")]
+        assert types.count("trading.OrderAccepted") == 2
+        assert types.count("trading.BookOpened") == 1
