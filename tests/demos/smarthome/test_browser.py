@@ -3,13 +3,11 @@ Playwright, launched as the server's browser tests do): pressing a motion
 sensor's button turns the hall light's tile on; the automation's last run and
 its trace show; "why?" answers; a power failure turns the tiles offline.
 
-The page is served by the eventflux server when it mounts App pages; in a
-checkout whose server does not yet, by the small server of ``pagehost.py``,
-which renders the same templates and publishes what the page posts."""
+The page is served by ``eventflux serve``'s server (``/demos/smarthome/``,
+``POST /api/publish/{subject}`` for what the page sends)."""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -17,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.server.conftest import running
 from tests.server.test_browser import browser_page, pytestmark
 
 from eventflux.demos import smarthome
 from eventflux.demos.smarthome import ManualClock
 from eventflux.demos.smarthome.home import SmartHome
-from eventflux.server import create_app
-
-from .pagehost import page_server, serving
+from eventflux.server.served import ServedApp
 
 __all__ = ["browser_page", "pytestmark"]
 
@@ -34,18 +31,12 @@ NIGHT = datetime(2026, 1, 16, 2, 13, tzinfo=UTC)
 
 @asynccontextmanager
 async def served(home: SmartHome) -> AsyncIterator[str]:
-    if "apps" in inspect.signature(create_app).parameters:  # the server mounts App pages
-        from eventflux.server.served import ServedApp
-        from tests.server.conftest import running
-
-        async with running(
-            home.store, home.bus, keepalive=0.2, apps=[ServedApp(home.hub, FOLDER)],
-            workers=False,
-        ) as server:  # fmt: skip
-            yield server.url
-        return
-    async with serving(page_server(home.hub, FOLDER, home.bus)) as url:
-        yield url
+    """The eventflux server, serving the running hub's page (its workers run in
+    the home already, so not in the server)."""
+    async with running(
+        home.store, home.bus, keepalive=0.2, apps=[ServedApp(home.hub, FOLDER)], workers=False
+    ) as server:
+        yield server.url
 
 
 @pytest.mark.asyncio
@@ -73,6 +64,9 @@ async def test_a_motion_button_turns_the_hall_light_tile_on(browser_page: Any) -
         why = page.locator("#why")
         await why.locator("text=because automation 'Hall light at night' ran").wait_for()
         assert page.errors == []
+        await page.click("#run-chain")  # the dashboard's causal chain of that run
+        await page.locator("text=run hall_light_at_night").first.wait_for()
+        await page.locator("text=home.state").first.wait_for()
 
 
 @pytest.mark.asyncio

@@ -8,11 +8,12 @@ run recorded with its trigger, conditions and timed steps, so "why did the
 hall light turn on at 02:13?" has an answer (:func:`explain`, ``eventflux
 audit``, the dashboard's causal chain).
 
-``eventflux.demos.smarthome:app`` is the hub App, ``:devices`` the device
-simulator App (``eventflux serve`` runs both, with the page at
-``/demos/smarthome/``); :func:`make_app` and :func:`make_devices` build them
-on other URLs or settings; :func:`run` is the scripted evening of
-``eventflux demo smarthome``. The rules engine is :mod:`.rules`.
+``eventflux.demos.smarthome:app`` is the hub App with the simulated devices
+(``eventflux serve`` serves it, with the page at ``/demos/smarthome/``);
+``:hub`` and ``:devices`` are the two halves, to run as separate processes;
+:func:`make_app` and :func:`make_devices` build them on other URLs or
+settings; :func:`run` is the scripted evening of ``eventflux demo
+smarthome``. The rules engine is :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -43,19 +44,21 @@ __all__ = [
     "Simulator",
     "SystemClock",
     "app",
-    "apps",
     "devices",
     "engine_of",
     "explain",
+    "hub",
     "make_app",
     "make_devices",
     "run",
     "simulator_of",
 ]
 
-#: The hub App on the default URLs ($EVENTFLUX_STORE / $EVENTFLUX_BUS, else SQLite files).
-app = make_app()
-#: The device simulator App (with some activity, so the page lives).
+#: The whole demo as one App on the default URLs ($EVENTFLUX_STORE /
+#: $EVENTFLUX_BUS, else SQLite files): the hub with the simulated devices (and
+#: someone walking about, so the page lives). ``eventflux serve`` serves it.
+app = make_app(simulate=True)
+#: The hub alone and the devices alone, to run as separate processes:
+#: ``eventflux worker eventflux.demos.smarthome:hub`` and ``...:devices``.
+hub = make_app()
 devices = make_devices(activity=True)
-#: The demo's other Apps, which ``eventflux serve`` runs beside ``app``.
-apps = (devices,)

@@ -47,6 +47,7 @@ from .rules.engine import RulesEngine
 from .rules.journal import OUTBOX_TYPES, RUN_PREFIX
 from .rules.model import Automation
 from .rules.parse import load_automations_file
+from .simulator import Simulator, install_simulator
 from .views import AutomationRuns, DeviceStates, decode_row
 
 __all__ = [
@@ -95,12 +96,17 @@ def make_app(
     offline_after: timedelta = timedelta(seconds=90),
     checkpoint_every: int = 10_000,
     recorder_concurrency: int = 64,
+    simulate: bool = False,
+    activity: bool = True,
 ) -> App:
     """The hub as an :class:`~eventflux.App` named ``smarthome``.
 
     ``automations``: Automation objects and YAML files (default: the shipped
     ``automations.yaml``); ``clock`` and ``tz``: the engine's time; a device
-    silent for ``offline_after`` is marked offline.
+    silent for ``offline_after`` is marked offline. ``simulate``: the App runs
+    the simulated devices too (someone walks about if ``activity``), so one
+    App serves the whole demo; else they are the App of
+    :func:`~.simulator.make_devices`.
     """
     app = App("smarthome", store=store, bus=bus, read_model=read_model)
     engine = RulesEngine(
@@ -187,6 +193,8 @@ def make_app(
     async def explain_state(q: Explain, ctx: Context) -> Explanation:
         return await explain(ctx.store, q.entity_id, state=q.state, at=q.at)
 
+    if simulate:
+        install_simulator(app, Simulator(clock=clock, activity=activity))
     install_page(app)
     return app
 

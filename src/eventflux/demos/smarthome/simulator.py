@@ -37,7 +37,7 @@ from ...bus import Message, MessageBus, OutgoingMessage
 from .clock import Clock, SystemClock
 from .devices import HOUSE, Device, DeviceCommandError, house
 
-__all__ = ["Simulator", "make_devices", "simulator_of"]
+__all__ = ["Simulator", "install_simulator", "make_devices", "simulator_of"]
 
 log = logging.getLogger("eventflux.demos.smarthome")
 
@@ -292,6 +292,13 @@ def make_devices(
         seed=seed,
     )
     app = App("smarthome-devices", store=store, bus=bus)
+    install_simulator(app, sim)
+    return app
+
+
+def install_simulator(app: App, sim: Simulator) -> None:
+    """Run ``sim``'s devices in ``app``: its command and control subscribers
+    (groups ``smarthome-devices`` and ``smarthome-sim``) and its task."""
     SIMULATORS[app] = sim
 
     @app.subscribe("home.*.*.command", group="smarthome-devices")
@@ -306,8 +313,6 @@ def make_devices(
     async def devices(ctx: Context) -> None:
         sim.reset()
         await sim.run(ctx.bus)
-
-    return app
 
 
 #: the simulator of each devices App
