@@ -24,6 +24,7 @@ DEMOS: dict[str, str] = {
     "shop": "eventflux.demos.shop",
     "trading": "eventflux.demos.trading",
     "orders": "eventflux.demos.orders",
+    "smarthome": "eventflux.demos.smarthome",
 }
 
 
