@@ -29,10 +29,11 @@ def test_demo_rejects_unknown_names(tmp_path: Path) -> None:
 
 
 def test_demo_runs_every_demo_from_the_console_script(tmp_path: Path) -> None:
+    """As the README runs it: no --dir, so the demos' folder is a relative path."""
     exe = Path(sys.executable).parent / "eventflux"
     env = {**os.environ, "COLUMNS": "120"}
     proc = subprocess.run(
-        [str(exe), "demo", "--dir", str(tmp_path / "demo")],
+        [str(exe), "demo"],
         capture_output=True,
         text=True,
         timeout=240,
@@ -48,4 +49,4 @@ def test_demo_runs_every_demo_from_the_console_script(tmp_path: Path) -> None:
     assert "balance now: 120" in out
     assert "stale writer rejected" in out
     assert "Traceback" not in out + proc.stderr
-    assert (tmp_path / "demo" / "store-events.db").exists()
+    assert (tmp_path / ".eventflux-demo" / "store-events.db").exists()

@@ -104,7 +104,14 @@ def register(app: typer.Typer) -> None:
         sections = run(_run_all(chosen, workdir, {"workers": workers, "orders": orders}))
         for title, lines in sections:
             body = Text("\n".join(lines))
-            console.print(Panel(body, title=f"[bold cyan]{title}[/]", title_align="left"))
+            console.print(
+                Panel(
+                    body,
+                    title=f"[bold cyan]{title}[/]",
+                    title_align="left",
+                    expand=console.is_terminal,
+                )
+            )
         console.print(
             f"[green]{len(sections)} demo sections ran.[/] "
             f"The SQLite files are in {workdir}/ (try: eventflux streams "
