@@ -115,7 +115,7 @@ class OrdersCluster:
         bus: str | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.workdir = Path(workdir).resolve()  # the processes run in it: a relative path would nest
+        self.workdir = Path(workdir).resolve()  # processes run in it: relative would nest
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.store_url = store or f"sqlite:///{self.workdir}/orders-events.db?durability=normal"
         self.bus_url = bus or f"sqlite:///{self.workdir}/orders-bus.db?durability=normal"
