@@ -1,0 +1,58 @@
+"""The chat of one App: its settings, and its node while the App runs.
+
+The App runs :meth:`ChatService.run` as a background task (in every
+``eventflux serve`` or ``eventflux worker`` process of the App); the
+WebSocket endpoint serves its connections on the node of the process it
+runs in.
+
+Example::
+
+    service = service_of(app)
+    service.node.describe()        # connections, rooms, peers...
+"""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from ...app import App, Context
+from ...exceptions import ConfigurationError
+from .node import ChatNode
+from .settings import ChatSettings
+
+__all__ = ["ChatService", "service_of"]
+
+_SERVICES: WeakKeyDictionary[App, ChatService] = WeakKeyDictionary()
+
+
+class ChatService:
+    """The chat's node in this process, while the App runs."""
+
+    def __init__(self, app: App, settings: ChatSettings | None = None) -> None:
+        self.app = app
+        self.given = settings
+        self.node: ChatNode | None = None
+        _SERVICES[app] = self
+
+    @property
+    def settings(self) -> ChatSettings:
+        """The settings given, else those of the environment (read now)."""
+        return self.given or ChatSettings.from_env()
+
+    async def run(self, ctx: Context) -> None:
+        """The App's background task: the node, until the App stops."""
+        node = ChatNode(ctx.store, ctx.bus, self.settings, self.app.read_model)
+        self.node = node
+        try:
+            await node.run()
+        finally:
+            if self.node is node:
+                self.node = None
+
+
+def service_of(app: App) -> ChatService:
+    """The chat service of a chat App (made by ``make_app``)."""
+    found = _SERVICES.get(app)
+    if found is None:
+        raise ConfigurationError(f"App {app.name!r} is not a chat App (see make_app)")
+    return found
