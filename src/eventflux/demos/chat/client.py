@@ -187,8 +187,7 @@ class ChatClient:
         except ConnectionClosed:
             pass
         finally:
-            rcvd = getattr(ws, "close_rcvd", None)
-            self.closed_with = (getattr(rcvd, "code", None), getattr(rcvd, "reason", ""))
+            self.closed_with = (ws.close_code, ws.close_reason or "")
             if ws is self._ws:
                 self._lost.set()
 

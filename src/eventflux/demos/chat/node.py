@@ -26,7 +26,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ...bus import MessageBus
@@ -54,8 +54,10 @@ class ChatNode:
         bus: MessageBus,
         settings: ChatSettings,
         read_model: ReadModel,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
+        self._settle = settle
         self.store = store
         self.bus = bus
         self.settings = settings
@@ -89,6 +91,14 @@ class ChatNode:
                 await self.beacon.stop()
             with contextlib.suppress(BaseException):
                 await asyncio.gather(follow, sweep, return_exceptions=True)
+
+    async def settled(self, within: float = 2.0) -> None:
+        """Wait (up to ``within`` seconds) until the rooms read model holds every
+        event stored now (a membership check then sees a join just made)."""
+        if self._settle is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(within):
+                    await self._settle()
 
     async def attach(self, server: Any) -> None:
         """Join the other nodes over the bus (once, when the first client

@@ -209,6 +209,7 @@ class Protocol:
         else:
             if await self.store.stream_version(stream) == 0:
                 raise ChatError("NoSuchRoom", f"there is no room {room!r}: create it first")
+            await self.node.settled()
             if not await is_member(self.node.read_model, room, conn.user):
                 await self.store.append(
                     stream, [NewEvent(JOINED, {"user": conn.user}, metadata={"actor": conn.user})]
@@ -255,6 +256,7 @@ class Protocol:
         room = check_room(frame.get("room"))
         followed = room in conn.feeds
         self.node.unfollow(conn, room)
+        await self.node.settled()
         if not is_dm(room) and (followed or await is_member(self.node.read_model, room, conn.user)):
             await self.store.append(
                 stream_of(room),

@@ -18,6 +18,7 @@ from weakref import WeakKeyDictionary
 from ...app import App, Context
 from ...exceptions import ConfigurationError
 from .node import ChatNode
+from .rooms import RoomsView
 from .settings import ChatSettings
 
 __all__ = ["ChatService", "service_of"]
@@ -40,8 +41,11 @@ class ChatService:
         return self.given or ChatSettings.from_env()
 
     async def run(self, ctx: Context) -> None:
-        """The App's background task: the node, until the App stops."""
-        node = ChatNode(ctx.store, ctx.bus, self.settings, self.app.read_model)
+        """The App's background task: the node, until the App stops. It starts
+        once the rooms read model holds what the store holds (its tables exist,
+        and membership checks see every join stored before)."""
+        await RoomsView(self.app.read_model).catch_up(ctx.store)
+        node = ChatNode(ctx.store, ctx.bus, self.settings, self.app.read_model, self.app.settle)
         self.node = node
         try:
             await node.run()
