@@ -195,7 +195,8 @@ async def test_a_tab_that_goes_silent_goes_offline_within_the_timeout(tmp_path: 
         async with ChatClient(url, "ann") as ann:
             await ann.create("general")
             await ann.join("general")
-            silent = ChatClient(url, "bob", ping=False)  # a frozen tab: the socket stays open
+            # a frozen tab: the socket stays open, nothing is sent
+            silent = ChatClient(url, "bob", ping=False, resume=False)
             await silent.connect()
             await silent.join("general")
             view = ann.rooms["general"]

@@ -8,6 +8,8 @@ URL and joins its rooms again with the last version it saw: the server sends
 exactly what it missed. A send waits for its acknowledgement (the message's
 version and position) for ``ack_timeout`` seconds; without one it reconnects
 and sends again with the same client message id, which never posts twice.
+A connection that breaks while the client only listens is resumed the same
+way, in the background (``resume=False`` leaves it broken).
 
 Example::
 
@@ -26,7 +28,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import orjson
 
@@ -34,6 +36,10 @@ from ...exceptions import EventfluxError
 from .names import ChatError
 
 __all__ = ["Ack", "ChatClient", "ClosedError", "RoomView"]
+
+#: close codes after which the client does not reconnect by itself: it broke
+#: the rules (1008: too many refused operations, 1009: a frame too large)
+_REFUSED: Final = frozenset({1008, 1009})
 
 
 class ClosedError(EventfluxError, ConnectionError):
@@ -73,6 +79,7 @@ class ChatClient:
         *,
         ack_timeout: float = 10.0,
         ping: bool = True,
+        resume: bool = True,
         client: str | None = None,
         on_frame: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
@@ -83,6 +90,8 @@ class ChatClient:
         self.client = client or uuid.uuid4().hex[:12]
         self.ack_timeout = ack_timeout
         self.ping = ping
+        self.resume = resume
+        self.reconnects = 0
         self.on_frame = on_frame
         self.rooms: dict[str, RoomView] = {}
         self.duplicates = 0
@@ -96,6 +105,7 @@ class ChatClient:
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
         self._acks: dict[str, asyncio.Future[Ack]] = {}
         self._waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
         self._lost = asyncio.Event()
@@ -135,18 +145,25 @@ class ChatClient:
 
     async def drop(self) -> None:
         """Close the socket (the server sees the client go), keeping what the
-        client knows, to :meth:`connect` again later."""
+        client knows, to :meth:`connect` again later (a dropped client does not
+        reconnect by itself)."""
+        recovery = self._recovery
+        if recovery is not None and recovery is not asyncio.current_task():
+            self._recovery = None
+            recovery.cancel()
+            with contextlib.suppress(BaseException):
+                await recovery
+        ws, self._ws = self._ws, None  # the reader sees a socket no longer current
+        self._lost.set()
         for task in (self._pinger, self._reader):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task
         self._pinger = self._reader = None
-        if self._ws is not None:
+        if ws is not None:
             with contextlib.suppress(Exception):
-                await self._ws.close()
-        self._ws = None
-        self._lost.set()
+                await ws.close()
 
     async def close(self) -> None:
         """Close for good."""
@@ -190,6 +207,31 @@ class ChatClient:
             self.closed_with = (ws.close_code, ws.close_reason or "")
             if ws is self._ws:
                 self._lost.set()
+                refused = self.closed_with[0] in _REFUSED  # the client itself is at fault
+                if self.resume and not refused and not self._closed and self._recovery is None:
+                    self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        """The connection broke under the client: connect to the next URL (then
+        the next, backing off) until one answers; the rooms resume from the last
+        version seen."""
+        wait = 0.05
+        try:
+            while not self._closed:
+                async with self._lock:
+                    if self.connected:
+                        return
+                    try:
+                        await self.reconnect()
+                        self.reconnects += 1
+                        return
+                    except (OSError, ClosedError, ChatError, TimeoutError):
+                        pass
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 2.0)
+        finally:
+            if self._recovery is asyncio.current_task():
+                self._recovery = None
 
     def _view(self, room: str) -> RoomView:
         return self.rooms.setdefault(room, RoomView())
