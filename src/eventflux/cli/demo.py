@@ -22,6 +22,7 @@ DEMOS: dict[str, str] = {
     "store": "eventflux.demos.store_tour",
     "bank": "eventflux.demos.bank",
     "shop": "eventflux.demos.shop",
+    "chat": "eventflux.demos.chat",
 }
 
 

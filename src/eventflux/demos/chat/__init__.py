@@ -10,7 +10,7 @@ resumption from the store, and abuse limits; over a WebSocket at
 ``eventflux.demos.chat:app`` is the App (``eventflux serve
 eventflux.demos.chat:app`` serves it; start several on one store and bus);
 :func:`make_app` builds one on other URLs; :class:`ChatClient` is a Python
-client.
+client; :func:`run` is the scripted conversation of ``eventflux demo chat``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from __future__ import annotations
 from .app import make_app
 from .client import Ack, ChatClient, ClosedError
 from .names import ChatError, dm_room
+from .scenario import TITLE, run
 from .service import ChatService, service_of
 from .settings import ChatSettings
 
 __all__ = [
+    "TITLE",
     "Ack",
     "ChatClient",
     "ChatError",
@@ -31,6 +33,7 @@ __all__ = [
     "app",
     "dm_room",
     "make_app",
+    "run",
     "service_of",
 ]
 
