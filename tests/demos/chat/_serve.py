@@ -64,8 +64,8 @@ class ChatProcess(ServeProcess):
     """``eventflux serve eventflux.demos.chat:app`` in ``folder`` (its SQLite
     files there, shared by every process started in it)."""
 
-    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
-        super().__init__(folder, "eventflux.demos.chat:app", env=env)
+    def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__(folder, *args, "eventflux.demos.chat:app", env=env)
         self.ws = ws_url(self.url)
 
     def stats(self) -> dict[str, Any]:
