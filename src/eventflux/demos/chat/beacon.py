@@ -24,15 +24,15 @@ import contextlib
 import logging
 import re
 import socket
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from ...bus import Message, MessageBus
+from .presence import PresenceTable
+from .settings import ChatSettings
 
-if TYPE_CHECKING:
-    from .node import ChatNode
-
-__all__ = ["PRESENCE", "TYPING", "Beacon", "group_for"]
+__all__ = ["PRESENCE", "TYPING", "Beacon", "Node", "group_for"]
 
 log = logging.getLogger("eventflux.demos.chat")
 
@@ -51,10 +51,23 @@ def group_for(server: Any) -> str:
     return f"chat-node-{name}"[:200]
 
 
+class Node(Protocol):
+    """What the beacon needs of its server process's node (a ChatNode)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def presence(self) -> PresenceTable: ...
+    @property
+    def settings(self) -> ChatSettings: ...
+    def typing_here(self, room: str, user: str, skip: Any = None) -> None: ...
+    def announce(self, rooms: Iterable[str], skip: Any = None) -> None: ...
+
+
 class Beacon:
     """One server process's side of the bus talk."""
 
-    def __init__(self, node: ChatNode, bus: MessageBus, group: str) -> None:
+    def __init__(self, node: Node, bus: MessageBus, group: str) -> None:
         self.node = node
         self.bus = bus
         self.group = group
