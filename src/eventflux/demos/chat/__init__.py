@@ -16,11 +16,12 @@ client; :func:`run` is the scripted conversation of ``eventflux demo chat``.
 from __future__ import annotations
 
 from .app import make_app
-from .client import Ack, ChatClient, ClosedError
+from .client import ChatClient, ClosedError
 from .names import ChatError, dm_room
 from .scenario import TITLE, run
 from .service import ChatService, service_of
 from .settings import ChatSettings
+from .timeline import Ack, RoomView, Timeline
 
 __all__ = [
     "TITLE",
@@ -30,6 +31,8 @@ __all__ = [
     "ChatService",
     "ChatSettings",
     "ClosedError",
+    "RoomView",
+    "Timeline",
     "app",
     "dm_room",
     "make_app",

@@ -27,15 +27,15 @@ import contextlib
 import itertools
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final, Self
 
 import orjson
 
 from ...exceptions import EventfluxError
 from .names import ChatError
+from .timeline import Ack, Timeline
 
-__all__ = ["Ack", "ChatClient", "ClosedError", "RoomView"]
+__all__ = ["ChatClient", "ClosedError"]
 
 #: close codes after which the client does not reconnect by itself: it broke
 #: the rules (1008: too many refused operations, 1009: a frame too large)
@@ -46,31 +46,9 @@ class ClosedError(EventfluxError, ConnectionError):
     """The client is closed, or could not reach any server."""
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
-    """A stored message: its room, client message id, event id, version in
-    the room and global position."""
-
-    cid: str
-    room: str
-    id: str
-    version: int
-    position: int
-
-
-@dataclass
-class RoomView:
-    """What a client knows of one room."""
-
-    last: int = 0
-    events: dict[int, dict[str, Any]] = field(default_factory=dict)
-    presence: dict[str, str] = field(default_factory=dict)
-    typing: list[str] = field(default_factory=list)
-    more: bool = False
-
-
-class ChatClient:
-    """One user's connection to the chat, resumable across server processes."""
+class ChatClient(Timeline):
+    """One user's connection to the chat, resumable across server processes;
+    what it received is its :class:`~.timeline.Timeline`."""
 
     def __init__(
         self,
@@ -83,6 +61,7 @@ class ChatClient:
         client: str | None = None,
         on_frame: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        super().__init__()
         self.urls = [urls] if isinstance(urls, str) else list(urls)
         if not self.urls:
             raise ValueError("a ChatClient needs at least one URL")
@@ -93,11 +72,6 @@ class ChatClient:
         self.resume = resume
         self.reconnects = 0
         self.on_frame = on_frame
-        self.rooms: dict[str, RoomView] = {}
-        self.duplicates = 0
-        self.gaps = 0
-        self.presence_log: list[tuple[str, str, str]] = []
-        self.notices: list[dict[str, Any]] = []
         self.welcome: dict[str, Any] = {}
         self.url = self.urls[0]
         self.closed_with: tuple[int | None, str] | None = None
@@ -233,58 +207,13 @@ class ChatClient:
             if self._recovery is asyncio.current_task():
                 self._recovery = None
 
-    def _view(self, room: str) -> RoomView:
-        return self.rooms.setdefault(room, RoomView())
-
-    def _event(self, room: str, item: dict[str, Any]) -> None:
-        view = self._view(room)
-        version = item["version"]
-        if version <= view.last:
-            self.duplicates += 1
-            return
-        if version != view.last + 1:
-            self.gaps += 1
-        view.last = version
-        view.events[version] = item
-
     def _frame(self, frame: dict[str, Any]) -> None:
+        self.apply(frame)
         kind = frame.get("type")
-        room = str(frame.get("room"))
-        if kind == "event":
-            self._event(room, frame["event"])
-        elif kind == "joined":
-            view = self._view(room)
-            for item in frame.get("events") or ():
-                if item["version"] > view.last:
-                    view.last = item["version"] - 1  # a fresh join: history, not a gap
-                self._event(room, item)
-            if "version" in frame:
-                view.last = max(view.last, frame["version"])
-                view.more = bool(frame.get("more"))
-        elif kind == "history":
-            view = self._view(room)
-            for item in frame.get("events") or ():
-                view.events.setdefault(item["version"], item)
-            view.more = bool(frame.get("more"))
-        elif kind == "presence":
-            self._view(room).presence = dict(frame["members"])
-        elif kind == "presence_diff":
-            presence = self._view(room).presence
-            for user, state in frame["joins"].items():
-                presence[user] = state
-                self.presence_log.append((room, user, state))
-            for user in frame["leaves"]:
-                presence.pop(user, None)
-                self.presence_log.append((room, user, "offline"))
-        elif kind == "typing":
-            self._view(room).typing.append(frame["user"])
-        elif kind == "dm_notice":
-            self.notices.append(frame)
-        elif kind == "ack":
+        if kind == "ack":
             fut = self._acks.pop(frame["cid"], None)
             if fut is not None and not fut.done():
-                keys = ("cid", "room", "id", "version", "position")
-                fut.set_result(Ack(*(frame[k] for k in keys)))
+                fut.set_result(Ack.of(frame))
         elif kind == "error" and frame.get("cid") in self._acks:
             fut = self._acks.pop(frame["cid"])
             if not fut.done():
@@ -352,7 +281,7 @@ class ChatClient:
             frame["after"] = after
         if history is not None:
             frame["history"] = history
-        self._view(room)
+        self.view(room)
         return await self.request(frame, _is("joined", room))
 
     async def leave(self, room: str) -> None:
@@ -366,7 +295,7 @@ class ChatClient:
 
     async def older(self, room: str, limit: int | None = None) -> dict[str, Any]:
         """The page of events before the oldest one this client holds."""
-        view = self._view(room)
+        view = self.view(room)
         frame: dict[str, Any] = {
             "op": "history",
             "room": room,
@@ -421,16 +350,7 @@ class ChatClient:
         """``online`` or ``away`` (a page does it when its tab is hidden)."""
         await self._send({"op": "status", "state": state})
 
-    # -- reading what arrived ----------------------------------------------------------------
-    def timeline(self, room: str) -> list[dict[str, Any]]:
-        """The room's events this client holds, oldest first."""
-        view = self.rooms.get(room)
-        return [view.events[v] for v in sorted(view.events)] if view else []
-
-    def messages(self, room: str) -> list[str]:
-        """The texts of the room's messages this client holds, oldest first."""
-        return [e["text"] for e in self.timeline(room) if e["type"] == "MessagePosted"]
-
+    # -- waiting for what arrives ------------------------------------------------------------
     async def wait_until(self, condition: Callable[[], bool], within: float = 20.0) -> None:
         """Wait until ``condition()`` holds (checked every few milliseconds)."""
         async with asyncio.timeout(within):
