@@ -50,3 +50,34 @@ def test_demo_runs_every_demo_from_the_console_script(tmp_path: Path) -> None:
     assert "stale writer rejected" in out
     assert "Traceback" not in out + proc.stderr
     assert (tmp_path / ".eventflux-demo" / "store-events.db").exists()
+
+
+def test_demo_chat_scripts_a_conversation_over_two_server_processes(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "eventflux"
+    proc = subprocess.run(
+        [str(exe), "demo", "chat", "--dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "120"},
+        check=False,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    assert "Traceback" not in out + proc.stderr
+    for line in (
+        "presence #general: bob online",  # bob is on the other server
+        "bob is typing…",
+        "presence #general: cat away",
+        "got 3 missed messages (v12..v14), 0 duplicates, 0 gaps",
+        "server b killed (SIGKILL)",
+        "presence #general: eve offline",
+        "#general: 4 members, 3 here now, 7 messages",
+        "v7   bob: hello from server b: I saw it at once",
+        "v8   cat: <b>bold?</b> no: HTML stays text",
+        "v11  cat deleted v10",
+        "v16  eve joined",
+    ):
+        assert line in out, line
+    assert (tmp_path / "demo" / "chat" / "chat-events.db").exists()

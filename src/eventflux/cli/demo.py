@@ -25,6 +25,7 @@ DEMOS: dict[str, str] = {
     "trading": "eventflux.demos.trading",
     "orders": "eventflux.demos.orders",
     "smarthome": "eventflux.demos.smarthome",
+    "chat": "eventflux.demos.chat",
 }
 
 

@@ -96,7 +96,10 @@ def _hook(module: str, submodule: str, attribute: str) -> Callable[..., Any] | N
 
 
 def app_targets(names: Sequence[str]) -> list[Target]:
-    """The Apps named ``module:app`` (a usage error for what is not an App)."""
+    """The Apps named ``module:app`` (a usage error for what is not an App).
+    An App named as its module (``eventflux.demos.chat:app``, App ``chat``)
+    gets the module's ``web`` routes, as a demo does (not its seed: the data
+    of a store you name is yours)."""
     targets: list[Target] = []
     for name in names:
         obj = load_target(name)
@@ -105,5 +108,10 @@ def app_targets(names: Sequence[str]) -> list[Target]:
                 f"{name!r} is {type(obj).__name__}, not an eventflux.App "
                 "(eventflux worker runs setup functions; eventflux serve serves Apps)"
             )
-        targets.append(Target(obj, name.partition(":")[0]))
+        module = name.partition(":")[0]
+        routes_of = _hook(module, "web", "routes") if _exists(module) else None
+        routes: tuple[Any, ...] = ()
+        if routes_of is not None and obj.name == module.rsplit(".", 1)[-1]:
+            routes = tuple(routes_of(obj))
+        targets.append(Target(obj, module, routes=routes))
     return targets
