@@ -281,6 +281,10 @@ def register_event(name: str | None = None, *, version: int = 1) -> Callable[[ty
 class EncodedEvent(NamedTuple):
     """A :class:`~eventflux.NewEvent` after validation and encoding (backend input).
 
+    ``correlation_id`` is the metadata's ``correlation_id`` when it is a str
+    (else None): what ``read_all(correlation_id=...)`` finds the event by, so
+    that a backend can index it without decoding the metadata.
+
     A named tuple (immutable, and several times cheaper to build than a frozen
     dataclass: one is built per appended event).
     """
@@ -290,3 +294,4 @@ class EncodedEvent(NamedTuple):
     data: bytes
     metadata: bytes
     schema_version: int
+    correlation_id: str | None = None

@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, cast
 from uuid import UUID
@@ -116,8 +116,21 @@ def caused_by(event: RecordedEvent, **extra: Any) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """The outcome of an append: versions of the first and last event, and the
-    global position of the last one."""
+    global position of the last one.
+
+    ``retried`` is True when the append was a retry of a batch already stored
+    (same ids, same stream, same order): nothing was written and the versions
+    and position are the original ones. It takes no part in comparisons, so a
+    retry's result equals the original result.
+
+    Example::
+
+        first = await store.append("account-3", batch)
+        again = await store.append("account-3", batch)
+        assert again == first and again.retried and not first.retried
+    """
 
     first_version: int
     last_version: int
     position: int
+    retried: bool = field(default=False, compare=False)

@@ -5,7 +5,8 @@ translation, and the group-commit writer of a database file.
 - :func:`connect`: a connection in autocommit mode (transactions are
   explicit), usable from any thread; :func:`use_wal` switches its file to
   write-ahead logging; :func:`data_version` reads the file's change counter
-  (it moves when another connection commits).
+  (it moves when another connection commits); :func:`application_id` reads
+  which program's file it is.
 - :func:`classify` names what went wrong (:class:`ErrorKind`: busy or
   locked, not a database, cannot open, unusable: disk full, I/O error,
   corrupt, read-only...); :func:`translate_error` turns it into the caller's
@@ -51,6 +52,7 @@ __all__ = [
     "SQLiteErrors",
     "SQLiteWriter",
     "acquire_writer",
+    "application_id",
     "classify",
     "connect",
     "data_version",
@@ -81,6 +83,11 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
         check_same_thread=False,
         cached_statements=256,
     )
+
+
+def application_id(conn: sqlite3.Connection) -> int:
+    """The file's ``PRAGMA application_id``: which program's file it is (0: not said)."""
+    return int(conn.execute("PRAGMA application_id").fetchall()[0][0])
 
 
 def data_version(conn: sqlite3.Connection) -> int:

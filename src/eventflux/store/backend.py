@@ -104,7 +104,8 @@ def check_idempotent_retry(
 
     ``stored`` maps each already-stored id of the batch to its (stream,
     version, position). Returns the original result for a retry of a stored
-    batch (same ids, same stream, same order), None when no id is stored, and
+    batch (same ids, same stream, same order; its ``retried`` is True), None
+    when no id is stored, and
     raises :class:`~eventflux.DuplicateEventError` otherwise. A retry returns
     its original result whatever its expected version says: check it after
     this function, and only when this function returns None.
@@ -132,7 +133,7 @@ def check_idempotent_retry(
             raise DuplicateEventError(ev.id, "is already stored, but in another order")
         prev = hit
     assert prev is not None
-    return AppendResult(stored[first][1], prev[1], prev[2])
+    return AppendResult(stored[first][1], prev[1], prev[2], retried=True)
 
 
 def decode_event(
@@ -180,6 +181,10 @@ class StoreBackend(abc.ABC):
     #: Events the facade asks for per page (read, read_all, subscribe). The
     #: facade copies it when it takes the backend; ``store.page_size`` changes it.
     page_size: int = 512
+
+    #: What stores the events, as OpenTelemetry's ``db.system.name`` names it
+    #: (``"sqlite"``, ``"postgresql"``...); the append spans carry it.
+    system: str = "other"
 
     #: Whether :class:`~eventflux.StoreUnavailableError` is passing trouble (a
     #: server restarting): live subscriptions then wait and read again instead
@@ -267,14 +272,21 @@ class StoreBackend(abc.ABC):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
         """Up to ``limit`` (> 0) events with positions above ``after``, in position
         order, decoded by ``codec``, and the page's mark (see :class:`LogPage`).
 
         ``types`` keeps only those event types (an empty tuple keeps none);
         ``prefix`` keeps the streams whose names start with it (plain,
-        case-sensitive, by code point). Events of hard-deleted streams are
-        gone; soft-deleted and limit-hidden ones that are still stored stay.
+        case-sensitive, by code point); ``correlation_id`` keeps the events
+        whose metadata's ``correlation_id`` is that str (the
+        :attr:`EncodedEvent.correlation_id <eventflux.codec.EncodedEvent>` they
+        were appended with). Filters combine: an event must pass all of them.
+        Find correlated events through an index, not by scanning the log: the
+        audit trail asks for them on large stores. Events of hard-deleted
+        streams are gone; soft-deleted and limit-hidden ones that are still
+        stored stay.
         """
 
     @abc.abstractmethod
@@ -298,6 +310,14 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         """The stream's snapshot, or None."""
+
+    @abc.abstractmethod
+    async def store_id(self) -> str:
+        """The store's identity: a str drawn once, when the storage was created
+        (a UUID), the same for every handle on that storage and never again for
+        another. Read models record it and refuse to follow another store, so
+        it must survive restarts of a durable store.
+        """
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from ..codec import Codec, default_codec
 from ..events import AppendResult, NewEvent, RecordedEvent
 from ..exceptions import StoreClosedError, StoreUnavailableError
+from ..observability import metrics, tracing
 from .backend import AppendBatch, StoreBackend
 from .changes import Changes
 from .types import ANY, ExpectedVersion, Snapshot, StreamLimits
@@ -36,6 +37,15 @@ from .validation import (
 )
 
 __all__ = ["EventStore"]
+
+
+class _Filter(NamedTuple):
+    """The checked filters of one read_all or subscribe."""
+
+    types: tuple[str, ...] | None
+    prefix: str | None
+    correlation_id: str | None
+
 
 #: Live subscriptions of a backend whose outages are transient retry a failed read
 #: after this many seconds, doubling up to the maximum.
@@ -122,8 +132,15 @@ class EventStore:
         batch = encode_batch(
             self.codec, self.max_event_bytes, stream, events, expected_version, set()
         )
-        (result,) = await self._backend.append([batch])
+        if tracing.enabled():
+            with self._span(f"append {batch.stream}", batch.stream, len(batch.events)):
+                (result,) = await self._backend.append([batch])
+        else:
+            (result,) = await self._backend.append([batch])
         self._changes.notify()
+        counted = metrics.current()
+        if counted is not None and not result.retried:
+            counted.appended(len(batch.events))
         return result
 
     async def append_many(
@@ -153,9 +170,34 @@ class EventStore:
             parts.append(
                 encode_batch(self.codec, self.max_event_bytes, stream, spec[0], spec[1], seen)
             )
-        results = await self._backend.append(parts)
+        if tracing.enabled():
+            events = sum(len(p.events) for p in parts)
+            with self._span("append_many", ",".join(p.stream for p in parts), events):
+                results = await self._backend.append(parts)
+        else:
+            results = await self._backend.append(parts)
         self._changes.notify()
+        counted = metrics.current()
+        if counted is not None:
+            written = sum(
+                len(p.events) for p, r in zip(parts, results, strict=True) if not r.retried
+            )
+            if written:
+                counted.appended(written)
         return {p.stream: r for p, r in zip(parts, results, strict=True)}
+
+    def _span(self, name: str, streams: str, events: int) -> Any:
+        """The OpenTelemetry span of one append (only called when tracing is on)."""
+        return tracing.span(
+            name,
+            "client",
+            **{
+                "db.system.name": self._backend.system,
+                "db.operation.name": "append",
+                "db.collection.name": streams,
+                "eventflux.events": events,
+            },
+        )
 
     # -- reading ------------------------------------------------------------------
     def read(
@@ -193,21 +235,28 @@ class EventStore:
         limit: int | None = None,
         types: Iterable[str] | None = None,
         stream_prefix: str | None = None,
+        correlation_id: str | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Read every event in global order, after position ``after`` (exclusive).
 
         ``types`` keeps only those event types; ``stream_prefix`` keeps streams
-        starting with it (plain, case-sensitive). Filters apply before ``limit``.
+        starting with it (plain, case-sensitive); ``correlation_id`` keeps the
+        events whose metadata holds ``correlation_id`` equal to it (found
+        through an index, not a scan of the log). Filters combine (all must
+        hold) and apply before ``limit``.
 
         Example::
 
             async for e in store.read_all(after=checkpoint, types=["Deposited"]):
                 checkpoint = e.position
+            chain = [e async for e in store.read_all(correlation_id="req-7")]
         """
         self._check_open()
-        after, type_filter, prefix = check_filters(after, types, stream_prefix)
+        after, type_filter, prefix, correlation = check_filters(
+            after, types, stream_prefix, correlation_id
+        )
         check_count("limit", limit)
-        return self._read_log(after, limit, type_filter, prefix)
+        return self._read_log(after, limit, _Filter(type_filter, prefix, correlation))
 
     def subscribe(
         self,
@@ -215,10 +264,11 @@ class EventStore:
         after: int = 0,
         types: Iterable[str] | None = None,
         stream_prefix: str | None = None,
+        correlation_id: str | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Every event after ``after``: first those stored, then new ones as they
         commit. The iteration ends only when the store closes, the iterator is
-        closed or its task is cancelled.
+        closed or its task is cancelled. The filters are those of :meth:`read_all`.
 
         Example::
 
@@ -227,8 +277,10 @@ class EventStore:
                 checkpoint = event.position
         """
         self._check_open()
-        after, type_filter, prefix = check_filters(after, types, stream_prefix)
-        return self._live(after, type_filter, prefix)
+        after, type_filter, prefix, correlation = check_filters(
+            after, types, stream_prefix, correlation_id
+        )
+        return self._live(after, _Filter(type_filter, prefix, correlation))
 
     async def _read_stream(
         self,
@@ -258,16 +310,17 @@ class EventStore:
             start = events[-1].version + (-1 if backwards else 1)
 
     async def _read_log(
-        self, after: int, limit: int | None, types: tuple[str, ...] | None, prefix: str | None
+        self, after: int, limit: int | None, where: _Filter
     ) -> AsyncIterator[RecordedEvent]:
         backend = self._backend
+        types, prefix, correlation = where
         remaining = limit
         while True:
             n = self.page_size if remaining is None else min(self.page_size, remaining)
             if n == 0:
                 return
             events, mark = await backend.read_all_page(
-                after, n, types=types, prefix=prefix, codec=self.codec
+                after, n, types=types, prefix=prefix, codec=self.codec, correlation_id=correlation
             )
             for e in events:
                 yield e
@@ -277,19 +330,23 @@ class EventStore:
                 return
             after = mark
 
-    async def _live(
-        self, after: int, types: tuple[str, ...] | None, prefix: str | None
-    ) -> AsyncIterator[RecordedEvent]:
+    async def _live(self, after: int, where: _Filter) -> AsyncIterator[RecordedEvent]:
         """The live loop: read pages until one comes back short, then wait for a
         change; a backend whose outages are transient is waited out."""
         backend = self._backend
+        types, prefix, correlation = where
         delay = _OUTAGE_FIRST_DELAY
         while not self._closed:
             generation = self._changes.generation
             n = self.page_size
             try:
                 events, mark = await backend.read_all_page(
-                    after, n, types=types, prefix=prefix, codec=self.codec
+                    after,
+                    n,
+                    types=types,
+                    prefix=prefix,
+                    codec=self.codec,
+                    correlation_id=correlation,
                 )
             except StoreClosedError:
                 if self.closed:  # a property: mypy must not narrow it across the await
@@ -318,6 +375,18 @@ class EventStore:
         """The highest position a reader can see now (0 for an empty store)."""
         self._check_open()
         return await self._backend.last_position()
+
+    async def store_id(self) -> str:
+        """The store's identity: a UUID string drawn when its storage was created,
+        the same for every handle and process on it (a ``memory://`` store gets
+        a fresh one). Read models record it, so they never follow another store.
+
+        Example::
+
+            assert await store.store_id() == await other_handle.store_id()
+        """
+        self._check_open()
+        return await self._backend.store_id()
 
     async def streams(self, prefix: str = "") -> list[str]:
         """Names of the streams that hold readable events, sorted, optionally by prefix."""

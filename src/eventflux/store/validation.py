@@ -17,7 +17,7 @@ from typing import Final
 
 from ..codec import Codec, EncodedEvent
 from ..context import current_metadata
-from ..events import NewEvent
+from ..events import CORRELATION_ID, NewEvent
 from ..exceptions import (
     DuplicateEventError,
     EventTooLargeError,
@@ -122,10 +122,13 @@ def check_aware(name: str, value: object) -> None:
 
 
 def check_filters(
-    after: object, types: Iterable[str] | None, prefix: str | None
-) -> tuple[int, tuple[str, ...] | None, str | None]:
-    """The checked ``after``, ``types`` and ``stream_prefix`` of read_all and
-    subscribe (an empty prefix is no filter)."""
+    after: object,
+    types: Iterable[str] | None,
+    prefix: str | None,
+    correlation_id: str | None = None,
+) -> tuple[int, tuple[str, ...] | None, str | None, str | None]:
+    """The checked ``after``, ``types``, ``stream_prefix`` and ``correlation_id``
+    of read_all and subscribe (an empty prefix is no filter)."""
     check_count("after", after, allow_none=False)
     assert isinstance(after, int)
     type_filter: tuple[str, ...] | None = None
@@ -137,7 +140,9 @@ def check_filters(
             raise TypeError("types must hold str type names")
     if prefix is not None and not isinstance(prefix, str):
         raise TypeError("stream_prefix must be a str")
-    return after, type_filter, prefix or None
+    if correlation_id is not None and not isinstance(correlation_id, str):
+        raise TypeError(f"correlation_id must be a str, not {type(correlation_id).__name__}")
+    return after, type_filter, prefix or None, correlation_id
 
 
 def encode_batch(
@@ -186,11 +191,21 @@ def encode_batch(
         if ambient:
             own = {**ambient, **own} if own else dict(ambient)
         meta = _EMPTY_META if own is None else codec.encode_metadata(own)
+        correlation = None if not own else own.get(CORRELATION_ID)
         size = len(data) + len(meta)
         if size > max_event_bytes:
             raise EventTooLargeError(
                 f"event {ev.type!r} is {size} bytes encoded; the limit is {max_event_bytes} "
                 "(URL option max_event_bytes)"
             )
-        encoded.append(EncodedEvent(ev.id, type_name, data, meta, schema))
+        encoded.append(
+            EncodedEvent(
+                ev.id,
+                type_name,
+                data,
+                meta,
+                schema,
+                correlation if type(correlation) is str else None,
+            )
+        )
     return AppendBatch(name, encoded, expected)

@@ -7,6 +7,8 @@ acknowledged event (flushed at once), until killed.
 ``python _append_child.py URL feed N PAUSE``: append N events to stream
 ``feed``, each carrying the wall-clock time just before its append, with PAUSE
 seconds between them; print ``done`` at the end.
+
+``python _append_child.py URL ident``: open the store and print its store id.
 """
 
 from __future__ import annotations
@@ -59,10 +61,17 @@ async def feed(url: str, count: int, pause: float) -> None:
     print("done", flush=True)
 
 
+async def ident(url: str) -> None:
+    async with await open_store(url) as store:
+        print(await store.store_id(), flush=True)
+
+
 def main() -> None:
     url, mode = sys.argv[1], sys.argv[2]
     if mode == "crash":
         asyncio.run(crash(url, int(sys.argv[3])))
+    elif mode == "ident":
+        asyncio.run(ident(url))
     elif mode == "feed":
         asyncio.run(feed(url, int(sys.argv[3]), float(sys.argv[4])))
     else:

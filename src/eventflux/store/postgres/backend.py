@@ -29,25 +29,27 @@ transaction (group commit, :mod:`.writer`) to keep the serialised part short.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Self
+from typing import Any, Self
 from urllib.parse import SplitResult, urlencode, urlunsplit
 
+import orjson
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
 from ..._internal.postgres import check_schema_name
 from ..._internal.urls import float_option, int_option
 from ...codec import Codec
-from ...events import AppendResult, RecordedEvent
+from ...events import CORRELATION_ID, AppendResult, RecordedEvent
 from ...exceptions import ConfigurationError, NotAnEventStoreError, StoreUnavailableError
 from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot, decode_event
 from ..types import StreamLimits
 from .connections import Conn, Connections, configure
 from .listener import Listener
 from .reads import decode_page
-from .sql import MIGRATION_LOCK, SCHEMA_VERSION, Statements
+from .sql import MIGRATION_LOCK, SCHEMA_VERSION, Statements, correlation_key
 from .writer import AppendWriter
 
 __all__ = ["PostgresStoreBackend"]
@@ -67,6 +69,7 @@ class PostgresStoreBackend(StoreBackend):
             await store.append("order-7", [NewEvent("Placed", {"total": 42})])
     """
 
+    system = "postgresql"
     #: Rows per read round trip: large pages spread a query's fixed cost
     #: (read_all of 100,000 events: about +10% from 512 to 1024, +5% more at 2048).
     page_size = 2048
@@ -102,6 +105,7 @@ class PostgresStoreBackend(StoreBackend):
         self.writer = AppendWriter(self.connections, self.statements, self.token)
         #: The LISTEN connection that wakes live subscriptions.
         self.listener = Listener(conninfo, self.statements.notify_channel, self.token)
+        self._store_id = ""
 
     # -- opening --------------------------------------------------------------------
     @classmethod
@@ -172,17 +176,44 @@ class PostgresStoreBackend(StoreBackend):
                         "another one with the URL option ?schema=NAME"
                     )
                 await conn.execute(st.create)
-                return
-            cur = await conn.execute(st.read_version)
-            vrow = await cur.fetchone()
-            version = int(vrow[0]) if vrow else 0
-            if version > SCHEMA_VERSION:
-                raise NotAnEventStoreError(
-                    f"PostgreSQL schema {self.schema!r} holds an event store of layout "
-                    f"{version}, newer than this eventflux understands ({SCHEMA_VERSION}); "
-                    "upgrade eventflux"
-                )
-            # Later layouts add their steps to sql.MIGRATIONS and run them here.
+            else:
+                await self._upgrade(conn)
+            cur = await conn.execute(st.set_store_id, (str(uuid.uuid4()),))
+            id_row = await cur.fetchone()
+            assert id_row is not None
+            self._store_id = str(id_row[0])
+
+    async def _upgrade(self, conn: Conn) -> None:
+        """Bring a store of an earlier layout to this one (under the migration lock)."""
+        st = self.statements
+        cur = await conn.execute(st.read_version)
+        vrow = await cur.fetchone()
+        version = int(vrow[0]) if vrow else 0
+        if version > SCHEMA_VERSION:
+            raise NotAnEventStoreError(
+                f"PostgreSQL schema {self.schema!r} holds an event store of layout "
+                f"{version}, newer than this eventflux understands ({SCHEMA_VERSION}); "
+                "upgrade eventflux"
+            )
+        while version < SCHEMA_VERSION:
+            for step in st.migrations[version]:
+                await conn.execute(step)
+            if version == 1:  # the rows whose metadata PostgreSQL's json cannot read
+                await self._backfill_correlations(conn)
+            version += 1
+            await conn.execute(f'UPDATE "{self.schema}".eventflux_schema SET version = {version}')
+
+    async def _backfill_correlations(self, conn: Conn) -> None:
+        st = self.statements
+        cur = await conn.execute(st.correlation_backfill)
+        fills = []
+        for position, metadata in await cur.fetchall():
+            value = orjson.loads(bytes(metadata)).get(CORRELATION_ID)
+            if isinstance(value, str):
+                fills.append((correlation_key(value), position))
+        if fills:
+            async with conn.cursor() as c:
+                await c.executemany(st.correlation_fill, fills)
 
     async def close(self) -> None:
         self.connections.closed = True
@@ -256,10 +287,38 @@ class PostgresStoreBackend(StoreBackend):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
-        sql = self.statements.read_all[types is not None, prefix is not None]
-        params = {"after": after, "limit": limit, "types": list(types or ()), "prefix": prefix}
-        return decode_page(codec, await self.connections.fetch(sql, params), after, limit)
+        sql = self.statements.read_all[
+            types is not None, prefix is not None, correlation_id is not None
+        ]
+        params: dict[str, Any] = {
+            "after": after,
+            "limit": limit,
+            "types": list(types or ()),
+            "prefix": prefix,
+            "correlation_id": correlation_key(correlation_id),
+        }
+        if correlation_id is None:
+            return decode_page(codec, await self.connections.fetch(sql, params), after, limit)
+        # The column holds an id up to its first NUL (text cannot hold one): drop
+        # the rows whose id only starts like this one, and read on until the page
+        # is full or the index has no more rows.
+        events: list[RecordedEvent] = []
+        while True:
+            want = limit - len(events)
+            params["limit"] = want
+            page = decode_page(
+                codec, await self.connections.fetch(sql, params), params["after"], want
+            )
+            events.extend(
+                e for e in page.events if e.metadata.get(CORRELATION_ID) == correlation_id
+            )
+            if len(events) >= limit:
+                return LogPage(events, events[-1].position)
+            if len(page.events) < want:
+                return LogPage(events, max(page.mark, after))
+            params["after"] = page.events[-1].position
 
     async def stream_version(self, stream: str) -> int:
         rows = await self.connections.fetch(self.statements.stream_version, (stream,))
@@ -282,6 +341,10 @@ class PostgresStoreBackend(StoreBackend):
             None if max_count is None else int(max_count),
             max_age if isinstance(max_age, timedelta) else None,
         )
+
+    async def store_id(self) -> str:
+        """The id recorded in the schema when the store was created."""
+        return self._store_id
 
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         rows = await self.connections.fetch(self.statements.load_snapshot, (stream,))

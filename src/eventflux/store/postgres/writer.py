@@ -201,6 +201,7 @@ class AppendWriter:
             "datas": ByteaArray.of(rows.datas),
             "metas": ByteaArray.of(rows.metas),
             "svs": Int4Array.of(rows.schemas),
+            "cids": TextArray.of(rows.correlations),
             "channel": self._statements.notify_channel,
             "token": self._token,
         }

@@ -75,6 +75,7 @@ class SQLiteStoreBackend(StoreBackend):
     for the URL options.
     """
 
+    system = "sqlite"
     #: Events per round trip to a reader thread (read_all, subscribe, read):
     #: fewer thread hand-offs than the default, still a bounded amount of memory.
     page_size = 1024
@@ -104,6 +105,7 @@ class SQLiteStoreBackend(StoreBackend):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
+        self._store_id = ""
 
     @classmethod
     async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
@@ -118,7 +120,7 @@ class SQLiteStoreBackend(StoreBackend):
         return backend
 
     def _start(self) -> None:
-        prepare_file(self.path, self.busy_timeout)
+        self._store_id = prepare_file(self.path, self.busy_timeout)
         self.writer = acquire_writer(
             self.path,
             synchronous=_SYNCHRONOUS[self.durability],
@@ -230,8 +232,9 @@ class SQLiteStoreBackend(StoreBackend):
         limit: int,
         types: tuple[str, ...] | None,
         prefix: str | None,
+        correlation_id: str | None,
     ) -> LogPage:
-        events, head = reads.read_all_page(conn, codec, after, limit, types, prefix)
+        events, head = reads.read_all_page(conn, codec, after, limit, types, prefix, correlation_id)
         if len(events) >= limit:
             return LogPage(events, events[-1].position)
         return LogPage(events, max(head, after))
@@ -244,11 +247,12 @@ class SQLiteStoreBackend(StoreBackend):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
         """One page of the global log. SQLite serialises writers and positions are
         assigned under the write lock, so the head of the same read transaction
         is a safe mark: no event at or below it can become visible later."""
-        return await self._read(self._log_page, codec, after, limit, types, prefix)
+        return await self._read(self._log_page, codec, after, limit, types, prefix, correlation_id)
 
     async def stream_version(self, stream: str) -> int:
         v = await self._read(
@@ -265,6 +269,10 @@ class SQLiteStoreBackend(StoreBackend):
 
     async def stream_limits(self, stream: str) -> StreamLimits:
         return await self._read(reads.stream_limits, stream)
+
+    async def store_id(self) -> str:
+        """The id recorded in the file when the store was created."""
+        return self._store_id
 
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         def load(conn: sqlite3.Connection) -> StoredSnapshot | None:

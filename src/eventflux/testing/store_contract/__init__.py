@@ -17,6 +17,7 @@ See docs/backends.md.
 from ._base import ContractBase
 from .admin import AdminContract
 from .append import AppendContract
+from .correlation import CorrelationContract
 from .inputs import InputContract
 from .read import ReadContract
 from .stateful import StatefulContract
@@ -27,6 +28,7 @@ __all__ = ["ContractBase", "EventStoreContract"]
 
 class EventStoreContract(
     AppendContract,
+    CorrelationContract,
     ReadContract,
     SubscribeContract,
     AdminContract,
