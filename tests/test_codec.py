@@ -10,7 +10,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from eventflux import Codec, DeserializationError, SerializationError
+from eventflux import (
+    ArgumentTypeError,
+    Codec,
+    DeserializationError,
+    InvalidArgumentError,
+    SerializationError,
+)
 from eventflux.codec import dumps, loads
 
 
@@ -93,6 +99,12 @@ def test_missing_upcaster_and_bad_shapes_raise_typed_errors() -> None:
         codec.register("Bad")(int)
     with pytest.raises(ValueError):
         codec.register("Bad", version=0)
+    with pytest.raises(ArgumentTypeError):
+        codec.register("Bad")(int)
+    with pytest.raises(InvalidArgumentError, match="2147483647"):
+        codec.register("Bad", version=2**31)  # stores keep schema versions in 32 bits
+    with pytest.raises(ArgumentTypeError):
+        codec.register("Bad", version="2")  # type: ignore[arg-type]
 
 
 def test_unregistered_objects_are_refused() -> None:

@@ -31,7 +31,13 @@ from typing import Any, Final, NamedTuple, TypeVar
 import msgspec
 import orjson
 
-from .exceptions import DeserializationError, SerializationError
+from .exceptions import (
+    ArgumentTypeError,
+    ConfigurationError,
+    DeserializationError,
+    InvalidArgumentError,
+    SerializationError,
+)
 
 __all__ = ["Codec", "EventClass", "default_codec", "dumps", "loads", "register_event"]
 
@@ -44,6 +50,8 @@ _DUMP_OPTIONS: Final = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 _EMPTY: Final = b""
+#: The largest schema version of a registered class (stores keep it in 32 bits).
+MAX_SCHEMA_VERSION: Final = 2**31 - 1
 
 
 def _default(obj: Any) -> Any:
@@ -121,7 +129,7 @@ class EventClass:
             self.decode = decoder.decode
             self._from_dict = lambda d: msgspec.convert(d, cls)
         else:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"cannot register {cls!r}: event classes must be dataclasses, "
                 "msgspec Structs or pydantic models"
             )
@@ -150,15 +158,21 @@ class Codec:
     ) -> Callable[[type[T]], type[T]]:
         """Register a class as the shape of the event type ``name`` (default: the
         class name) at schema ``version``. Use as a decorator."""
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError("schema version must be an int >= 1")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ArgumentTypeError(f"schema version must be an int, not {version!r}")
+        if not 1 <= version <= MAX_SCHEMA_VERSION:
+            raise InvalidArgumentError(
+                f"schema version must be from 1 to {MAX_SCHEMA_VERSION}, got {version}"
+            )
 
         def deco(cls: type[T]) -> type[T]:
             type_name = name or cls.__name__
             ec = EventClass(cls, type_name, version)
             old = self._by_name.get(type_name)
             if old is not None and old.cls is not cls and old.cls.__qualname__ != cls.__qualname__:
-                raise ValueError(f"event type {type_name!r} is already registered to {old.cls!r}")
+                raise ConfigurationError(
+                    f"event type {type_name!r} is already registered to {old.cls!r}"
+                )
             self._by_name[type_name] = ec
             self._by_cls[cls] = ec
             return cls

@@ -22,7 +22,12 @@ from typing import Any, NamedTuple, Self
 
 from ..codec import Codec, default_codec
 from ..events import AppendResult, NewEvent, RecordedEvent
-from ..exceptions import StoreClosedError, StoreUnavailableError
+from ..exceptions import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    StoreClosedError,
+    StoreUnavailableError,
+)
 from ..observability import metrics, tracing
 from .backend import AppendBatch, StoreBackend
 from .changes import Changes
@@ -32,7 +37,9 @@ from .validation import (
     check_aware,
     check_count,
     check_filters,
+    check_max_age,
     encode_batch,
+    validate_event_type,
     validate_stream_name,
 )
 
@@ -71,7 +78,7 @@ class EventStore:
     ) -> None:
         check_count("max_event_bytes", max_event_bytes, allow_none=False, minimum=1)
         if not isinstance(backend, StoreBackend):
-            raise TypeError(f"backend must be a StoreBackend, not {type(backend).__name__}")
+            raise ArgumentTypeError(f"backend must be a StoreBackend, not {type(backend).__name__}")
         self._backend = backend
         #: Encodes and decodes event data (may be replaced; reads use the current one).
         self.codec = codec if codec is not None else default_codec
@@ -157,14 +164,16 @@ class EventStore:
         """
         self._check_open()
         if not isinstance(batches, Mapping):
-            raise TypeError("append_many takes a mapping {stream: (events, expected_version)}")
+            raise ArgumentTypeError(
+                "append_many takes a mapping {stream: (events, expected_version)}"
+            )
         if not batches:
-            raise ValueError("append_many needs at least one stream")
+            raise InvalidArgumentError("append_many needs at least one stream")
         seen: set[int] = set()
         parts: list[AppendBatch] = []
         for stream, spec in batches.items():
             if not isinstance(spec, tuple) or len(spec) != 2:
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"append_many[{stream!r}] must be a tuple (events, expected_version)"
                 )
             parts.append(
@@ -392,7 +401,7 @@ class EventStore:
         """Names of the streams that hold readable events, sorted, optionally by prefix."""
         self._check_open()
         if not isinstance(prefix, str):
-            raise TypeError("prefix must be a str")
+            raise ArgumentTypeError("prefix must be a str")
         return await self._backend.streams(prefix)
 
     # -- administration -------------------------------------------------------------
@@ -421,11 +430,7 @@ class EventStore:
         self._check_open()
         name = validate_stream_name(stream)
         check_count("max_count", max_count, minimum=1)
-        if max_age is not None:
-            if not isinstance(max_age, timedelta):
-                raise TypeError("max_age must be a datetime.timedelta")
-            if max_age <= timedelta(0):
-                raise ValueError("max_age must be positive")
+        check_max_age(max_age)
         await self._backend.set_stream_limits(name, StreamLimits(max_count, max_age))
 
     async def stream_limits(self, stream: str) -> StreamLimits:
@@ -443,7 +448,7 @@ class EventStore:
         self._check_open()
         name = validate_stream_name(stream)
         check_count("version", version, allow_none=False, minimum=1)
-        type_name = type or self.codec.type_name_of(state) or "snapshot"
+        type_name = validate_event_type(type or self.codec.type_name_of(state) or "snapshot")
         data, schema = self.codec.encode_data(type_name, state)
         await self._backend.save_snapshot(name, version, type_name, data, schema)
 

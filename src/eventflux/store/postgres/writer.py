@@ -56,6 +56,7 @@ __all__ = ["AppendWriter"]
 MAX_GROUP_EVENTS = 20_000
 #: Most requests one transaction serves.
 MAX_GROUP_REQUESTS = 1_000
+_MAX_INT = 2**63 - 1
 
 Pause = Callable[[str], Awaitable[None]]
 Outcomes = list[tuple[Request, list[AppendResult] | StoreError]]
@@ -126,6 +127,10 @@ class AppendWriter:
                 delay = min(delay * 2, 0.5)
                 continue
             except Exception as e:
+                if len(group) > 1 and not isinstance(e, psycopg.OperationalError):
+                    # One request's bad input must not fail the others: each runs
+                    # alone, and only the culprit gets the error.
+                    return [(await self._commit([r]))[0] for r in group]
                 return [connections.translate(e) for _ in group]
             return _in_order(group, outcomes, deferred)
 
@@ -236,6 +241,7 @@ class AppendWriter:
             deferred
             or touched.keys() != predicted.keys()  # the statement checks the streams it moves
             or any(isinstance(p, StoreError) for _, p in planned)
+            or max(touched.values(), default=0) > _MAX_INT  # a guess from a bad expectation
         ):
             return None
         params = self._params(rows, touched)

@@ -172,7 +172,7 @@ class SQLiteStoreBackend(StoreBackend):
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
             return fn(self._reader(), *args)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OverflowError) as e:
             raise translate_error(e, self.path, self.busy_timeout, ERRORS) from e
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:

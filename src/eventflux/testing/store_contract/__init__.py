@@ -19,6 +19,7 @@ from .admin import AdminContract
 from .append import AppendContract
 from .correlation import CorrelationContract
 from .inputs import InputContract
+from .integers import IntegerContract
 from .read import ReadContract
 from .stateful import StatefulContract
 from .subscribe import SubscribeContract
@@ -33,6 +34,7 @@ class EventStoreContract(
     SubscribeContract,
     AdminContract,
     InputContract,
+    IntegerContract,
     StatefulContract,
 ):
     """Every behaviour of the event store (docs/store.md) that a backend must show."""
