@@ -16,11 +16,13 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Self
 
-from ..codec import Codec, default_codec
+from ..codec import Codec, EncodedEvent, default_codec
 from ..events import AppendResult, NewEvent, RecordedEvent
 from ..exceptions import (
     ArgumentTypeError,
@@ -31,6 +33,14 @@ from ..exceptions import (
 from ..observability import metrics, tracing
 from .backend import AppendBatch, StoreBackend
 from .changes import Changes
+from .encoding import (
+    DEFAULT_MAX_APPEND_BYTES,
+    DEFAULT_MAX_APPEND_EVENTS,
+    SLICE_NS,
+    Appending,
+    encode_slice,
+    prepare,
+)
 from .types import ANY, ExpectedVersion, Snapshot, StreamLimits
 from .validation import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -38,7 +48,6 @@ from .validation import (
     check_count,
     check_filters,
     check_max_age,
-    encode_batch,
     validate_event_type,
     validate_stream_name,
 )
@@ -75,8 +84,12 @@ class EventStore:
         *,
         codec: Codec | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_append_events: int = DEFAULT_MAX_APPEND_EVENTS,
+        max_append_bytes: int = DEFAULT_MAX_APPEND_BYTES,
     ) -> None:
         check_count("max_event_bytes", max_event_bytes, allow_none=False, minimum=1)
+        check_count("max_append_events", max_append_events, allow_none=False, minimum=1)
+        check_count("max_append_bytes", max_append_bytes, allow_none=False, minimum=1)
         if not isinstance(backend, StoreBackend):
             raise ArgumentTypeError(f"backend must be a StoreBackend, not {type(backend).__name__}")
         self._backend = backend
@@ -84,6 +97,10 @@ class EventStore:
         self.codec = codec if codec is not None else default_codec
         #: The size limit of one encoded event (data plus metadata), inclusive.
         self.max_event_bytes = max_event_bytes
+        #: Most events one append (or append_many) takes.
+        self.max_append_events = max_append_events
+        #: Most encoded bytes (data plus metadata, every event) one append takes.
+        self.max_append_bytes = max_append_bytes
         #: Events fetched per round trip by read, read_all and subscribe.
         self.page_size = backend.page_size
         self._closed = False
@@ -136,9 +153,7 @@ class EventStore:
             r = await store.append("account-42", [NewEvent("Deposited", {"amount": 5})], 3)
         """
         self._check_open()
-        batch = encode_batch(
-            self.codec, self.max_event_bytes, stream, events, expected_version, set()
-        )
+        (batch,) = await self._encode([(stream, events, expected_version)])
         if tracing.enabled():
             with self._span(f"append {batch.stream}", batch.stream, len(batch.events)):
                 (result,) = await self._backend.append([batch])
@@ -169,16 +184,14 @@ class EventStore:
             )
         if not batches:
             raise InvalidArgumentError("append_many needs at least one stream")
-        seen: set[int] = set()
-        parts: list[AppendBatch] = []
+        specs: list[tuple[object, object, object]] = []
         for stream, spec in batches.items():
             if not isinstance(spec, tuple) or len(spec) != 2:
                 raise ArgumentTypeError(
                     f"append_many[{stream!r}] must be a tuple (events, expected_version)"
                 )
-            parts.append(
-                encode_batch(self.codec, self.max_event_bytes, stream, spec[0], spec[1], seen)
-            )
+            specs.append((stream, spec[0], spec[1]))
+        parts = await self._encode(specs)
         if tracing.enabled():
             events = sum(len(p.events) for p in parts)
             with self._span("append_many", ",".join(p.stream for p in parts), events):
@@ -194,6 +207,26 @@ class EventStore:
             if written:
                 counted.appended(written)
         return {p.stream: r for p, r in zip(parts, results, strict=True)}
+
+    async def _encode(self, specs: list[tuple[object, object, object]]) -> list[AppendBatch]:
+        """Check and encode the parts ``(stream, events, expected_version)`` of one
+        append. A large append is encoded in slices of at most about 10 ms, with
+        other tasks running between them: it never holds the event loop for long."""
+        appending = Appending(self.max_event_bytes, self.max_append_events, self.max_append_bytes)
+        prepared = [
+            prepare(stream, events, expected, appending) for stream, events, expected in specs
+        ]
+        codec = self.codec
+        clock = time.perf_counter_ns
+        out: list[AppendBatch] = []
+        for name, expected, events in prepared:
+            encoded: list[EncodedEvent] = []
+            i = encode_slice(codec, name, events, 0, encoded, appending, clock() + SLICE_NS)
+            while i < len(events):
+                await asyncio.sleep(0)  # let the other tasks run
+                i = encode_slice(codec, name, events, i, encoded, appending, clock() + SLICE_NS)
+            out.append(AppendBatch(name, encoded, expected))
+        return out
 
     def _span(self, name: str, streams: str, events: int) -> Any:
         """The OpenTelemetry span of one append (only called when tracing is on)."""
@@ -317,6 +350,7 @@ class EventStore:
             if remaining is not None:
                 remaining -= len(events)
             start = events[-1].version + (-1 if backwards else 1)
+            await asyncio.sleep(0)  # a backend in memory never waits: let other tasks run
 
     async def _read_log(
         self, after: int, limit: int | None, where: _Filter
@@ -338,6 +372,7 @@ class EventStore:
             if len(events) < n:
                 return
             after = mark
+            await asyncio.sleep(0)  # a backend in memory never waits: let other tasks run
 
     async def _live(self, after: int, where: _Filter) -> AsyncIterator[RecordedEvent]:
         """The live loop: read pages until one comes back short, then wait for a
@@ -374,6 +409,8 @@ class EventStore:
             after = mark
             if len(events) < n:
                 await self._wait_for_change(generation)
+            else:
+                await asyncio.sleep(0)  # a backend in memory never waits: let other tasks run
 
     async def stream_version(self, stream: str) -> int:
         """The stream's current version (0 when it has no events)."""

@@ -1,6 +1,6 @@
 """The event store's input rules, checked once by the facade before a backend
-sees anything: stream names, event types, expected versions, counts, times,
-and the encoding of events with the size limit.
+sees anything: stream names, event types, expected versions, counts, times and
+filters (the encoding of appended events is in :mod:`.encoding`).
 
 Example::
 
@@ -11,23 +11,16 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Final
 
-from ..codec import Codec, EncodedEvent
-from ..context import current_metadata
-from ..events import CORRELATION_ID, NewEvent
 from ..exceptions import (
     ArgumentTypeError,
-    DuplicateEventError,
-    EventTooLargeError,
     InvalidArgumentError,
     InvalidEventType,
     InvalidStreamName,
-    SerializationError,
 )
-from .backend import AppendBatch
 from .types import ANY, STREAM_EXISTS, ExpectedVersion
 
 __all__ = [
@@ -40,7 +33,6 @@ __all__ = [
     "check_expected_version",
     "check_max_age",
     "check_filters",
-    "encode_batch",
     "validate_event_type",
     "validate_stream_name",
 ]
@@ -56,7 +48,6 @@ MAX_INT: Final = 2**63 - 1
 MAX_AGE: Final = timedelta(days=365_250)
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
-_EMPTY_META: Final = b""  # the encoding of no metadata
 _valid_types: dict[str, None] = {}
 
 
@@ -182,69 +173,3 @@ def check_filters(
             f"correlation_id must be a str, not {type(correlation_id).__name__}"
         )
     return after, type_filter, prefix or None, correlation_id
-
-
-def encode_batch(
-    codec: Codec,
-    max_event_bytes: int,
-    stream: object,
-    events: object,
-    expected_version: object,
-    seen: set[int],
-) -> AppendBatch:
-    """Check and encode one stream's part of an append.
-
-    ``seen`` collects the event ids (as ints) of the whole append, so that an
-    id used twice in one append is refused. Raises before anything is written:
-    InvalidStreamName, InvalidEventType, SerializationError,
-    EventTooLargeError, DuplicateEventError, TypeError or ValueError.
-    """
-    name = validate_stream_name(stream)
-    expected = check_expected_version(expected_version)
-    if isinstance(events, NewEvent) or not isinstance(events, Sequence | Iterable):
-        raise ArgumentTypeError("events must be a list of NewEvent")
-    events = list(events)
-    if not events:
-        raise InvalidArgumentError(f"cannot append an empty list of events to {name!r}")
-    encoded: list[EncodedEvent] = []
-    ambient = current_metadata()  # stamped on every event; the event's own keys win
-    for ev in events:
-        if type(ev) is not NewEvent and not isinstance(ev, NewEvent):
-            raise ArgumentTypeError(f"events must be NewEvent instances, got {type(ev).__name__}")
-        key = ev.id.int  # an int hashes in C; a UUID's hash is Python code
-        if key in seen:
-            raise DuplicateEventError(ev.id, "appears twice in one append")
-        seen.add(key)
-        type_name = ev.type
-        if type_name not in _valid_types:
-            validate_event_type(type_name)
-        if type(ev.data) is not dict:  # a dict is never a registered class
-            registered = codec.type_name_of(ev.data)
-            if registered is not None and registered != type_name:
-                raise SerializationError(
-                    f"event type {type_name!r} does not match the registered type "
-                    f"{registered!r} of its data"
-                )
-        data, schema = codec.encode_data(type_name, ev.data)
-        own = ev.metadata
-        if ambient:
-            own = {**ambient, **own} if own else dict(ambient)
-        meta = _EMPTY_META if own is None else codec.encode_metadata(own)
-        correlation = None if not own else own.get(CORRELATION_ID)
-        size = len(data) + len(meta)
-        if size > max_event_bytes:
-            raise EventTooLargeError(
-                f"event {ev.type!r} is {size} bytes encoded; the limit is {max_event_bytes} "
-                "(URL option max_event_bytes)"
-            )
-        encoded.append(
-            EncodedEvent(
-                ev.id,
-                type_name,
-                data,
-                meta,
-                schema,
-                correlation if type(correlation) is str else None,
-            )
-        )
-    return AppendBatch(name, encoded, expected)

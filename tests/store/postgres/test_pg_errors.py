@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pytest
+from tests.store._loop import check_large_append
 from tests.store.postgres._backend import pg
 
 from eventflux import (
@@ -80,3 +81,10 @@ async def test_one_bad_batch_fails_alone_in_its_group(
             assert await store.stream_version(n) == 1
     assert await store.stream_version("bad") == 0
     assert await store.stream_version("huge") == 0
+
+
+@pytest.mark.asyncio
+async def test_a_large_append_never_holds_the_event_loop_long(
+    fresh_url: Callable[..., str],
+) -> None:
+    await check_large_append(fresh_url())

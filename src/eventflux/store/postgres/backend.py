@@ -11,7 +11,8 @@ created on first use), ``pool_min`` / ``pool_max`` (connections, default 1 and
 10), ``wait_timeout`` (seconds an operation waits for a connection or for the
 server to come back, default 10), ``poll_interval`` (seconds between re-reads
 of live subscriptions while notifications are down, default 0.5) and
-``max_event_bytes`` (taken by the facade).
+``max_event_bytes``, ``max_append_events`` and ``max_append_bytes`` (taken by
+the facade).
 
 Global order. Positions are handed out in commit order: an appending
 transaction first locks its stream rows and checks everything, then, in one
@@ -54,7 +55,16 @@ from .writer import AppendWriter
 
 __all__ = ["PostgresStoreBackend"]
 
-_OPTIONS = ("schema", "pool_min", "pool_max", "wait_timeout", "poll_interval", "max_event_bytes")
+_OPTIONS = (
+    "schema",
+    "pool_min",
+    "pool_max",
+    "wait_timeout",
+    "poll_interval",
+    "max_event_bytes",
+    "max_append_events",
+    "max_append_bytes",
+)
 
 
 class PostgresStoreBackend(StoreBackend):

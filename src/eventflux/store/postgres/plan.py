@@ -42,6 +42,8 @@ class Rows:
         self.metas: list[bytes] = []
         self.schemas: list[int] = []
         self.correlations: list[str | None] = []
+        #: Encoded bytes (data plus metadata) of the rows.
+        self.bytes = 0
 
     def add(self, batch: AppendBatch, first_version: int) -> int:
         version = first_version
@@ -54,6 +56,7 @@ class Rows:
             self.metas.append(e.metadata)
             self.schemas.append(e.schema_version)
             self.correlations.append(correlation_key(e.correlation_id))
+            self.bytes += len(e.data) + len(e.metadata)
             version += 1
         return len(self.ids)
 

@@ -158,6 +158,36 @@ _COMMIT = (
     "recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
 )
 
+# A large group's rows are sent ahead, in slices, into a temporary table of the
+# connection (so that no one statement carries tens of megabytes, and the event
+# loop is never held for long while one is sent); the ordering step then draws
+# the positions and inserts the staged rows.
+_CREATE_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS eventflux_staging (ord int8, id uuid, stream text, "
+    "version int8, type text, data bytea, metadata bytea, schema_version int4, "
+    "correlation_id text) ON COMMIT DELETE ROWS"
+)
+_STAGE_ROWS = (
+    "INSERT INTO pg_temp.eventflux_staging SELECT %(offset)b + u.ord, u.id, u.stream, "
+    "u.version, u.type, u.data, u.meta, u.sv, u.cid FROM unnest(%(ids)b::uuid[], "
+    "%(streams)b::text[], %(evs)b::int8[], %(types)b::text[], %(datas)b::bytea[], "
+    "%(metas)b::bytea[], %(svs)b::int4[], %(cids)b::text[]) "
+    "WITH ORDINALITY AS u(id, stream, version, type, data, meta, sv, cid, ord)"
+)
+_COMMIT_STAGED = (
+    "WITH v AS (UPDATE {s}.streams t SET version = u.version "
+    "FROM unnest(%(names)b::text[], %(versions)b::int8[]) AS u(name, version) "
+    "WHERE t.name = u.name), "
+    "h AS (UPDATE {s}.head SET position = position + %(n)b, "
+    "recorded_at = greatest(recorded_at, clock_timestamp()) "
+    "WHERE id = 1 RETURNING position - %(n)b AS base, recorded_at), "
+    "i AS (INSERT INTO {s}.events (position, id, stream, version, type, data, "
+    "metadata, schema_version, recorded_at, correlation_id) "
+    "SELECT h.base + u.ord, u.id, u.stream, u.version, u.type, u.data, u.metadata, "
+    "u.schema_version, h.recorded_at, u.correlation_id FROM h, pg_temp.eventflux_staging u) "
+    "SELECT base, recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
+)
+
 # The whole append as one statement (so one transaction in autocommit mode), for
 # the common case where the writer predicted the streams' versions right. ``v``
 # creates or moves each stream only if it is as predicted (created only when
@@ -201,6 +231,9 @@ class Statements:
     stored_ids: str
     commit_events: str
     commit_fast: str
+    create_staging: str
+    stage_rows: str
+    commit_staged: str
     prune_after_append: str
     prune_now: str
     read_forwards: str
@@ -287,6 +320,9 @@ class Statements:
             # The whole append in one statement (see _FAST); positions are drawn last
             # in it, so the same holds.
             commit_fast=_FAST.format(s=s),
+            create_staging=_CREATE_STAGING,
+            stage_rows=_STAGE_ROWS,
+            commit_staged=_COMMIT_STAGED.format(s=s),
             prune_after_append=_PRUNE.format(
                 s=s, now=f"(SELECT recorded_at FROM {s}.head WHERE id = 1)"
             ),

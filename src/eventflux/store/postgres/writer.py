@@ -56,6 +56,10 @@ __all__ = ["AppendWriter"]
 MAX_GROUP_EVENTS = 20_000
 #: Most requests one transaction serves.
 MAX_GROUP_REQUESTS = 1_000
+#: A group with more encoded bytes than this sends its rows ahead in slices of
+#: about STAGE_SLICE bytes (see ``_stage``), not in one statement.
+STAGE_ABOVE = 4 * 1024 * 1024
+STAGE_SLICE = 1024 * 1024
 _MAX_INT = 2**63 - 1
 
 Pause = Callable[[str], Awaitable[None]]
@@ -139,7 +143,8 @@ class AppendWriter:
     ) -> tuple[Outcomes, list[Request]]:
         st = self._statements
         names = sorted({b.stream for r in group for b in r.payload})
-        if not check_ids:
+        large = _encoded_bytes(group) > STAGE_ABOVE
+        if not check_ids and not large:
             done = await self._predicted(conn, group, names)
             if done is not None:
                 return done, []
@@ -170,11 +175,18 @@ class AppendWriter:
             if not rows.ids:
                 await conn.execute("ROLLBACK")
                 return results(planned, 0), deferred
-            params = self._params(rows, touched)
+            if large:
+                await self._stage(conn, rows)
+                params = self._params(Rows(), touched)
+                params["n"] = len(rows.ids)
+                statement = st.commit_staged
+            else:
+                params = self._params(rows, touched)
+                statement = st.commit_events
             prune = sorted(limited & set(touched))
             async with conn.pipeline() as pipe:
                 head = conn.cursor()
-                await head.execute(st.commit_events, params)
+                await head.execute(statement, params)
                 if prune:
                     await conn.execute(st.prune_after_append, (prune,))
                 if self.pause is not None:
@@ -192,6 +204,35 @@ class AppendWriter:
                     await conn.execute("ROLLBACK")
                 except psycopg.Error:
                     await conn.close()
+
+    async def _stage(self, conn: psycopg.AsyncConnection[Any], rows: Rows) -> None:
+        """Send a large group's rows to the connection's staging table, a slice of
+        about ``STAGE_SLICE`` bytes per statement (the event loop runs between)."""
+        st = self._statements
+        await conn.execute(st.create_staging)
+        n = len(rows.ids)
+        start = 0
+        while start < n:
+            end, size = start, 0
+            while end < n and (end == start or size < STAGE_SLICE):
+                size += len(rows.datas[end]) + len(rows.metas[end])
+                end += 1
+            part = slice(start, end)
+            await conn.execute(
+                st.stage_rows,
+                {
+                    "offset": start,
+                    "ids": UuidArray.of(rows.ids[part]),
+                    "streams": TextArray.of(rows.streams[part]),
+                    "evs": Int8Array.of(rows.versions[part]),
+                    "types": TextArray.of(rows.types[part]),
+                    "datas": ByteaArray.of(rows.datas[part]),
+                    "metas": ByteaArray.of(rows.metas[part]),
+                    "svs": Int4Array.of(rows.schemas[part]),
+                    "cids": TextArray.of(rows.correlations[part]),
+                },
+            )
+            start = end
 
     def _params(self, rows: Rows, touched: dict[str, int]) -> dict[str, Any]:
         names = sorted(touched)
@@ -256,6 +297,11 @@ class AppendWriter:
         assert row[0] is not None
         self._remember(touched)
         return results(planned, int(row[0]))
+
+
+def _encoded_bytes(group: list[Request]) -> int:
+    """The encoded bytes of a group's events (data plus metadata)."""
+    return sum(len(e.data) + len(e.metadata) for r in group for b in r.payload for e in b.events)
 
 
 def _in_order(

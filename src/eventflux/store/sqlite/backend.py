@@ -9,6 +9,8 @@
 - ``busy_timeout``: seconds to wait for another process's write lock before
   :class:`StoreBusyError` (default 5);
 - ``max_event_bytes``: size limit of one encoded event (default 1 MiB);
+  ``max_append_events`` and ``max_append_bytes``: most events and encoded
+  bytes of one append (default 10,000 and 64 MiB);
 - ``readers``: reader connections, each on its own thread (default 4).
 
 The file is in WAL mode. All writes of a process go through one writer thread

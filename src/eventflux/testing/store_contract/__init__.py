@@ -8,8 +8,8 @@ implements :class:`~eventflux.store.backend.StoreBackend`::
 
     class TestMyStore(EventStoreContract):
         async def make_store(self, tmp_path, options=None, *, reopen=False):
-            limit = int((options or {}).get("max_event_bytes", 1024 * 1024))
-            return EventStore(MyBackend(), max_event_bytes=limit)
+            limits = {name: int(value) for name, value in (options or {}).items()}
+            return EventStore(MyBackend(), **limits)
 
 See docs/backends.md.
 """

@@ -12,6 +12,7 @@ import pytest
 from ...codec import Codec
 from ...events import NewEvent
 from ...exceptions import (
+    AppendTooLargeError,
     EventfluxError,
     EventTooLargeError,
     InvalidEventType,
@@ -187,3 +188,42 @@ class InputContract(ContractBase):
         with pytest.raises(SerializationError):
             await store.append("acct", [NewEvent("X", {"obj": Withdrawn(1)})])
         assert await store.stream_version("acct") == 3
+
+    @pytest.mark.asyncio
+    async def test_one_append_is_capped_by_events_and_by_bytes(self, tmp_path: Any) -> None:
+        store = await self.make_store(tmp_path)
+        try:
+            assert (store.max_append_events, store.max_append_bytes) == (10_000, 64 * 1024 * 1024)
+            await store.append("s", [ev(i=i) for i in range(10_000)])  # the default cap, exactly
+            with pytest.raises(AppendTooLargeError, match="max_append_events") as info:
+                await store.append("s", [ev(i=i) for i in range(10_001)])
+            assert isinstance(info.value, ValueError)
+            with pytest.raises(AppendTooLargeError):
+                await store.append_many(
+                    {"a": ([ev() for _ in range(6_000)], 0), "b": ([ev() for _ in range(4_001)], 0)}
+                )
+            assert await store.stream_version("s") == 10_000
+            assert await store.stream_version("a") == 0
+        finally:
+            await store.close()
+        small = await self.make_store(
+            tmp_path, {"max_append_events": "5", "max_append_bytes": "1000"}
+        )
+        try:
+            await small.append("s", [ev(i=i) for i in range(5)])
+            with pytest.raises(AppendTooLargeError, match="max_append_events"):
+                await small.append("s", [ev(i=i) for i in range(6)])
+            with pytest.raises(AppendTooLargeError, match="max_append_bytes"):
+                await small.append("s", [NewEvent("Big", {"p": "x" * 400}) for _ in range(3)])
+            with pytest.raises(AppendTooLargeError, match="max_append_bytes"):
+                await small.append_many(
+                    {
+                        "a": ([NewEvent("Big", {"p": "x" * 600})], 0),
+                        "b": ([NewEvent("Big", {"p": "x" * 600})], 0),
+                    }
+                )
+            await small.append("s", [NewEvent("Big", {"p": "x" * 400}) for _ in range(2)])
+            assert await small.stream_version("s") == 7
+            assert await small.stream_version("a") == 0
+        finally:
+            await small.close()
