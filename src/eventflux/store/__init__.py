@@ -46,22 +46,28 @@ _BACKENDS: Backends = {
 }
 
 
-async def open_store(url: str, *, codec: Codec | None = None) -> EventStore:
+async def open_store(url: str, *, codec: Codec | None = None, create: bool = True) -> EventStore:
     """Open the event store named by ``url``.
 
     ``codec`` encodes and decodes event data (default: the process-wide
-    :data:`~eventflux.default_codec`).
+    :data:`~eventflux.default_codec`). A store is created on first use; with
+    ``create=False`` a URL that names no store yet raises
+    :class:`~eventflux.StoreNotFoundError` and creates nothing (what tools
+    that only read or operate on a store want).
 
     Example::
 
         async with await open_store("sqlite:///bank.db") as store:
             ...
+        existing = await open_store("sqlite:///bank.db", create=False)
     """
     cls, parts, options = resolve_backend(url, _BACKENDS, "event store")
     max_event_bytes = int_option(options, "max_event_bytes", DEFAULT_MAX_EVENT_BYTES)
     max_events = int_option(options, "max_append_events", DEFAULT_MAX_APPEND_EVENTS)
     max_bytes = int_option(options, "max_append_bytes", DEFAULT_MAX_APPEND_BYTES)
-    backend: StoreBackend = await cls.open(parts, options)
+    backend: StoreBackend = (
+        await cls.open(parts, options) if create else await cls.open(parts, options, create=False)
+    )
     return EventStore(
         backend,
         codec=codec,

@@ -33,7 +33,7 @@ from uuid import UUID
 
 from ..codec import Codec, EncodedEvent
 from ..events import AppendResult, RecordedEvent
-from ..exceptions import ConfigurationError, DuplicateEventError
+from ..exceptions import ConfigurationError, DuplicateEventError, StoreError
 from .types import ANY, STREAM_EXISTS, ExpectedVersion, StreamLimits
 
 __all__ = [
@@ -192,13 +192,15 @@ class StoreBackend(abc.ABC):
     outages_are_transient: bool = False
 
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
         """Build the backend for ``url`` (used by :func:`~eventflux.open_store`).
 
         ``options`` holds the URL's query options that the facade left (it
-        takes ``max_event_bytes``); pop yours and refuse the others with
-        :class:`~eventflux.ConfigurationError`. A backend that is not opened
-        by URL keeps this default, which refuses.
+        takes ``max_event_bytes`` and the append limits); pop yours and refuse
+        the others with :class:`~eventflux.ConfigurationError`. With ``create``
+        False, storage that holds no store yet is not set up: raise
+        :class:`~eventflux.StoreNotFoundError` and leave it as it is. A backend
+        that is not opened by URL keeps this default, which refuses.
         """
         raise ConfigurationError(f"{cls.__name__} cannot be opened from a URL")
 
@@ -318,6 +320,18 @@ class StoreBackend(abc.ABC):
         another. Read models record it and refuse to follow another store, so
         it must survive restarts of a durable store.
         """
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str) -> int:
+        """Write a consistent copy of the store, taken while it keeps working, to
+        the new file ``dest`` (never replacing one), and return the last position
+        the copy holds. Backends that cannot copy themselves keep this default,
+        which raises :class:`~eventflux.StoreError` saying how to back them up.
+        """
+        raise StoreError(
+            f"a {type(self).__name__} store cannot write a backup of itself; back up its "
+            "storage with that storage's own tools"
+        )
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -500,6 +501,24 @@ class EventStore:
         return Snapshot(
             stream, stored.version, data, stored.type, stored.schema_version, stored.recorded_at
         )
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str | os.PathLike[str]) -> int:
+        """Write a consistent copy of the store to the new file ``dest`` while the
+        store keeps working (other processes too), and return the last position
+        the copy holds: every event committed before the call is in it, and it
+        is a prefix of the store's history. ``dest`` must not exist (a backup
+        never replaces a file). SQLite stores only; a PostgreSQL store is backed
+        up with ``pg_dump`` (docs/store.md says how).
+
+        Example::
+
+            last = await store.backup("/backups/bank-2024-06-01.db")
+        """
+        self._check_open()
+        if not isinstance(dest, str | os.PathLike):
+            raise ArgumentTypeError(f"dest must be a path, not {type(dest).__name__}")
+        return await self._backend.backup(os.fspath(dest))
 
     # -- waiting for changes ---------------------------------------------------------
     async def _wait_for_change(self, generation: int) -> None:

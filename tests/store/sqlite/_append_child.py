@@ -9,6 +9,9 @@ acknowledged event (flushed at once), until killed.
 seconds between them; print ``done`` at the end.
 
 ``python _append_child.py URL ident``: open the store and print its store id.
+
+``python _append_child.py URL writer STREAM``: append one event at a time to
+STREAM, each with the expected version, forever (until killed).
 """
 
 from __future__ import annotations
@@ -61,6 +64,16 @@ async def feed(url: str, count: int, pause: float) -> None:
     print("done", flush=True)
 
 
+async def writer(url: str, stream: str) -> None:
+    async with await open_store(url) as store:
+        version = await store.stream_version(stream)
+        while True:
+            r = await store.append(
+                stream, [NewEvent("Wrote", {"v": version + 1})], expected_version=version
+            )
+            version = r.last_version
+
+
 async def ident(url: str) -> None:
     async with await open_store(url) as store:
         print(await store.store_id(), flush=True)
@@ -70,6 +83,8 @@ def main() -> None:
     url, mode = sys.argv[1], sys.argv[2]
     if mode == "crash":
         asyncio.run(crash(url, int(sys.argv[3])))
+    elif mode == "writer":
+        asyncio.run(writer(url, sys.argv[3]))
     elif mode == "ident":
         asyncio.run(ident(url))
     elif mode == "feed":

@@ -19,7 +19,7 @@ from urllib.parse import SplitResult
 from ..._internal.urls import reject_unknown_options
 from ...codec import Codec
 from ...events import AppendResult, RecordedEvent
-from ...exceptions import ConcurrencyError, StreamDeletedError
+from ...exceptions import ConcurrencyError, StoreNotFoundError, StreamDeletedError
 from ..backend import (
     AppendBatch,
     LogPage,
@@ -92,10 +92,15 @@ class MemoryStoreBackend(StoreBackend):
         self._id = str(uuid.uuid4())
 
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
         """A fresh, empty store (``memory://`` takes no options besides the
-        facade's ``max_event_bytes``)."""
+        facade's). There is never one to open without creating it."""
         reject_unknown_options(options, "memory")
+        if not create:
+            raise StoreNotFoundError(
+                "a memory:// store exists only in the process that opened it; there is "
+                "none to open here"
+            )
         return cls()
 
     async def close(self) -> None:

@@ -44,7 +44,13 @@ from ..._internal.postgres import check_schema_name
 from ..._internal.urls import float_option, int_option
 from ...codec import Codec
 from ...events import CORRELATION_ID, AppendResult, RecordedEvent
-from ...exceptions import ConfigurationError, NotAnEventStoreError, StoreUnavailableError
+from ...exceptions import (
+    ConfigurationError,
+    NotAnEventStoreError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot, decode_event
 from ..types import StreamLimits
 from .connections import Conn, Connections, configure
@@ -119,9 +125,10 @@ class PostgresStoreBackend(StoreBackend):
 
     # -- opening --------------------------------------------------------------------
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
         """The store in the database and ``schema`` the URL names (created on
-        first use); the options eventflux does not take go to libpq."""
+        first use, unless ``create`` is False); the options eventflux does not
+        take go to libpq."""
         schema = options.pop("schema", "eventflux")
         try:
             check_schema_name(schema)
@@ -149,10 +156,10 @@ class PostgresStoreBackend(StoreBackend):
             wait_timeout=wait_timeout,
             poll_interval=poll_interval,
         )
-        await backend._start()
+        await backend._start(create)
         return backend
 
-    async def _start(self) -> None:
+    async def _start(self, create: bool = True) -> None:
         # The schema is checked on a connection of its own, so that a server that
         # cannot be reached or used reports libpq's own reason.
         try:
@@ -164,12 +171,12 @@ class PostgresStoreBackend(StoreBackend):
         try:
             async with conn:
                 await configure(conn)
-                await self._migrate(conn)
+                await self._migrate(conn, create)
         except psycopg.Error as e:
             raise self.connections.translate(e) from e
         await self.connections.open()
 
-    async def _migrate(self, conn: Conn) -> None:
+    async def _migrate(self, conn: Conn, create: bool = True) -> None:
         st = self.statements
         async with conn.transaction():
             # One process at a time creates or migrates a schema; the others wait here
@@ -184,6 +191,10 @@ class PostgresStoreBackend(StoreBackend):
                         f"PostgreSQL schema {self.schema!r} holds other tables "
                         f"({', '.join(tables[:5])}) but no eventflux event store; pick "
                         "another one with the URL option ?schema=NAME"
+                    )
+                if not create:
+                    raise StoreNotFoundError(
+                        f"there is no event store in the PostgreSQL schema {self.schema!r}"
                     )
                 await conn.execute(st.create)
             else:
@@ -362,6 +373,14 @@ class PostgresStoreBackend(StoreBackend):
             return None
         version, type_name, data, schema_version, at = rows[0]
         return StoredSnapshot(int(version), type_name, bytes(data), int(schema_version), at)
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str) -> int:
+        """A PostgreSQL store is backed up with the server's own tools."""
+        raise StoreError(
+            f"a PostgreSQL store is backed up with pg_dump: pg_dump --schema={self.schema} "
+            f"--format=custom --file={dest} <database URL> (docs/store.md, Backups)"
+        )
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

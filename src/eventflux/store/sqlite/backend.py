@@ -58,6 +58,7 @@ from ...exceptions import ConfigurationError, StoreClosedError
 from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot
 from ..types import StreamLimits
 from . import reads, writes
+from .backup import write_backup
 from .schema import ERRORS, prepare_file
 from .watcher import CommitWatcher
 
@@ -110,19 +111,20 @@ class SQLiteStoreBackend(StoreBackend):
         self._store_id = ""
 
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
-        """The store in the file that ``url`` names (created on first use)."""
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
+        """The store in the file that ``url`` names (created on first use, unless
+        ``create`` is False)."""
         path = sqlite_path(url)
         durability = choice_option(options, "durability", "full", ("full", "normal"))
         busy = float_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
         readers = int_option(options, "readers", DEFAULT_READERS)
         reject_unknown_options(options, "sqlite")
         backend = cls(path, durability=durability, busy_timeout=busy, readers=readers)
-        await asyncio.to_thread(backend._start)
+        await asyncio.to_thread(backend._start, create)
         return backend
 
-    def _start(self) -> None:
-        self._store_id = prepare_file(self.path, self.busy_timeout)
+    def _start(self, create: bool = True) -> None:
+        self._store_id = prepare_file(self.path, self.busy_timeout, create=create)
         self.writer = acquire_writer(
             self.path,
             synchronous=_SYNCHRONOUS[self.durability],
@@ -291,6 +293,13 @@ class SQLiteStoreBackend(StoreBackend):
             )
 
         return await self._read(load)
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str) -> int:
+        """Copy the file with SQLite's online backup API (see :mod:`.backup`)."""
+        if self._closed:
+            raise StoreClosedError("the event store is closed")
+        return await asyncio.to_thread(write_backup, self.path, dest, self.busy_timeout)
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

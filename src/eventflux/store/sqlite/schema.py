@@ -34,6 +34,7 @@ from ...exceptions import (
     StoreBusyError,
     StoreClosedError,
     StoreError,
+    StoreNotFoundError,
     StoreUnavailableError,
 )
 
@@ -211,15 +212,18 @@ def _foreign_message(path: str, objects: dict[str, str]) -> str:
     )
 
 
-def prepare_file(path: str, busy_timeout: float) -> str:
+def prepare_file(path: str, busy_timeout: float, *, create: bool = True) -> str:
     """Make sure ``path`` holds an eventflux store and return its store id:
-    create the schema in a new or empty file, check it in an existing one (and
+    create the schema in a new or empty file (unless ``create`` is False: then
+    :class:`~eventflux.StoreNotFoundError`), check it in an existing one (and
     add what an earlier version's store lacks). Raises NotAnEventStoreError,
     and writes nothing, for a file that is not a SQLite database, belongs to
     another program (``application_id``) or holds other tables or views.
     """
     if Path(path).is_dir():
         raise ConfigurationError(f"{path!r} is a folder; the sqlite:// URL must name a file")
+    if not create and not Path(path).exists():
+        raise StoreNotFoundError(f"there is no event store at {path!r} (the file does not exist)")
     try:
         conn = connect(path, busy_timeout)
     except sqlite3.Error as e:
@@ -228,6 +232,8 @@ def prepare_file(path: str, busy_timeout: float) -> str:
         # reading first: a foreign file must stay untouched
         objects = _objects(conn)
         _check_owner(conn, path, objects)
+        if not create and META_TABLE not in objects:
+            raise StoreNotFoundError(f"there is no event store at {path!r} (the file is empty)")
         meta = _check_meta(conn, path) if META_TABLE in objects else {}
         use_wal(conn, path, ERRORS)
         if META_TABLE in objects and not _missing(conn, objects, meta):
