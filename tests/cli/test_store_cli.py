@@ -1,4 +1,4 @@
-"""`eventflux streams`, `read` and `tail` against a SQLite store."""
+"""`eventflux streams`, `read`, `tail` and `backup` against SQLite and PostgreSQL stores."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import typer
+from tests.servers.postgres import PostgresServer, pg_server
 from typer.testing import CliRunner
 
 from eventflux import NewEvent, open_store
 from eventflux.cli.store import register
+
+__all__ = ["pg_server"]  # the PostgreSQL test's fixture
 
 runner = CliRunner()
 # the three commands on an app of their own (the full CLI adds the other areas)
@@ -329,3 +333,45 @@ def test_backup_of_a_postgres_store_shows_pg_dump(tmp_path: Path) -> None:
     assert "postgresql://app@db.internal:5433/shop?sslmode=require" in result.output
     assert "pool_max" not in result.output
     assert not (tmp_path / "shop.dump").exists()
+
+
+@pytest.mark.postgres
+def test_the_store_commands_on_postgres(pg_server: PostgresServer, tmp_path: Path) -> None:
+    import psycopg
+
+    from eventflux.cli import build_app
+
+    schema = "cli_" + uuid.uuid4().hex[:12]
+    url = pg_server.url(schema=schema)
+    asyncio.run(_fill(url))
+    streams = runner.invoke(APP, ["streams", "--store", url, "--json"])
+    assert streams.exit_code == 0, streams.output
+    assert [s["stream"] for s in _json_lines(streams.output)] == [
+        "account-1",
+        "account-2",
+        "user-1",
+    ]
+    read = runner.invoke(APP, ["read", "account-1", "--store", url, "--json"])
+    assert read.exit_code == 0, read.output
+    assert [e["version"] for e in _json_lines(read.output)] == [1, 2, 3]
+    missing = runner.invoke(APP, ["read", "account", "--store", url])
+    assert missing.exit_code == 1
+    assert "account-1" in missing.output
+    tail = runner.invoke(APP, ["tail", "--store", url, "--after", "0", "--max", "2", "--json"])
+    assert tail.exit_code == 0, tail.output
+    assert len(_json_lines(tail.output)) == 2
+    backup = runner.invoke(  # type: ignore[arg-type]
+        build_app(), ["backup", "--store", url, str(tmp_path / "b.dump")], env={"COLUMNS": "300"}
+    )
+    assert backup.exit_code == 2
+    assert f"pg_dump --schema={schema}" in backup.output
+    # a schema that holds no store: an error, and nothing is created
+    other = "cli_" + uuid.uuid4().hex[:12]
+    none = runner.invoke(APP, ["streams", "--store", pg_server.url(schema=other)])
+    assert none.exit_code == 2
+    assert "no event store" in none.output
+    with psycopg.connect(pg_server.url()) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (other,)
+        ).fetchall()
+    assert found == [(0,)]

@@ -23,6 +23,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
 
 from ...exceptions import (
     InvalidArgumentError,
@@ -36,6 +37,36 @@ __all__ = ["Conn", "ConnectionLost", "Connections", "configure"]
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
+
+
+#: Reconnection attempts of the pool: the first after 50 ms, then doubling up to
+#: RECONNECT_MAX seconds (psycopg_pool's own start at 1 s and double without
+#: bound, so after a long outage the store stayed unusable for seconds after the
+#: server was back).
+RECONNECT_FIRST = 0.05
+RECONNECT_MAX = 0.5
+
+
+class _Reconnecting(AttemptWithBackoff):
+    """psycopg_pool's reconnection attempt, with eventflux's short delays."""
+
+    INITIAL_DELAY = RECONNECT_FIRST
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        if self.delay > RECONNECT_MAX:
+            self.delay = min(RECONNECT_MAX, max(0.0, self.give_up_at - now))
+
+
+class _Pool(AsyncConnectionPool[Any]):
+    """The pool, reconnecting within half a second of the server's return."""
+
+    async def _add_connection(
+        self, attempt: AttemptWithBackoff | None, growing: bool = False
+    ) -> None:
+        if attempt is None:
+            attempt = _Reconnecting(timeout=self.reconnect_timeout)
+        await super()._add_connection(attempt, growing=growing)
 
 
 class ConnectionLost(Exception):
@@ -65,7 +96,7 @@ class Connections:
         self.wait_timeout = wait_timeout
         #: Set when the store closes: lost connections are not waited out any more.
         self.closed = False
-        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        self._pool: AsyncConnectionPool[Conn] = _Pool(
             conninfo,
             min_size=pool_min,
             max_size=pool_max,

@@ -63,6 +63,7 @@ STAGE_SLICE = 1024 * 1024
 _MAX_INT = 2**63 - 1
 
 Pause = Callable[[str], Awaitable[None]]
+Fault = Callable[[str], Awaitable[None]]
 Outcomes = list[tuple[Request, list[AppendResult] | StoreError]]
 
 
@@ -82,6 +83,9 @@ class AppendWriter:
         #: Test hook: awaited with "locked" (stream rows locked) and "drawn" (positions
         #: drawn, events inserted, COMMIT not yet sent). Never set in production.
         self.pause: Pause | None = None
+        #: Test hook of the one-statement path: awaited with "fast" after its
+        #: statement, before the commit (see ``_faulty``). Never set in production.
+        self.fault: Fault | None = None
         #: Stream versions as this writer last saw them (locked or written): the
         #: prediction that lets most transactions take a single round trip.
         self._known: dict[str, int] = {}
@@ -287,16 +291,46 @@ class AppendWriter:
             return None
         params = self._params(rows, touched)
         params["pversions"] = Int8Array.of([predicted[n] for n in sorted(touched)])
-        try:
-            # autocommit: the statement is the transaction
-            cursor = await conn.execute(self._statements.commit_fast, params)
-        except pg_errors.DivisionByZero:  # not as predicted: the statement wrote nothing
-            return None  # (the general path looks the versions up and remembers them)
-        row = await cursor.fetchone()
+        if self.fault is not None:
+            row = await self._faulty(conn, params, self.fault)
+            if row is None:
+                return None
+        else:
+            try:
+                # autocommit: the statement is the transaction
+                cursor = await conn.execute(self._statements.commit_fast, params)
+            except pg_errors.DivisionByZero:  # not as predicted: the statement wrote nothing
+                return None  # (the general path looks the versions up and remembers them)
+            row = await cursor.fetchone()
         assert row is not None
         assert row[0] is not None
         self._remember(touched)
         return results(planned, int(row[0]))
+
+    async def _faulty(
+        self, conn: psycopg.AsyncConnection[Any], params: dict[str, Any], fault: Fault
+    ) -> tuple[Any, ...] | None:
+        """The one-statement path with a fault hook (tests only): the same
+        statement in a transaction, and the hook between the statement (its
+        positions drawn, the head row locked) and its COMMIT: it may stall or
+        raise, which rolls everything back."""
+        await conn.execute("BEGIN")
+        try:
+            try:
+                cursor = await conn.execute(self._statements.commit_fast, params)
+            except pg_errors.DivisionByZero:
+                await conn.execute("ROLLBACK")
+                return None
+            row = await cursor.fetchone()
+            await fault("fast")
+            await conn.execute("COMMIT")
+        finally:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                try:
+                    await conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    await conn.close()
+        return row
 
 
 def _encoded_bytes(group: list[Request]) -> int:
