@@ -6,6 +6,18 @@ from and decoded back into that class. Each registered type has a schema
 version; upcasters turn older stored shapes into the current one, step by
 step, when they are read.
 
+One rule for what plain data (a mapping, metadata, a message's payload and
+headers) may hold, the same for the store and the bus: JSON values only, so
+that what is read back equals what was written. That is str, int (64 bits),
+float (finite), bool, None, lists and tuples (read back as lists), and dicts
+with str keys; subclasses of these (``StrEnum``, ``IntEnum``) and enum members
+are written as their value. Everything else is refused with
+:class:`~eventflux.SerializationError` (a ``TypeError``) naming where it is:
+UUIDs, datetimes, dates and times, Decimals, bytes, sets, other objects. Write
+``str(uuid)`` or ``when.isoformat()`` yourself, or register an event class:
+its typed fields (``datetime``, ``UUID``, ``Decimal``...) are encoded and
+decoded back into those types.
+
 Example::
 
     codec = Codec()
@@ -25,8 +37,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
+from uuid import UUID
 
 import msgspec
 import orjson
@@ -50,6 +64,9 @@ _DUMP_OPTIONS: Final = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 _EMPTY: Final = b""
+#: How orjson writes a UUID object (a str holding one looks the same: then the
+#: value is walked to tell them apart).
+_UUID_TEXT: Final = re.compile(rb'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"')
 _FIT_BELOW: Final = 64 * 1024
 #: The largest schema version of a registered class (stores keep it in 32 bits).
 MAX_SCHEMA_VERSION: Final = 2**31 - 1
@@ -70,6 +87,21 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return list(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON-compatible")
+
+
+def _check_no_uuid(value: Any, path: str) -> None:
+    """Refuse UUID objects, which orjson would write as text (read back as str)."""
+    if isinstance(value, UUID):
+        raise SerializationError(
+            f"{path} is a UUID, which is not JSON: it would be read back as a str. "
+            "Write str(value), or register an event class with a UUID field"
+        )
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_no_uuid(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_no_uuid(v, f"{path}[{i}]")
 
 
 def _check_finite(value: Any, path: str = "$") -> None:
@@ -101,9 +133,12 @@ def dumps(value: Any, *, what: str = "data") -> bytes:
         out = orjson.dumps(value, default=_default, option=_DUMP_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as e:
         raise SerializationError(f"{what} is not JSON-compatible: {e}") from e
-    # orjson writes NaN and infinities as null; only then is a full walk needed.
+    # orjson writes NaN and infinities as null, and UUIDs as text; only when its
+    # output holds such a thing is a walk of the value needed.
     if b"null" in out:
         _check_finite(value, what)
+    if _UUID_TEXT.search(out) is not None:
+        _check_no_uuid(value, what)
     return fit(out)
 
 
@@ -219,7 +254,11 @@ class Codec:
                 out = orjson.dumps(data, default=_default, option=_DUMP_OPTIONS)
             except (TypeError, orjson.JSONEncodeError):
                 out = None  # the path below names what failed
-            if out is not None and b"null" not in out:
+            if out is not None:
+                if b"null" in out:  # NaN and infinities are written as null
+                    _check_finite(data, "data")
+                if _UUID_TEXT.search(out) is not None:
+                    _check_no_uuid(data, "data")
                 return fit(out), self.schema_version(type_name)
         if type(data) is dict or isinstance(data, Mapping):
             for k in data:
