@@ -11,11 +11,12 @@ stored and the balances projection shows them: the clock stops when the
 projection has caught up with the last event. Every run checks that its
 projection's total equals the total of its aggregates.
 
-- eventflux: the bank demo's application (``eventflux.demos._bank_app.Bank``:
-  command bus with logging, authorization and validation middleware,
-  repository, ``save_all`` for transfers) on ``sqlite:///...?durability=full``;
-  the ``bank-accounts`` projection runs live as a task and writes a SQLite
-  read model with ``durability=full``, its checkpoint in the same transaction.
+- eventflux: the bank demo's App (``eventflux.demos.bank.make_app``: commands
+  through logging, authorization and validation middleware, a repository,
+  ``save_all`` for transfers, each command stamped with its correlation
+  metadata) on ``sqlite:///...?durability=full``; the App runs the
+  ``bank-accounts`` projection live and writes a SQLite read model with
+  ``durability=full``, its checkpoint in the same transaction.
   Run by one client, and by 32 concurrent clients (asyncio tasks, commands
   split by account), as a server would see them.
 - eventsourcing (``benchmarks/_cqrs_eventsourcing.py``): the same scenario as
@@ -52,23 +53,25 @@ for folder in (ROOT / "src", Path(__file__).resolve().parent):
 
 from _cqrs_eventsourcing import run_eventsourcing, run_eventsourcing_view  # noqa: E402
 from _cqrs_workload import Command, Outcome, partition, workload  # noqa: E402
-from eventflux import ConcurrencyError, open_store  # noqa: E402
-from eventflux.cqrs import open_read_model  # noqa: E402
-from eventflux.demos._bank_app import Bank, Deposit, OpenAccount, Transfer, Withdraw  # noqa: E402
-from eventflux.demos._bank_domain import InsufficientFunds  # noqa: E402
+from eventflux import ConcurrencyError  # noqa: E402
+from eventflux.demos.bank import Deposit, OpenAccount, Transfer, Withdraw, make_app  # noqa: E402
+from eventflux.demos.bank.domain import Account, InsufficientFunds  # noqa: E402
+from eventflux.es import Repository  # noqa: E402
 
-TARGET = 3.0
+TARGET = 4.0
 CLIENTS = 32  # concurrent command senders on the eventflux side (asyncio tasks)
 THREADS = 8  # concurrent command senders on the eventsourcing side (threads)
 
 
 # -- eventflux ---------------------------------------------------------------------------
 async def run_eventflux(folder: Path, commands: list[Command], clients: int) -> Outcome:
-    url = f"sqlite:///{folder}/ef-events.db?durability=full"
-    async with await open_store(url) as store:
-        bank = Bank(store, open_read_model(f"sqlite:///{folder}/ef-read.db?durability=full"))
-        live = asyncio.create_task(bank.view.run(store))
-        send = bank.commands.dispatch
+    bank = make_app(
+        store=f"sqlite:///{folder}/ef-events.db?durability=full",
+        bus="memory://",
+        read_model=f"sqlite:///{folder}/ef-read.db?durability=full",
+    )
+    async with bank.running():
+        send = bank.dispatch
         meta = {"user": "bench", "roles": ["teller"]}
         refused = conflicts = 0
 
@@ -94,15 +97,13 @@ async def run_eventflux(folder: Path, commands: list[Command], clients: int) -> 
         start = time.perf_counter()
         for phase in partition(commands, clients):
             await asyncio.gather(*(client(mine) for mine in phase))
-        await bank.view.wait_for(await store.last_position())
+        await bank.settle()
         elapsed = time.perf_counter() - start
-        live.cancel()
-        await asyncio.gather(live, return_exceptions=True)
-        projected = int(await bank.model.fetch_value("SELECT sum(balance) FROM accounts"))
+        projected = int(await bank.read_model.fetch_value("SELECT sum(balance) FROM accounts"))
+        accounts = Repository(bank.store, Account)
         stored = 0
         for i in {c.account for c in commands}:
-            stored += (await bank.accounts.get(f"a{i}")).balance
-        await bank.model.close()
+            stored += (await accounts.get(f"a{i}")).balance
     return Outcome(elapsed, refused, conflicts, projected, stored)
 
 

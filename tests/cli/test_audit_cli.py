@@ -97,3 +97,31 @@ def test_an_unknown_id_or_a_missing_store_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 2  # a missing store: exit code 2
     assert "no event store" in result.output
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_audit_of_the_shop_demos_checkout(tmp_path: Path) -> None:
+    from eventflux.demos import shop
+
+    lines = asyncio.run(shop.run(tmp_path))
+    chain_line = next(line for line in lines if line.startswith("causal chain of o-1001"))
+    correlation = chain_line.rsplit("correlation ", 1)[1].rstrip("):")
+    url = f"sqlite:///{tmp_path}/shop-events.db"
+    app = ["--store", url, "--app", "eventflux.demos.shop:app"]
+    result = runner.invoke(cli(), ["audit", correlation, *app, "--json"])
+    assert result.exit_code == 0, result.output
+    nodes = json.loads(result.output)["nodes"]
+    assert [(n["kind"], n["name"]) for n in nodes[:4]] == [
+        ("command", "Checkout"),
+        ("event", "shop.OrderPlaced"),
+        ("message", "shop.OrderPlaced"),
+        ("command", "ReserveStock"),
+    ]
+    assert {n["name"] for n in nodes[4:]} == {"shop.OrderConfirmed", "shop.StockAdjusted"}
+    assert all(n["actor"] == "ann" for n in nodes)
+    result = runner.invoke(cli(), ["audit", correlation, *app, "--mermaid"])
+    assert result.exit_code == 0, result.output
+    diagram = result.output
+    assert diagram.startswith("sequenceDiagram\n")
+    for label in ("actor ann", "order-o-1001", "subject shop.OrderPlaced", "product-teapot"):
+        assert f" as {label}" in diagram
+    assert "ReserveStock" in diagram

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -32,14 +33,20 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_list_shows_the_demo_projections_and_app_modules() -> None:
+SHOP = "eventflux.demos.shop:app"
+BANK = "eventflux.demos.bank:app"
+
+
+def test_list_shows_the_projections_of_the_apps_given() -> None:
     result = CliRunner().invoke(
-        _app(), ["projections", "list", "--app", "tests.cqrs._crash_app"], terminal_width=200
+        _app(),
+        ["projections", "list", "--app", SHOP, "--app", "tests.cqrs._crash_app:app"],
+        terminal_width=200,
     )
     assert result.exit_code == 0, result.output
-    for name in ("bank-accounts", "shop-catalog", "tick-counter"):
+    for name in ("shop-catalog", "tick-counter", "async-tick-counter"):
         assert name in result.output
-    assert "product catalogue of the shop demo" in result.output
+    assert "bank-accounts" not in result.output  # only the Apps named
 
 
 def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
@@ -47,7 +54,8 @@ def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shop-events.db"
     read = tmp_path / "shop-read.db"
     runner = CliRunner()
-    result = runner.invoke(_app(), ["projections", "status", "shop-catalog", "--store", url])
+    app = ["--app", SHOP, "--store", url]
+    result = runner.invoke(_app(), ["projections", "status", "shop-catalog", *app])
     assert result.exit_code == 0, result.output
     assert "shop-catalog" in result.output
     assert " 0 " in result.output  # lag
@@ -62,11 +70,11 @@ def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
 
     asyncio.run(damage())
     result = runner.invoke(
-        _app(), ["projections", "rebuild", "shop-catalog", "--store", url], terminal_width=200
+        _app(), ["projections", "rebuild", "shop-catalog", *app], terminal_width=200
     )
     assert result.exit_code == 0, result.output
     assert "rebuilding shop-catalog" in result.output
-    assert "rebuilt shop-catalog: 16 events replayed and swapped in; checkpoint 16, lag 0" in (
+    assert "rebuilt shop-catalog: 22 events replayed and swapped in; checkpoint 22, lag 0" in (
         result.output
     )
 
@@ -78,21 +86,40 @@ def test_status_and_rebuild_of_the_shop_catalogue(tmp_path: Path) -> None:
 
     assert asyncio.run(count()) == 12
 
-    result = runner.invoke(_app(), ["projections", "status", "--store", url], terminal_width=200)
+    result = runner.invoke(
+        _app(),
+        ["projections", "status", "--store", url, "--app", SHOP, "--app", BANK],
+        terminal_width=200,
+    )
     assert result.exit_code == 0, result.output
-    assert "bank-accounts" in result.output  # every registered projection
+    assert "bank-accounts" in result.output  # every projection of the Apps
     assert not (tmp_path / "bank-read.db").exists()  # looking creates nothing
 
 
-def test_unknown_projection_and_app_are_clear_errors(tmp_path: Path) -> None:
+def test_unknown_projection_and_app_are_clear_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EVENTFLUX_APP", raising=False)
     runner = CliRunner()
     url = f"sqlite:///{tmp_path}/e.db"
-    result = runner.invoke(_app(), ["projections", "rebuild", "nope", "--store", url])
+    result = runner.invoke(
+        _app(), ["projections", "rebuild", "nope", "--store", url, "--app", SHOP]
+    )
     assert result.exit_code == 1
     assert "no projection named 'nope'" in result.output
-    result = runner.invoke(_app(), ["projections", "list", "--app", "no_such_module_here"])
-    assert result.exit_code == 1
-    assert "cannot import the app module 'no_such_module_here'" in result.output
+    result = runner.invoke(_app(), ["projections", "list", "--app", "no_such_module_here:app"])
+    assert result.exit_code == 2
+    assert "cannot import 'no_such_module_here'" in result.output
+    result = runner.invoke(_app(), ["projections", "list", "--app", "eventflux.demos.shop:run"])
+    assert result.exit_code == 2
+    assert "is not an eventflux.App" in result.output
+    result = runner.invoke(_app(), ["projections", "list"], terminal_width=200)
+    assert result.exit_code == 2
+    assert "name the App whose projections to use" in result.output
+    monkeypatch.setenv("EVENTFLUX_APP", SHOP)
+    result = runner.invoke(_app(), ["projections", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "shop-catalog" in result.output
 
 
 def test_run_follows_the_store_until_sigterm(tmp_path: Path) -> None:
@@ -118,7 +145,7 @@ def test_run_follows_the_store_until_sigterm(tmp_path: Path) -> None:
             "--store",
             url,
             "--app",
-            "tests.cqrs._crash_app",
+            "tests.cqrs._crash_app:app",
         ],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

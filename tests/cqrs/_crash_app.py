@@ -1,4 +1,5 @@
-"""Slow projections for the crash tests, registered for ``python -m eventflux.cqrs``.
+"""Slow projections for the crash tests, on an App that ``eventflux projections
+run NAME --app tests.cqrs._crash_app:app --store URL`` runs.
 
 The read model's URL comes from ``$EVENTFLUX_TEST_READ_URL`` (a SQLite file or
 a PostgreSQL schema), else it is ``crash-read`` beside the event store.
@@ -13,15 +14,8 @@ import os
 import time
 from typing import Any
 
-from eventflux import RecordedEvent
-from eventflux.cqrs import (
-    Projection,
-    Transaction,
-    handles,
-    open_read_model,
-    read_model_url,
-    register_projection,
-)
+from eventflux import App, RecordedEvent
+from eventflux.cqrs import Projection, Transaction, handles
 
 
 class TickCounter(Projection):
@@ -57,17 +51,6 @@ class AsyncTickCounter(TickCounter):
         self._count(tx, event["n"], recorded.position)
 
 
-def read_url(store_url: str) -> str:
-    return os.environ.get("EVENTFLUX_TEST_READ_URL") or read_model_url(store_url, "crash-read")
-
-
-def counter(store_url: str) -> TickCounter:
-    return TickCounter(open_read_model(read_url(store_url)))
-
-
-def async_counter(store_url: str) -> AsyncTickCounter:
-    return AsyncTickCounter(open_read_model(read_url(store_url)))
-
-
-register_projection("tick-counter", counter, description="counts Tick events, slowly")
-register_projection("async-tick-counter", async_counter, description="the same, async")
+app = App("crash", read_model=os.environ.get("EVENTFLUX_TEST_READ_URL"))
+app.projection(TickCounter)
+app.projection(AsyncTickCounter)

@@ -13,12 +13,11 @@ import pytest
 import pytest_asyncio
 from tests.cqrs._places import ReadPlace
 
-from eventflux import ConcurrencyError, NewEvent, open_store
-from eventflux.cqrs import NotAuthorizedError, ValidationError, get_projection
+from eventflux import App, ConcurrencyError, NewEvent
+from eventflux.cqrs import NotAuthorizedError, ValidationError
 from eventflux.demos import bank as demo
-from eventflux.demos._bank_app import (
+from eventflux.demos.bank import (
     AccountsView,
-    Bank,
     Deposit,
     GetAuditTrail,
     GetBalance,
@@ -26,8 +25,9 @@ from eventflux.demos._bank_app import (
     OpenAccount,
     Transfer,
     Withdraw,
+    make_app,
 )
-from eventflux.demos._bank_domain import (
+from eventflux.demos.bank.domain import (
     Account,
     InsufficientFunds,
     InvalidAmount,
@@ -36,23 +36,28 @@ from eventflux.demos._bank_domain import (
     TransferReceived,
     TransferSent,
 )
-from eventflux.es import AggregateNotFoundError
+from eventflux.es import AggregateNotFoundError, Repository
 
 TELLER = {"user": "ann", "roles": ["teller"], "reason": "new customer"}
 
 
 @pytest_asyncio.fixture
-async def bank(tmp_path: Path, place: ReadPlace) -> AsyncIterator[Bank]:
-    async with await open_store(f"sqlite:///{tmp_path}/bank-events.db") as store:
-        app = Bank(store, place.open(), snapshot_every=5)
-        await app.commands.dispatch(OpenAccount("alice", "Alice", 100), metadata=TELLER)
-        await app.commands.dispatch(OpenAccount("bob", "Bob", 20), metadata=TELLER)
+async def bank(tmp_path: Path, place: ReadPlace) -> AsyncIterator[App]:
+    app = make_app(
+        store=f"sqlite:///{tmp_path}/bank-events.db",
+        bus="memory://",
+        read_model=place.url,
+        snapshot_every=5,
+    )
+    async with app.running():
+        await app.dispatch(OpenAccount("alice", "Alice", 100), metadata=TELLER)
+        await app.dispatch(OpenAccount("bob", "Bob", 20), metadata=TELLER)
         yield app
-        await app.model.close()
 
 
-async def _balances(app: Bank) -> tuple[int, int]:
-    return (await app.accounts.get("alice")).balance, (await app.accounts.get("bob")).balance
+async def _balances(app: App) -> tuple[int, int]:
+    accounts = Repository(app.store, Account)  # no cache: read from the store
+    return (await accounts.get("alice")).balance, (await accounts.get("bob")).balance
 
 
 @pytest.mark.asyncio
@@ -79,22 +84,22 @@ async def test_the_scenario_tells_what_happened(tmp_path: Path, place: ReadPlace
 
 
 @pytest.mark.asyncio
-async def test_overdrawing_is_refused_and_writes_nothing(bank: Bank) -> None:
+async def test_overdrawing_is_refused_and_writes_nothing(bank: App) -> None:
     version = await bank.store.stream_version("account-bob")
     with pytest.raises(InsufficientFunds, match="holds 20 EUR and cannot pay out 21") as info:
-        await bank.commands.dispatch(Withdraw("bob", 21), metadata={"user": "bob"})
+        await bank.dispatch(Withdraw("bob", 21), metadata={"user": "bob"})
     assert (info.value.balance, info.value.amount) == (20, 21)
     assert await bank.store.stream_version("account-bob") == version
-    assert await bank.commands.dispatch(Withdraw("bob", 20), metadata={"user": "bob"}) == 0
+    assert await bank.dispatch(Withdraw("bob", 20), metadata={"user": "bob"}) == 0
     with pytest.raises(InvalidAmount):
         Account.open("x", "X").deposit(0)
 
 
 @pytest.mark.asyncio
 async def test_a_transfer_happens_on_both_accounts_or_on_neither(
-    bank: Bank, monkeypatch: pytest.MonkeyPatch
+    bank: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    send = bank.commands.dispatch
+    send = bank.dispatch
     await send(Transfer("alice", "bob", 30), metadata={"user": "alice"})
     assert await _balances(bank) == (70, 50)
 
@@ -109,17 +114,17 @@ async def test_a_transfer_happens_on_both_accounts_or_on_neither(
         assert await _balances(bank) == (70, 50)
 
     # someone keeps changing bob between our load and our save: the retries run out
-    real_get = bank.accounts.get
+    real_get = Repository.get
 
-    async def racing_get(account_id: str, **kw: Any) -> Account:
-        account = await real_get(account_id, **kw)
+    async def racing_get(self: Repository[Account], account_id: str, **kw: Any) -> Account:
+        account = await real_get(self, account_id, **kw)
         if account_id == "bob":  # another writer deposits on bob meanwhile
             await bank.store.append(
                 "account-bob", [NewEvent("bank.MoneyDeposited", MoneyDeposited(1))]
             )
         return account
 
-    monkeypatch.setattr(bank.accounts, "get", racing_get)
+    monkeypatch.setattr(Repository, "get", racing_get)
     with pytest.raises(ConcurrencyError):
         await send(Transfer("alice", "bob", 5), metadata={"user": "alice"})
     monkeypatch.undo()
@@ -129,8 +134,8 @@ async def test_a_transfer_happens_on_both_accounts_or_on_neither(
 
 
 @pytest.mark.asyncio
-async def test_concurrent_transfers_conserve_money(bank: Bank) -> None:
-    send = bank.commands.dispatch
+async def test_concurrent_transfers_conserve_money(bank: App) -> None:
+    send = bank.dispatch
     await send(Deposit("bob", 80), metadata={"user": "bob"})
 
     async def transfer(i: int) -> str:
@@ -156,18 +161,18 @@ async def test_concurrent_transfers_conserve_money(bank: Bank) -> None:
                 received[e.data.transfer_id] = e.data.amount
     assert sent == received
     # snapshots (every 5 events) do not change what a load returns
-    assert (await bank.accounts.get("alice")).balance == alice
+    assert (await Repository(bank.store, Account).get("alice")).balance == alice
     assert await bank.store.load_snapshot("account-alice") is not None
 
 
 @pytest.mark.asyncio
-async def test_balance_now_and_as_of_an_earlier_time(bank: Bank) -> None:
+async def test_balance_now_and_as_of_an_earlier_time(bank: App) -> None:
     await asyncio.sleep(0.005)
     early = datetime.now(UTC)
     await asyncio.sleep(0.005)
-    await bank.commands.dispatch(Deposit("alice", 25), metadata={"user": "alice"})
-    await bank.view.catch_up(bank.store)
-    ask = bank.queries.dispatch
+    await bank.dispatch(Deposit("alice", 25), metadata={"user": "alice"})
+    await bank.settle()
+    ask = bank.ask
     assert await ask(GetBalance("alice")) == 125
     assert await ask(GetBalance("alice", as_of=early)) == 100
     assert await ask(GetBalance("nobody")) is None
@@ -180,12 +185,10 @@ async def test_balance_now_and_as_of_an_earlier_time(bank: Bank) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_audit_trail_says_who_when_why_and_correlates_transfers(bank: Bank) -> None:
-    await bank.commands.dispatch(
-        Transfer("alice", "bob", 10), metadata={"user": "alice", "reason": "lunch"}
-    )
-    alice = await bank.queries.dispatch(GetAuditTrail("alice"))
-    bob = await bank.queries.dispatch(GetAuditTrail("bob"))
+async def test_the_audit_trail_says_who_when_why_and_correlates_transfers(bank: App) -> None:
+    await bank.dispatch(Transfer("alice", "bob", 10), metadata={"user": "alice", "reason": "lunch"})
+    alice = await bank.ask(GetAuditTrail("alice"))
+    bob = await bank.ask(GetAuditTrail("bob"))
     assert [(e.version, e.what, e.amount, e.who, e.why) for e in alice] == [
         (1, "opened for Alice", 0, "ann", "new customer"),
         (2, "deposit", 100, "ann", "new customer"),
@@ -196,12 +199,12 @@ async def test_the_audit_trail_says_who_when_why_and_correlates_transfers(bank: 
     assert alice[2].correlation_id != alice[0].correlation_id
     assert alice[0].at <= alice[2].at
     assert bob[-1].what == "transfer from alice"
-    assert await bank.queries.dispatch(GetAuditTrail("nobody")) == []
+    assert await bank.ask(GetAuditTrail("nobody")) == []
 
 
 @pytest.mark.asyncio
-async def test_policy_and_validation(bank: Bank) -> None:
-    send = bank.commands.dispatch
+async def test_policy_and_validation(bank: App) -> None:
+    send = bank.dispatch
     with pytest.raises(NotAuthorizedError, match="bob may not run OpenAccount"):
         await send(OpenAccount("carol", "Carol"), metadata={"user": "bob"})
     with pytest.raises(NotAuthorizedError):
@@ -215,15 +218,13 @@ async def test_policy_and_validation(bank: Bank) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_registered_projection_rebuilds_the_read_model(
-    bank: Bank, place: ReadPlace, tmp_path: Path
+async def test_the_apps_projection_rebuilds_the_read_model(
+    bank: App, place: ReadPlace, tmp_path: Path
 ) -> None:
-    await bank.view.catch_up(bank.store)
-    projection = get_projection("bank-accounts", f"sqlite:///{tmp_path}/bank-events.db")
-    assert projection.model.url == f"sqlite:///{tmp_path}/bank-read.db"  # beside the store
-    if place.kind != "sqlite":  # the same projection class, on the test's read model
-        await projection.model.close()
-        projection = AccountsView(place.open())
+    await bank.settle()
+    url = f"sqlite:///{tmp_path}/bank-events.db"
+    assert make_app(store=url).read_model_url == f"sqlite:///{tmp_path}/bank-read.db"  # beside it
+    projection = AccountsView(place.open())  # the same class, on the test's read model
     assert await projection.rebuild(bank.store) == await bank.store.last_position()
-    assert await bank.queries.dispatch(GetBalance("bob")) == 20
+    assert await bank.ask(GetBalance("bob")) == 20
     await projection.model.close()

@@ -12,36 +12,46 @@ import pytest
 import pytest_asyncio
 from tests.cqrs._places import ReadPlace
 
-from eventflux import open_store
-from eventflux.cqrs import ValidationError, get_projection
+from eventflux import App
+from eventflux.cqrs import ValidationError
 from eventflux.demos import shop as demo
-from eventflux.demos._shop_app import (
+from eventflux.demos.shop import (
     AddProduct,
     AdjustStock,
+    CartLine,
     Catalog,
     ChangePrice,
+    Checkout,
     DiscontinueProduct,
+    GetOrder,
     GetProduct,
     ListProducts,
     LowStock,
+    ReserveStock,
     SearchProducts,
-    Shop,
+    make_app,
 )
-from eventflux.demos._shop_domain import NotEnoughStock, ProductExists, ProductUnavailable
+from eventflux.demos.shop.domain import (
+    NotEnoughStock,
+    OrderExists,
+    ProductExists,
+    ProductUnavailable,
+)
 from eventflux.es import AggregateNotFoundError
 
 META = {"user": "maria"}
 
 
 @pytest_asyncio.fixture
-async def shop(tmp_path: Path, place: ReadPlace) -> AsyncIterator[Shop]:
-    async with await open_store(f"sqlite:///{tmp_path}/shop-events.db") as store:
-        app = Shop(store, place.open())
+async def shop(tmp_path: Path, place: ReadPlace) -> AsyncIterator[App]:
+    app = make_app(
+        store=f"sqlite:///{tmp_path}/shop-events.db", bus="memory://", read_model=place.url
+    )
+    async with app.running():
         for sku, name, price, stock in demo.PRODUCTS:
-            await app.commands.dispatch(AddProduct(sku, name, price, stock), metadata=META)
-        await app.catalog.catch_up(store)
+            await app.dispatch(AddProduct(sku, name, price, stock), metadata=META)
+        await app.settle()
         yield app
-        await app.model.close()
 
 
 @pytest.mark.asyncio
@@ -78,8 +88,8 @@ async def test_the_scenario_tells_what_happened(tmp_path: Path, place: ReadPlace
 
 
 @pytest.mark.asyncio
-async def test_commands_and_their_refusals(shop: Shop) -> None:
-    send = shop.commands.dispatch
+async def test_commands_and_their_refusals(shop: App) -> None:
+    send = shop.dispatch
     with pytest.raises(ProductExists):
         await send(AddProduct("spoon", "Spoon", 100), metadata=META)
     with pytest.raises(NotEnoughStock, match="has 2 items; cannot remove 3"):
@@ -105,12 +115,12 @@ async def test_commands_and_their_refusals(shop: Shop) -> None:
 
 
 @pytest.mark.asyncio
-async def test_queries_read_the_catalogue(shop: Shop) -> None:
-    send, ask = shop.commands.dispatch, shop.queries.dispatch
+async def test_queries_read_the_catalogue(shop: App) -> None:
+    send, ask = shop.dispatch, shop.ask
     await send(DiscontinueProduct("coaster"), metadata=META)
     await send(ChangePrice("grinder", 4900), metadata=META)
     await send(AddProduct("pct", "100% cotton_towel", 1200, 1), metadata=META)
-    await shop.catalog.catch_up(shop.store)
+    await shop.settle()
 
     assert await ask(GetProduct("grinder")) == {
         "sku": "grinder",
@@ -146,21 +156,19 @@ async def test_queries_read_the_catalogue(shop: Shop) -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_registered_projection_rebuilds_while_queries_run(
-    shop: Shop, place: ReadPlace, tmp_path: Path
+async def test_the_apps_projection_rebuilds_while_queries_run(
+    shop: App, place: ReadPlace, tmp_path: Path
 ) -> None:
-    projection = get_projection("shop-catalog", f"sqlite:///{tmp_path}/shop-events.db")
-    assert projection.model.url == f"sqlite:///{tmp_path}/shop-read.db"  # beside the store
-    if place.kind != "sqlite":  # the same projection class, on the test's read model
-        await projection.model.close()
-        projection = Catalog(place.open())
+    url = f"sqlite:///{tmp_path}/shop-events.db"
+    assert make_app(store=url).read_model_url == f"sqlite:///{tmp_path}/shop-read.db"
+    projection = Catalog(place.open())  # the same class, on the test's read model
     projection.batch_size = 2
     seen: list[int] = []
     stop = asyncio.Event()
 
     async def keep_querying() -> None:
         while not stop.is_set():
-            seen.append((await shop.queries.dispatch(ListProducts(page_size=100))).total)
+            seen.append((await shop.ask(ListProducts(page_size=100))).total)
             await asyncio.sleep(0)
 
     queries = asyncio.create_task(keep_querying())
@@ -172,3 +180,51 @@ async def test_the_registered_projection_rebuilds_while_queries_run(
     assert set(seen) == {12}
     assert await projection.lag(shop.store) == 0
     await projection.model.close()
+
+
+async def _settled_order(shop: App, order_id: str) -> dict[str, object]:
+    async with asyncio.timeout(20):
+        while True:
+            order = await shop.ask(GetOrder(order_id))
+            if order is not None and order["status"] != "placed":
+                return order
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_checkout_reserves_stock_through_the_bus_or_rejects(shop: App) -> None:
+    await shop.dispatch(Checkout("o-1", "ann", (CartLine("teapot", 2), CartLine("spoon", 10))))
+    await shop.dispatch(Checkout("o-2", "bob", (CartLine("mug-red", 4),)))  # only 3 left
+    confirmed = await _settled_order(shop, "o-1")
+    rejected = await _settled_order(shop, "o-2")
+    assert confirmed["status"] == "confirmed"
+    assert confirmed["total"] == 2 * 4500 + 10 * 250
+    assert rejected["status"] == "rejected"
+    await shop.settle()
+    assert (await shop.ask(GetProduct("teapot")))["stock"] == 2  # type: ignore[index]
+    assert (await shop.ask(GetProduct("spoon")))["stock"] == 90  # type: ignore[index]
+    assert (await shop.ask(GetProduct("mug-red")))["stock"] == 3  # type: ignore[index]
+    # the stock moved and the order was confirmed in one append: consecutive positions
+    positions = {e.stream: e.position async for e in shop.store.read_all() if e.position > 12}
+    moved = sorted(positions[s] for s in ("order-o-1", "product-teapot", "product-spoon"))
+    assert moved == list(range(moved[0], moved[0] + 3))
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_reservation_changes_nothing_and_bad_checkouts_are_refused(
+    shop: App,
+) -> None:
+    await shop.dispatch(Checkout("o-3", "ann", (CartLine("kettle", 1),)))
+    assert (await _settled_order(shop, "o-3"))["status"] == "confirmed"
+    head = await shop.store.last_position()
+    assert await shop.dispatch(ReserveStock("o-3")) == "confirmed"  # a redelivery, say
+    assert await shop.store.last_position() == head
+    with pytest.raises(OrderExists):
+        await shop.dispatch(Checkout("o-3", "ann", (CartLine("kettle", 1),)))
+    with pytest.raises(ValidationError):
+        await shop.dispatch(Checkout("o-4", "ann", ()))
+    with pytest.raises(AggregateNotFoundError):
+        await shop.dispatch(Checkout("o-5", "ann", (CartLine("ladle", 1),)))
+    await shop.dispatch(DiscontinueProduct("grinder", "gone"), metadata=META)
+    with pytest.raises(ProductUnavailable):
+        await shop.dispatch(Checkout("o-6", "ann", (CartLine("grinder", 1),)))

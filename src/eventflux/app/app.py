@@ -150,6 +150,7 @@ class App:
         read_model: str | None = None,
         codec: Codec | None = None,
         middleware: list[Middleware] | tuple[Middleware, ...] = (),
+        query_middleware: list[Middleware] | tuple[Middleware, ...] | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigurationError(
@@ -166,7 +167,9 @@ class App:
         self.codec = codec
         self._projections: list[ProjectionSpec] = []
         self._commands = HandlerTable("command", middleware)
-        self._queries = HandlerTable("query", middleware)
+        self._queries = HandlerTable(
+            "query", middleware if query_middleware is None else query_middleware
+        )
         self._subscriptions: list[SubscriptionSpec] = []
         self._tasks: list[Task] = []
         self._pages: list[Page] = []
@@ -195,8 +198,13 @@ class App:
         ``$EVENTFLUX_READ_MODEL``, else ``<app name>-read`` beside the store (a
         file next to a SQLite store, a schema in a PostgreSQL store's database;
         a temporary file for a ``memory://`` store)."""
+        return self.read_model_url_for(None)
+
+    def read_model_url_for(self, store_url: str | None) -> str:
+        """The App's read model URL for its store at ``store_url`` (default: the
+        App's store): the one given or ``$EVENTFLUX_READ_MODEL``, else beside it."""
         given = self._read_model_url or os.environ.get("EVENTFLUX_READ_MODEL")
-        return given or read_model_url(self.store_url, f"{self.name}-read")
+        return given or read_model_url(store_url or self.store_url, f"{self.name}-read")
 
     @property
     def read_model(self) -> ReadModel:

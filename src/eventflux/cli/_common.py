@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import difflib
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .._internal.defaults import DEFAULT_STORE_URL
 from .._internal.defaults import store_url as default_store_url
 from .._internal.urls import parse_url, sqlite_path
+from ..codec import Codec
 from ..exceptions import (
     ConfigurationError,
     EventfluxError,
@@ -34,6 +37,7 @@ __all__ = [
     "close_names",
     "console",
     "err_console",
+    "errors_as_messages",
     "open_existing_store",
     "run",
     "store_url",
@@ -102,12 +106,12 @@ def _sqlite_suggestions(url: str) -> list[str]:
     return ["sqlite:///" + str(folder / name) for name in close]
 
 
-async def open_existing_store(url: str) -> EventStore:
+async def open_existing_store(url: str, *, codec: Codec | None = None) -> EventStore:
     """Open the store at ``url``, which must exist: reading or operating on a
     store never creates one. A missing store raises StoreNotFoundError naming
     the URLs of files with close names."""
     try:
-        return await open_store(url, create=False)
+        return await open_store(url, codec=codec, create=False)
     except StoreNotFoundError as e:
         hint = ""
         if parse_url(url)[0].scheme.lower() == "sqlite":
@@ -119,16 +123,25 @@ async def open_existing_store(url: str) -> EventStore:
         ) from None
 
 
+@contextmanager
+def errors_as_messages() -> Iterator[None]:
+    """Turn an eventflux error into a one-line message and exit code 1 (2 for a
+    missing store or read model and for bad URLs or options)."""
+    try:
+        yield
+    except USAGE_ERRORS as e:
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(2) from None
+    except EventfluxError as e:
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        raise typer.Exit(1) from None
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; turn eventflux errors into a message and exit code 1 (2 for
     a missing store or read model and for bad URLs or options)."""
-    try:
-        return asyncio.run(coro)
-    except USAGE_ERRORS as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    except EventfluxError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+    with errors_as_messages():
+        try:
+            return asyncio.run(coro)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None

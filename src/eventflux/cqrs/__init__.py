@@ -44,16 +44,6 @@ from .readmodel import (
     open_read_model,
     read_model_url,
 )
-from .registry import (
-    ProjectionEntry,
-    ProjectionFactory,
-    get_projection,
-    load_apps,
-    projection_entry,
-    register_projection,
-    registered_projections,
-)
-from .runner import run_projection
 
 __all__ = [
     "CommandBus",
@@ -66,9 +56,7 @@ __all__ = [
     "NoHandlerError",
     "NotAuthorizedError",
     "Projection",
-    "ProjectionEntry",
     "ProjectionError",
-    "ProjectionFactory",
     "ProjectionStatus",
     "QueryBus",
     "ReadModel",
@@ -79,15 +67,9 @@ __all__ = [
     "UnknownProjectionError",
     "ValidationError",
     "authorization_middleware",
-    "get_projection",
     "handles",
-    "load_apps",
     "logging_middleware",
     "open_read_model",
-    "projection_entry",
     "read_model_url",
-    "register_projection",
-    "registered_projections",
-    "run_projection",
     "validation_middleware",
 ]

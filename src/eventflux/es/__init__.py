@@ -20,7 +20,7 @@ from ..exceptions import (
 )
 from .aggregate import Aggregate, apply
 from .context import current_metadata, metadata_context
-from .repository import Repository
+from .repository import Repository, save_together
 from .retry import retry_on_conflict
 
 __all__ = [
@@ -34,4 +34,5 @@ __all__ = [
     "current_metadata",
     "metadata_context",
     "retry_on_conflict",
+    "save_together",
 ]

@@ -34,7 +34,7 @@ from .cache import AggregateCache
 from .context import current_metadata
 from .retry import retry_on_conflict
 
-__all__ = ["Repository"]
+__all__ = ["Repository", "save_together"]
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -304,6 +304,14 @@ class Repository(Generic[A]):
             out[aggregate.id] = results[stream]
         return out
 
+    def _after_save(self, aggregate: A) -> int:
+        """Mark ``aggregate`` saved and cache it; returns the version it was loaded at."""
+        old = aggregate.saved_version
+        aggregate.mark_saved()
+        self._saw(self.stream_name(aggregate.id), aggregate.version)
+        self._cache.put(aggregate)
+        return old
+
     async def _maybe_snapshot(self, aggregate: A, old_version: int) -> None:
         every = self.snapshot_every
         if every is None or aggregate.version // every == old_version // every:
@@ -358,3 +366,40 @@ class Repository(Generic[A]):
                 except ConcurrencyError:  # stale: nothing was written
                     self._cache.drop(aggregate_id)
         return await retry_on_conflict(attempt, retries=retries)
+
+
+async def save_together(
+    *saves: tuple[Repository[Any], Aggregate], metadata: Mapping[str, Any] | None = None
+) -> dict[str, AppendResult]:
+    """Save aggregates of several repositories (several aggregate types) in one
+    transaction: all of them or none. The repositories must share one store.
+
+    Example::
+
+        order.confirm()
+        product.adjust_stock(-1, "order 7")
+        await save_together((orders, order), (products, product))
+    """
+    if not saves:
+        return {}
+    store = saves[0][0].store
+    batch: dict[str, tuple[Sequence[NewEvent], int]] = {}
+    owners: list[tuple[Repository[Any], Aggregate, str]] = []
+    for repo, aggregate in saves:
+        if repo.store is not store:
+            raise ValueError("save_together needs repositories of one event store")
+        events = repo._new_events(aggregate, metadata)
+        if not events:
+            continue
+        stream = repo.stream_name(aggregate.id)
+        if stream in batch:
+            raise ValueError(f"stream {stream!r} is given twice")
+        batch[stream] = (events, aggregate.saved_version)
+        owners.append((repo, aggregate, stream))
+    if not batch:
+        return {}
+    results = await store.append_many(batch)
+    for repo, aggregate, _ in owners:
+        old = repo._after_save(aggregate)
+        await repo._maybe_snapshot(aggregate, old)
+    return {stream: results[stream] for _, _, stream in owners}

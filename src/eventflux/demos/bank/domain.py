@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..codec import register_event
-from ..es import Aggregate, DomainError, apply
+from ...codec import register_event
+from ...es import Aggregate, DomainError, apply
 
 __all__ = [
     "Account",

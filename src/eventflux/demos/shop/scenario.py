@@ -1,4 +1,5 @@
-"""Demo: the founding document's e-commerce catalogue, with CQRS.
+"""The shop demo's scripted run (``eventflux demo shop``): the founding
+document's e-commerce catalogue, with CQRS.
 
 Commands (AddProduct, ChangePrice, AdjustStock, DiscontinueProduct) change
 event-sourced products; the ``shop-catalog`` projection keeps the catalogue in
@@ -8,8 +9,8 @@ name search, the products running low. At the end the catalogue is rebuilt
 from position zero beside the live one and swapped in, while queries keep
 running.
 
-Run it with ``eventflux demo shop``; rebuild the catalogue with
-``eventflux projections rebuild shop-catalog --store sqlite:///shop-events.db``.
+Rebuild the catalogue with
+``eventflux projections rebuild shop-catalog --app eventflux.demos.shop:app``.
 """
 
 from __future__ import annotations
@@ -18,25 +19,29 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from ..cqrs import open_read_model, read_model_url, register_projection
-from ..exceptions import EventfluxError
-from ..store import open_store
-from ._shop_app import (
+from ...app import App
+from ...cqrs import open_read_model
+from ...exceptions import EventfluxError
+from ...observability import trace
+from ..bank.scenario import remove_databases
+from .app import (
     AddProduct,
     AdjustStock,
+    CartLine,
     Catalog,
     ChangePrice,
+    Checkout,
     DiscontinueProduct,
+    GetOrder,
     GetProduct,
     ListProducts,
     LowStock,
     Page,
     SearchProducts,
-    Shop,
+    make_app,
 )
-from .bank import remove_databases
 
-__all__ = ["TITLE", "Shop", "catalog", "run"]
+__all__ = ["PRODUCTS", "TITLE", "run"]
 
 TITLE = "Shop: a CQRS catalogue whose read model lives in its own database"
 
@@ -54,16 +59,6 @@ PRODUCTS = [
     ("cup-espresso", "Espresso cup", 700, 18),
     ("grinder", "Coffee grinder", 5900, 6),
 ]
-
-
-def catalog(store_url: str) -> Catalog:
-    """The ``shop-catalog`` projection, on the ``shop-read`` read model beside the
-    event store (``shop-read.db`` next to a SQLite store, schema ``shop_read`` in
-    a PostgreSQL one)."""
-    return Catalog(open_read_model(read_model_url(store_url, "shop-read")))
-
-
-register_projection("shop-catalog", catalog, description="product catalogue of the shop demo")
 
 
 def _euros(cents: int) -> str:
@@ -85,27 +80,22 @@ async def run(workdir: Path, *, read_url: str | None = None) -> list[str]:
     """Run the shop scenario against ``sqlite:///{workdir}/shop-events.db``, with
     the catalogue in ``shop-read.db`` there, or in the read model ``read_url``
     names (which must be empty)."""
-    db, read = workdir / "shop-events.db", workdir / "shop-read.db"
-    remove_databases(db, read)
+    db, read, bus = workdir / "shop-events.db", workdir / "shop-read.db", workdir / "shop-bus.db"
+    remove_databases(db, read, bus)
     read_url = read_url or f"sqlite:///{read}"
+    app = make_app(store=f"sqlite:///{db}", bus=f"sqlite:///{bus}", read_model=read_url)
     lines: list[str] = []
-    async with await open_store(f"sqlite:///{db}") as store:
-        shop = Shop(store, open_read_model(read_url))
-        live = asyncio.create_task(shop.catalog.run(store))
-        try:
-            await _commands(shop, lines)
-            await shop.settle()
-            await _queries(shop, lines)
-            await _rebuild(shop, lines, f"sqlite:///{db}", read_url)
-        finally:
-            live.cancel()
-            await asyncio.gather(live, return_exceptions=True)
-            await shop.model.close()
+    async with app.running():
+        await _commands(app, lines)
+        await app.settle()
+        await _queries(app, lines)
+        await _rebuild(app, lines, read_url)
+        await _checkout(app, lines)
     return lines
 
 
-async def _commands(shop: Shop, lines: list[str]) -> None:
-    send = shop.commands.dispatch
+async def _commands(shop: App, lines: list[str]) -> None:
+    send = shop.dispatch
     meta = {"user": "maria", "reason": "new season"}
     for sku, name, price, stock in PRODUCTS:
         await send(AddProduct(sku, name, price, stock), metadata=meta)
@@ -131,8 +121,8 @@ async def _commands(shop: Shop, lines: list[str]) -> None:
             lines.append(f"refused {type(command).__name__} {command.sku}: {type(e).__name__}: {e}")
 
 
-async def _queries(shop: Shop, lines: list[str]) -> None:
-    ask = shop.queries.dispatch
+async def _queries(shop: App, lines: list[str]) -> None:
+    ask = shop.ask
     lines.append(f"GetProduct teapot -> {_product(await ask(GetProduct('teapot')))}")
     lines.append(f"GetProduct ladle -> {_product(await ask(GetProduct('ladle')))}")
     for number in (1, 2, 3):
@@ -147,14 +137,14 @@ async def _queries(shop: Shop, lines: list[str]) -> None:
     lines.append("LowStock <= 5 -> " + ", ".join(f"{r['sku']} ({r['stock']})" for r in low))
 
 
-async def _rebuild(shop: Shop, lines: list[str], store_url: str, read_url: str) -> None:
-    expected = (await shop.queries.dispatch(ListProducts(include_discontinued=True))).total
+async def _rebuild(shop: App, lines: list[str], read_url: str) -> None:
+    expected = (await shop.ask(ListProducts(include_discontinued=True))).total
     seen: list[int] = []
     done = asyncio.Event()
 
     async def keep_querying() -> None:
         while not done.is_set():
-            page = await shop.queries.dispatch(ListProducts(include_discontinued=True))
+            page = await shop.ask(ListProducts(include_discontinued=True))
             seen.append(page.total)
             await asyncio.sleep(0)
 
@@ -167,7 +157,7 @@ async def _rebuild(shop: Shop, lines: list[str], store_url: str, read_url: str) 
         done.set()
         await queries
         await rebuilder.model.close()
-    status = await shop.catalog.status(shop.store)
+    status = await shop.projection_instance(Catalog).status(shop.store)
     lines.append(
         f"rebuilt {status.name} from position 0 beside the live catalogue and swapped it in: "
         f"{replayed} events replayed, lag {status.lag}"
@@ -178,5 +168,44 @@ async def _rebuild(shop: Shop, lines: list[str], store_url: str, read_url: str) 
         "products (never an empty or half-built catalogue)"
     )
     lines.append(
-        f"  the same from a shell: eventflux projections rebuild shop-catalog --store {store_url}"
+        "  the same from a shell: eventflux projections rebuild shop-catalog "
+        "--app eventflux.demos.shop:app"
+    )
+
+
+async def _checkout(shop: App, lines: list[str]) -> None:
+    """Two checkouts through the bus: the stock service confirms one, rejects one;
+    the causal chain of the first, from the event store."""
+    await shop.dispatch(
+        Checkout("o-1001", "ann", (CartLine("teapot", 1), CartLine("tea-green", 2))),
+        metadata={"user": "ann", "actor": "ann"},
+    )
+    await shop.dispatch(
+        Checkout("o-1002", "bob", (CartLine("mug-red", 5),)),
+        metadata={"user": "bob", "actor": "bob"},
+    )
+    orders: dict[str, dict[str, Any]] = {}
+    async with asyncio.timeout(30):
+        while len(orders) < 2:
+            for order_id in ("o-1001", "o-1002"):
+                order = await shop.ask(GetOrder(order_id))
+                if order is not None and order["status"] != "placed":
+                    orders[order_id] = order
+            await asyncio.sleep(0.01)
+    for order in orders.values():
+        items = ", ".join(f"{x['quantity']} x {x['sku']}" for x in order["lines"])
+        lines.append(
+            f"Checkout {order['order_id']} by {order['customer']} ({items}): {order['status']}"
+            + (f", {_euros(order['total'])}" if order["status"] == "confirmed" else "")
+        )
+    placed = await anext(e async for e in shop.store.read("order-o-1001"))
+    correlation = str(placed.metadata["correlation_id"])
+    chain = await trace(shop.store, correlation, subject_of=shop.subject_of)
+    lines.append(f"causal chain of o-1001 ({len(chain.nodes)} hops, correlation {correlation}):")
+    for node in chain.nodes:
+        where = node.stream or ""
+        lines.append(f"  {node.kind:<8} {node.name:<22} {where}")
+    lines.append(
+        f"  as a sequence diagram: eventflux audit {correlation} "
+        "--app eventflux.demos.shop:app --mermaid"
     )

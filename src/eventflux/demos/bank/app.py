@@ -1,10 +1,12 @@
-"""The bank demo's application: commands, queries, the accounts projection, wiring.
+"""The bank demo's App: commands, queries, the accounts projection.
 
-Commands go through a :class:`~eventflux.cqrs.CommandBus` (logging,
-authorization and validation middleware), change :class:`Account` aggregates
-through a repository, and are stamped with who/why/correlation metadata.
-Queries read the ``bank-accounts`` read model, or the event store for time
-travel and the audit trail.
+Commands go through the App's middleware (logging, authorization,
+validation), change :class:`Account` aggregates through a repository, and are
+stamped with who/why/correlation metadata. Queries read the ``bank-accounts``
+read model, or the event store for time travel and the audit trail. Account
+events are relayed to the bus as ``bank.<EventType>``.
+
+Run it as a worker with ``eventflux worker eventflux.demos.bank:app``.
 """
 
 from __future__ import annotations
@@ -13,24 +15,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 
-from ..cqrs import (
-    CommandBus,
+from ...app import App, Context
+from ...cqrs import (
     Projection,
-    QueryBus,
-    ReadModel,
     Transaction,
     authorization_middleware,
     handles,
     logging_middleware,
     validation_middleware,
 )
-from ..es import Repository, retry_on_conflict
-from ..events import RecordedEvent, uuid7
-from ..store import EventStore
-from ._bank_domain import (
+from ...es import Repository, retry_on_conflict
+from ...events import RecordedEvent, uuid7
+from ...store import EventStore
+from .domain import (
     Account,
     AccountOpened,
     MoneyDeposited,
@@ -169,91 +170,101 @@ def may_run(command: Any, meta: Mapping[str, Any]) -> bool:
     return True
 
 
-class Bank:
-    """The bank application: a command bus, a query bus, a repository, a projection."""
+def make_app(
+    *,
+    store: str | None = None,
+    bus: str | None = None,
+    read_model: str | None = None,
+    snapshot_every: int = 50,
+    cache_size: int = 1000,
+) -> App:
+    """The bank as an :class:`~eventflux.App`: commands through logging,
+    authorization and validation middleware, accounts as aggregates in a
+    repository, the ``bank-accounts`` projection, queries on it (and on the
+    event store for time travel and the audit trail)."""
+    app = App(
+        "bank",
+        store=store,
+        bus=bus,
+        read_model=read_model,
+        middleware=[
+            logging_middleware(),
+            authorization_middleware(may_run),
+            validation_middleware(),
+        ],
+        query_middleware=[logging_middleware()],
+    )
+    app.projection(AccountsView)
+    app.relay(stream_prefix="account-", subject="bank.{type}")
+    repositories: WeakKeyDictionary[EventStore, Repository[Account]] = WeakKeyDictionary()
 
-    def __init__(
-        self,
-        store: EventStore,
-        model: ReadModel,
-        *,
-        snapshot_every: int = 50,
-        cache_size: int = 1000,
-    ) -> None:
-        self.store = store
-        self.model = model
-        self.accounts = Repository(
-            store, Account, snapshot_every=snapshot_every, cache_size=cache_size
-        )
-        self.view = AccountsView(model)
-        self.commands = CommandBus(
-            middleware=[
-                logging_middleware(),
-                authorization_middleware(may_run),
-                validation_middleware(),
-            ]
-        )
-        self.queries = QueryBus(middleware=[logging_middleware()])
-        c, q = self.commands, self.queries
-        c.register(OpenAccount, self.open_account)
-        c.register(Deposit, self.deposit)
-        c.register(Withdraw, self.withdraw)
-        c.register(Transfer, self.transfer)
-        q.register(GetBalance, self.balance)
-        q.register(ListAccounts, self.list_accounts)
-        q.register(GetAuditTrail, self.audit_trail)
+    def accounts(ctx: Context) -> Repository[Account]:
+        """The App's account repository (one per store, with its cache and snapshots)."""
+        repo = repositories.get(ctx.store)
+        if repo is None:
+            repo = Repository(
+                ctx.store, Account, snapshot_every=snapshot_every, cache_size=cache_size
+            )
+            repositories[ctx.store] = repo
+        return repo
 
-    # -- command handlers -----------------------------------------------------------
-    async def open_account(self, command: OpenAccount) -> None:
+    @app.command(OpenAccount)
+    async def open_account(command: OpenAccount, ctx: Context) -> None:
         account = Account.open(command.account_id, command.owner, command.initial_deposit)
-        await self.accounts.save(account)
+        await accounts(ctx).save(account)
 
-    async def deposit(self, command: Deposit) -> int:
-        def deposit(account: Account) -> int:
+    @app.command(Deposit)
+    async def deposit(command: Deposit, ctx: Context) -> int:
+        def apply(account: Account) -> int:
             account.deposit(command.amount)
             return account.balance
 
-        return await self.accounts.update(command.account_id, deposit)
+        return await accounts(ctx).update(command.account_id, apply)
 
-    async def withdraw(self, command: Withdraw) -> int:
-        def withdraw(account: Account) -> int:
+    @app.command(Withdraw)
+    async def withdraw(command: Withdraw, ctx: Context) -> int:
+        def apply(account: Account) -> int:
             account.withdraw(command.amount)
             return account.balance
 
-        return await self.accounts.update(command.account_id, withdraw)
+        return await accounts(ctx).update(command.account_id, apply)
 
-    async def transfer(self, command: Transfer) -> str:
+    @app.command(Transfer)
+    async def transfer(command: Transfer, ctx: Context) -> str:
         """Debit one account and credit the other in one transaction: both or neither."""
         transfer_id = str(uuid7())
+        repo = accounts(ctx)
 
         async def attempt() -> None:
-            source = await self.accounts.get(command.from_account)
-            target = await self.accounts.get(command.to_account)
+            source = await repo.get(command.from_account)
+            target = await repo.get(command.to_account)
             source.send(transfer_id, target.id, command.amount)
             target.receive(transfer_id, source.id, command.amount)
-            await self.accounts.save_all([source, target])
+            await repo.save_all([source, target])
 
         await retry_on_conflict(attempt, retries=3)
         return transfer_id
 
-    # -- query handlers -------------------------------------------------------------
-    async def balance(self, query: GetBalance) -> int | None:
+    @app.query(GetBalance)
+    async def balance(query: GetBalance, ctx: Context) -> int | None:
         if query.as_of is not None:  # time travel: rebuild the account from its events
-            return (await self.accounts.get(query.account_id, as_of=query.as_of)).balance
-        value = await self.model.fetch_value(
+            return (await accounts(ctx).get(query.account_id, as_of=query.as_of)).balance
+        value = await ctx.read_model.fetch_value(
             "SELECT balance FROM accounts WHERE id = :id", {"id": query.account_id}
         )
         return None if value is None else int(value)
 
-    async def list_accounts(self, query: ListAccounts) -> list[dict[str, Any]]:
-        return await self.model.fetch_all(
+    @app.query(ListAccounts)
+    async def list_accounts(query: ListAccounts, ctx: Context) -> list[dict[str, Any]]:
+        return await ctx.read_model.fetch_all(
             "SELECT id, owner, balance, changes FROM accounts ORDER BY id"
         )
 
-    async def audit_trail(self, query: GetAuditTrail) -> list[AuditEntry]:
+    @app.query(GetAuditTrail)
+    async def audit_trail(query: GetAuditTrail, ctx: Context) -> list[AuditEntry]:
         """Every change of an account, read from the event store with its metadata."""
         entries: list[AuditEntry] = []
-        async for e in self.store.read(self.accounts.stream_name(query.account_id)):
+        async for e in ctx.store.read(accounts(ctx).stream_name(query.account_id)):
             what, amount = _describe(e)
             meta = e.metadata
             entries.append(
@@ -269,6 +280,4 @@ class Bank:
             )
         return entries
 
-    async def settle(self) -> None:
-        """Wait until the read model shows every stored event."""
-        await self.view.wait_for(await self.store.last_position())
+    return app

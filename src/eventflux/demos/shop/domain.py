@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..codec import register_event
-from ..es import Aggregate, DomainError, apply
+from ...codec import register_event
+from ...es import Aggregate, DomainError, apply
 
 __all__ = [
     "InvalidPrice",
     "NotEnoughStock",
+    "Order",
+    "OrderConfirmed",
+    "OrderExists",
+    "OrderLine",
+    "OrderPlaced",
+    "OrderRejected",
     "PriceChanged",
     "Product",
     "ProductAdded",
@@ -67,6 +73,10 @@ class ProductExists(DomainError):
 
 class ProductUnavailable(DomainError):
     """A change to a discontinued product."""
+
+
+class OrderExists(DomainError):
+    """An order placed with an id that is taken."""
 
 
 class Product(Aggregate):
@@ -129,3 +139,74 @@ class Product(Aggregate):
     @apply
     def _discontinued(self, event: ProductDiscontinued) -> None:
         self.discontinued = True
+
+
+# -- orders (the checkout) ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    sku: str
+    quantity: int
+    price: int  # cents, at the time of the order
+
+
+@register_event("shop.OrderPlaced")
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    customer: str
+    lines: tuple[OrderLine, ...]
+
+
+@register_event("shop.OrderConfirmed")
+@dataclass(frozen=True, slots=True)
+class OrderConfirmed:
+    total: int  # cents
+
+
+@register_event("shop.OrderRejected")
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    reason: str
+
+
+class Order(Aggregate):
+    """A customer's order: placed, then confirmed once its stock is reserved, or rejected."""
+
+    stream_prefix = "order"
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.customer = ""
+        self.lines: tuple[OrderLine, ...] = ()
+        self.status = "new"
+
+    @classmethod
+    def place(cls, order_id: str, customer: str, lines: tuple[OrderLine, ...]) -> Order:
+        if not lines:
+            raise DomainError(f"order {order_id!r} has no lines")
+        order = cls(order_id)
+        order.record(OrderPlaced(customer, lines))
+        return order
+
+    @property
+    def total(self) -> int:
+        return sum(line.quantity * line.price for line in self.lines)
+
+    def confirm(self) -> None:
+        if self.status == "placed":
+            self.record(OrderConfirmed(self.total))
+
+    def reject(self, reason: str) -> None:
+        if self.status == "placed":
+            self.record(OrderRejected(reason))
+
+    @apply
+    def _placed(self, event: OrderPlaced) -> None:
+        self.customer, self.lines, self.status = event.customer, event.lines, "placed"
+
+    @apply
+    def _confirmed(self, event: OrderConfirmed) -> None:
+        self.status = "confirmed"
+
+    @apply
+    def _rejected(self, event: OrderRejected) -> None:
+        self.status = "rejected"

@@ -1,14 +1,12 @@
-"""Demo: the founding document's bank, event-sourced, with CQRS.
+"""The bank demo's scripted run (``eventflux demo bank``).
 
 Accounts are aggregates whose state is replayed from their events; commands go
-through a command bus (logging, authorization, validation); a projection keeps
-the ``bank-accounts`` read model (``bank-read.db``, or any read-model URL) up
-to date; balances can be
-read now or as of any earlier time; every change carries who, why and a
-correlation id, so the audit trail is a query over the event store.
-
-Run it with ``eventflux demo bank``; rebuild its read model with
-``eventflux projections rebuild bank-accounts --store sqlite:///bank-events.db``.
+through the App's middleware (logging, authorization, validation); a
+projection keeps the ``bank-accounts`` read model (``bank-read.db``, or any
+read-model URL) up to date; balances can be read now or as of any earlier
+time; every change carries who, why and a correlation id, so the audit trail
+is a query over the event store. Rebuild its read model with
+``eventflux projections rebuild bank-accounts --app eventflux.demos.bank:app``.
 """
 
 from __future__ import annotations
@@ -18,13 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..cqrs import open_read_model, read_model_url, register_projection
-from ..es import AggregateNotFoundError
-from ..exceptions import EventfluxError
-from ..store import open_store
-from ._bank_app import (
-    AccountsView,
-    Bank,
+from ...app import App
+from ...es import AggregateNotFoundError
+from ...exceptions import EventfluxError
+from .app import (
     Deposit,
     GetAuditTrail,
     GetBalance,
@@ -32,21 +27,12 @@ from ._bank_app import (
     OpenAccount,
     Transfer,
     Withdraw,
+    make_app,
 )
 
-__all__ = ["TITLE", "Bank", "accounts_view", "run"]
+__all__ = ["TITLE", "remove_databases", "run"]
 
 TITLE = "Bank: event-sourced accounts, a CQRS read model, time travel and an audit trail"
-
-
-def accounts_view(store_url: str) -> AccountsView:
-    """The ``bank-accounts`` projection, on the ``bank-read`` read model beside the
-    event store (``bank-read.db`` next to a SQLite store, schema ``bank_read`` in
-    a PostgreSQL one)."""
-    return AccountsView(open_read_model(read_model_url(store_url, "bank-read")))
-
-
-register_projection("bank-accounts", accounts_view, description="balances of the bank demo")
 
 
 def remove_databases(*paths: Path) -> None:
@@ -65,22 +51,20 @@ async def run(workdir: Path, *, read_url: str | None = None) -> list[str]:
     the read model in ``bank-read.db`` there, or in the read model ``read_url``
     names (which must be empty)."""
     db, read = workdir / "bank-events.db", workdir / "bank-read.db"
-    remove_databases(db, read)
+    remove_databases(db, read, workdir / "bank-bus.db")
+    app = make_app(
+        store=f"sqlite:///{db}",
+        bus=f"sqlite:///{workdir / 'bank-bus.db'}",
+        read_model=read_url or f"sqlite:///{read}",
+    )
     lines: list[str] = []
-    async with await open_store(f"sqlite:///{db}") as store:
-        bank = Bank(store, open_read_model(read_url or f"sqlite:///{read}"))
-        live = asyncio.create_task(bank.view.run(store))
-        try:
-            await _scenario(bank, lines)
-        finally:
-            live.cancel()
-            await asyncio.gather(live, return_exceptions=True)
-            await bank.model.close()
+    async with app.running():
+        await _scenario(app, lines)
     return lines
 
 
-async def _scenario(bank: Bank, lines: list[str]) -> None:
-    send, ask = bank.commands.dispatch, bank.queries.dispatch
+async def _scenario(bank: App, lines: list[str]) -> None:
+    send, ask = bank.dispatch, bank.ask
 
     async def refused(command: Any, meta: dict[str, Any]) -> str:
         try:
@@ -90,9 +74,9 @@ async def _scenario(bank: Bank, lines: list[str]) -> None:
         raise AssertionError(f"{command} was expected to fail")
 
     async def balances() -> str:
-        alice = await bank.accounts.get("alice")
-        bob = await bank.accounts.get("bob")
-        return f"alice {alice.balance} EUR, bob {bob.balance} EUR"
+        alice = await ask(GetBalance("alice", as_of=datetime.now(UTC)))
+        bob = await ask(GetBalance("bob", as_of=datetime.now(UTC)))
+        return f"alice {alice} EUR, bob {bob} EUR"
 
     teller = {"user": "ann", "roles": ["teller"], "reason": "new customer"}
     await send(OpenAccount("alice", "Alice", 100), metadata=teller)
@@ -131,7 +115,7 @@ async def _scenario(bank: Bank, lines: list[str]) -> None:
         await ask(GetBalance("bob", as_of=datetime(2000, 1, 1, tzinfo=UTC)))
     except AggregateNotFoundError as e:
         lines.append(f"bob's balance in 2000: {e}")
-    status = await bank.view.status(bank.store)
+    status = await bank.projection_instance("bank-accounts").status(bank.store)
     lines.append(
         f"read model {status.name}: checkpoint {status.checkpoint}, head {status.head}, "
         f"lag {status.lag}"
