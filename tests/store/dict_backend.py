@@ -242,6 +242,9 @@ class DictStoreBackend(StoreBackend):
     async def last_position(self) -> int:
         return max(self.log, default=0)
 
+    async def head_position(self) -> int:
+        return self.position
+
     async def streams(self, prefix: str) -> list[str]:
         return sorted(
             name

@@ -299,6 +299,13 @@ class StoreBackend(abc.ABC):
     async def last_position(self) -> int:
         """The highest position of a stored event (0 when there is none)."""
 
+    async def head_position(self) -> int:
+        """The highest position ever handed out to an event a reader can see (0 for
+        a new store): :meth:`last_position`, and also the position of a newest
+        event that was hard-deleted since. A checkpoint beyond it cannot come
+        from this store. The default is :meth:`last_position`."""
+        return await self.last_position()
+
     @abc.abstractmethod
     async def streams(self, prefix: str) -> list[str]:
         """Names starting with ``prefix`` of the streams that hold events and are

@@ -423,6 +423,13 @@ class EventStore:
         self._check_open()
         return await self._backend.last_position()
 
+    async def head_position(self) -> int:
+        """The highest position ever given to an event that readers can see: the
+        :meth:`last_position`, or the position of the newest events if they were
+        hard-deleted since. No checkpoint taken from this store is beyond it."""
+        self._check_open()
+        return await self._backend.head_position()
+
     async def store_id(self) -> str:
         """The store's identity: a UUID string drawn when its storage was created,
         the same for every handle and process on it (a ``memory://`` store gets

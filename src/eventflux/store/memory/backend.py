@@ -291,6 +291,9 @@ class MemoryStoreBackend(StoreBackend):
     async def last_position(self) -> int:
         return self._positions[-1] if self._positions else 0
 
+    async def head_position(self) -> int:
+        return self._next_position - 1
+
     async def streams(self, prefix: str) -> list[str]:
         with self._lock:
             return sorted(

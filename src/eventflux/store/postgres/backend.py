@@ -349,6 +349,10 @@ class PostgresStoreBackend(StoreBackend):
         rows = await self.connections.fetch(self.statements.last_position, ())
         return int(rows[0][0])
 
+    async def head_position(self) -> int:
+        rows = await self.connections.fetch(self.statements.head_position, ())
+        return int(rows[0][0])
+
     async def streams(self, prefix: str) -> list[str]:
         rows = await self.connections.fetch(self.statements.streams, (prefix,))
         return [r[0] for r in rows]

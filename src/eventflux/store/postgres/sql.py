@@ -243,6 +243,7 @@ class Statements:
     read_all: dict[tuple[bool, bool, bool], str]
     stream_version: str
     last_position: str
+    head_position: str
     streams: str
     soft_delete: str
     hard_delete_stream: str
@@ -334,6 +335,7 @@ class Statements:
             read_all=read_all,
             stream_version=f"SELECT version FROM {s}.streams WHERE name = %s",
             last_position=f"SELECT coalesce(max(position), 0) FROM {s}.events",
+            head_position=f"SELECT position FROM {s}.head WHERE id = 1",
             streams=(
                 f"SELECT name FROM {s}.streams WHERE starts_with(name, %s) "
                 "AND NOT hard_deleted AND hidden_before <= version ORDER BY name"

@@ -268,6 +268,12 @@ class SQLiteStoreBackend(StoreBackend):
         v = await self._read(reads.scalar, "SELECT max(position) FROM eventflux_events")
         return 0 if v is None else int(v)
 
+    async def head_position(self) -> int:
+        v = await self._read(
+            reads.scalar, "SELECT seq FROM sqlite_sequence WHERE name = 'eventflux_events'"
+        )
+        return 0 if v is None else int(v)
+
     async def streams(self, prefix: str) -> list[str]:
         return await self._read(reads.stream_names, prefix)
 

@@ -183,3 +183,16 @@ class CorrelationContract(ContractBase):
             assert await other.store_id() != first
         finally:
             await other.close()
+
+    @pytest.mark.asyncio
+    async def test_the_head_position_outlives_a_hard_delete(self, store: EventStore) -> None:
+        assert await store.head_position() == 0
+        await store.append("kept", [NewEvent("X", {})])
+        r = await store.append("erased", [NewEvent("X", {}), NewEvent("X", {})])
+        assert await store.head_position() == await store.last_position() == r.position
+        await store.delete_stream("erased", hard=True)
+        assert await store.last_position() < r.position
+        assert await store.head_position() == r.position  # positions are never reused
+        again = await store.append("kept", [NewEvent("X", {})])
+        assert again.position > r.position
+        assert await store.head_position() == again.position
