@@ -245,3 +245,39 @@ def test_read_model_url_follows_the_event_store() -> None:
             read_model_url("memory://", bad)
     with pytest.raises(ConfigurationError, match="beside a nats:// event store"):
         read_model_url("nats://localhost:4222", "r")
+
+
+@pytest.mark.asyncio
+async def test_a_checkpoint_keeps_the_id_of_its_store(place: ReadPlace) -> None:
+    model = place.open()
+    assert not await model.exists()
+    assert await model.store_id("p") is None
+    assert not await model.exists()  # looking created nothing
+    if place.kind == "sqlite":
+        assert not (place.folder / "read.db").exists()
+    async with model.unit_of_work("p") as uow:
+        assert uow.store_id is None  # a new checkpoint belongs to no store yet
+        uow.store_id, uow.checkpoint = "store-a", 3
+    async with model.unit_of_work("q"):
+        pass  # a checkpoint that recorded no store
+    assert await model.exists()
+    assert await place.open().exists()  # for other handles too
+    assert (await model.store_id("p"), await model.store_id("q")) == ("store-a", None)
+    async with model.unit_of_work("p") as uow:
+        assert (uow.checkpoint, uow.store_id) == (3, "store-a")
+
+
+@pytest.mark.asyncio
+async def test_a_read_model_made_before_store_ids_gets_the_column(place: ReadPlace) -> None:
+    model = place.open()
+    async with model.unit_of_work("p") as uow:
+        uow.store_id, uow.checkpoint = "store-a", 5
+    await model.close()
+    await place.forget_store_ids()
+    old = place.open()
+    assert await old.store_id("p") is None  # reading an old model works, and changes nothing
+    assert await old.checkpoints() == {"p": 5}
+    async with old.unit_of_work("p") as uow:  # the writer adds the column
+        assert (uow.checkpoint, uow.store_id) == (5, None)
+        uow.store_id = "store-b"
+    assert await place.open().store_id("p") == "store-b"

@@ -145,6 +145,19 @@ class ReadModel:
         """Every projection's committed checkpoint in this read model."""
         return await self._backend.checkpoints()
 
+    async def store_id(self, name: str) -> str | None:
+        """The id of the event store projection ``name``'s checkpoint belongs to
+        (None when it has recorded none)."""
+        return (await self._backend.store_ids()).get(name)
+
+    async def exists(self) -> bool:
+        """Whether the read model has been created (reading never creates it)::
+
+        if not await model.exists():
+            print("no read model yet: run the App once")
+        """
+        return await self._backend.exists()
+
     # -- writing ------------------------------------------------------------------------
     @asynccontextmanager
     async def unit_of_work(
