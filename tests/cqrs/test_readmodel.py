@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
+from tests.cqrs._cqrs_domain import Ledger, codec, expected_balances, fill
 from tests.cqrs._places import ReadPlace
 from tests.cqrs._waits import poll_until
 
-from eventflux import ConfigurationError, MissingExtraError
+from eventflux import ConfigurationError, MissingExtraError, open_store
 from eventflux.cqrs import ReadModel, UnitOfWork, open_read_model, read_model_url
 
 
@@ -214,7 +216,8 @@ def test_open_read_model_picks_the_backend_by_url(tmp_path: pytest.TempPathFacto
     assert pg.url == "postgresql://app@db.internal:6543/shop?schema=read"  # no password
     assert "secret" not in repr(pg)
     for bad, message in (
-        ("memory://", "unknown read model URL scheme"),
+        ("nosuch://x", "unknown read model URL scheme"),
+        ("memory://?durability=full", "unknown option"),
         ("read.db", "sqlite:///read.db"),
         ("sqlite:///x.db?durability=fast", "durability"),
         ("sqlite:///x.db?colour=blue", "unknown option"),
@@ -236,7 +239,7 @@ def test_read_model_url_follows_the_event_store() -> None:
         "sqlite:///data/shop-read.db"
     )
     assert read_model_url("sqlite:////srv/x/e.db", "r") == "sqlite:////srv/x/r.db"
-    assert read_model_url("memory://", "r") == "sqlite:///r.db"
+    assert read_model_url("memory://", "r") == "memory://"  # as short-lived as the store
     assert read_model_url(
         "postgresql://app@db:5433/shop?schema=events&pool_max=4", "shop-read"
     ) == ("postgresql://app@db:5433/shop?schema=shop_read")
@@ -245,6 +248,23 @@ def test_read_model_url_follows_the_event_store() -> None:
             read_model_url("memory://", bad)
     with pytest.raises(ConfigurationError, match="beside a nats:// event store"):
         read_model_url("nats://localhost:4222", "r")
+
+
+@pytest.mark.asyncio
+async def test_a_memory_read_model_is_fresh_and_leaves_nothing_behind() -> None:
+    first, second = open_read_model("memory://"), open_read_model("memory://")
+    assert first.url == "memory://"
+    async with first.unit_of_work("p") as uow:
+        uow.tx.execute("CREATE TABLE t (x INT)")
+        uow.checkpoint = 7
+    assert await first.checkpoint("p") == 7
+    assert await first.exists()
+    assert await second.checkpoint("p") == 0  # another, empty model
+    folder = Path(first.backend.path).parent  # type: ignore[attr-defined]
+    assert folder.is_dir()
+    await first.close()
+    await second.close()
+    assert not folder.exists()
 
 
 @pytest.mark.asyncio
@@ -281,3 +301,20 @@ async def test_a_read_model_made_before_store_ids_gets_the_column(place: ReadPla
         assert (uow.checkpoint, uow.store_id) == (5, None)
         uow.store_id = "store-b"
     assert await place.open().store_id("p") == "store-b"
+
+
+@pytest.mark.asyncio
+async def test_a_memory_read_model_beside_a_memory_store_rebuilds() -> None:
+    async with await open_store("memory://", codec=codec) as store:
+        await fill(store, 30)
+        model = open_read_model(read_model_url("memory://", "r"))
+        try:
+            ledger = Ledger(model)
+            assert await ledger.catch_up(store) == 30
+            async with model.unit_of_work("ledger") as uow:
+                uow.tx.execute("DELETE FROM balances")  # damaged
+            assert await ledger.rebuild(store) == 30
+            rows = await model.fetch_all("SELECT account, balance FROM balances")
+            assert {r["account"]: r["balance"] for r in rows} == expected_balances(30)
+        finally:
+            await model.close()

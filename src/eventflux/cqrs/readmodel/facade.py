@@ -216,7 +216,7 @@ class ReadModel:
             return partial(self._backend.begin, name)
         if not isinstance(swap_in, ReadModel):
             raise TypeError(f"swap_in takes the ReadModel made by create_fresh, not {swap_in!r}")
-        if type(swap_in.backend) is not type(self._backend):
+        if not isinstance(self._backend, type(swap_in.backend)):  # memory:// is a SQLite file
             raise TypeError(
                 f"{self!r} swaps in another read model of its backend (made by "
                 f"create_fresh), not {swap_in!r}"
