@@ -2,8 +2,10 @@
 must already exist, error reporting and exit codes.
 
 Exit codes: 0 done; 1 the operation failed (an eventflux error); 2 what the
-command was pointed at is not there or the command line is wrong (a missing
-store or read model, a bad URL or option); 130 interrupted (Ctrl-C).
+command was pointed at is not there or not the right one, or the command line
+is wrong (a missing store or read model, a read model of another store or
+ahead of it, a rebuild that needs ``--force``, a bad URL or option); 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from .._internal.defaults import store_url as default_store_url
 from .._internal.urls import parse_url, sqlite_path
 from ..codec import Codec
 from ..exceptions import (
+    CheckpointAheadError,
     ConfigurationError,
     EventfluxError,
     ReadModelNotFoundError,
     StoreNotFoundError,
+    UnsafeRebuildError,
+    WrongStoreError,
 )
 from ..store import EventStore, open_store
 
@@ -51,8 +56,15 @@ _PIPED_WIDTH = 10_000
 console = Console(width=None if sys.stdout.isatty() else _PIPED_WIDTH)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPED_WIDTH)
 
-#: The errors that mean "not there" or "asked wrongly": exit code 2.
-USAGE_ERRORS = (StoreNotFoundError, ReadModelNotFoundError, ConfigurationError)
+#: The errors that mean "not there", "not the right one" or "asked wrongly": exit code 2.
+USAGE_ERRORS = (
+    StoreNotFoundError,
+    ReadModelNotFoundError,
+    WrongStoreError,
+    CheckpointAheadError,
+    UnsafeRebuildError,
+    ConfigurationError,
+)
 
 
 #: The ``--store`` option of the commands that open an event store.
@@ -125,8 +137,9 @@ async def open_existing_store(url: str, *, codec: Codec | None = None) -> EventS
 
 @contextmanager
 def errors_as_messages() -> Iterator[None]:
-    """Turn an eventflux error into a one-line message and exit code 1 (2 for a
-    missing store or read model and for bad URLs or options)."""
+    """Turn an eventflux error into a one-line message and exit code 1 (2 for the
+    :data:`USAGE_ERRORS`: a missing store or read model, a read model of another
+    store, a rebuild that needs ``--force``, bad URLs or options)."""
     try:
         yield
     except USAGE_ERRORS as e:
@@ -139,7 +152,7 @@ def errors_as_messages() -> Iterator[None]:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; turn eventflux errors into a message and exit code 1 (2 for
-    a missing store or read model and for bad URLs or options)."""
+    the :data:`USAGE_ERRORS`)."""
     with errors_as_messages():
         try:
             return asyncio.run(coro)
