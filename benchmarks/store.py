@@ -23,6 +23,8 @@ eventsourcing's SQLite module with SQLite's default, which is FULL too):
     a fold; eventsourcing ``repository.get``. No target: shown for context.
 (e) peak memory growth (RSS) of a fresh process reading 1M events with
     ``read_all`` (200k with ``--quick``); target under 100 MB.
+(f) memory growth (RSS) of a fresh process keeping 100,000 small events in a
+    ``memory://`` store (1,000 appends of 100); target under 100 MB.
 
 Contenders alternate within every repeat and each keeps its best repeat, so
 noise on the machine hits them alike; the ratios matter, not the rates. The
@@ -344,6 +346,33 @@ def memory_growth(folder: Path, count: int) -> tuple[int, float]:
     return int(result["events"]), float(result["growth_mb"])
 
 
+async def _memory_store_child(count: int) -> None:
+    """Keep ``count`` small events in a memory:// store; print the RSS growth."""
+    import gc
+
+    async with await open_store("memory://") as store:
+        gc.collect()
+        before = _rss_now_mb()
+        for i in range(count // 100):
+            await store.append(
+                f"sensor-{i % 100}",
+                [NewEvent("Measured", {"n": i * 100 + k, "c": 21.5}) for k in range(100)],
+            )
+        gc.collect()
+        print(orjson.dumps({"events": count, "growth_mb": _rss_now_mb() - before}).decode())
+
+
+def memory_store_growth(count: int) -> tuple[int, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-store-child", str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = orjson.loads(out.strip().splitlines()[-1])
+    return int(result["events"]), float(result["growth_mb"])
+
+
 # -- the SQLite run ---------------------------------------------------------------------
 def run_sqlite(quick: bool) -> list[Row]:
     calls, repeats, per_task, es_saves = (40, 2, 12, 600) if quick else (100, 5, 40, 1500)
@@ -416,6 +445,7 @@ def run_sqlite(quick: bool) -> list[Row]:
             app.close()
             read_app.close()
         events, growth = memory_growth(folder, million)
+    kept, kept_growth = memory_store_growth(100_000)
 
     b = {k: v[0] for k, v in best.items()}
     es_name = "eventsourcing"
@@ -483,6 +513,17 @@ def run_sqlite(quick: bool) -> list[Row]:
             "pass": growth < 100.0,
             "limit": True,
         },
+        {
+            "name": f"memory:// (f) {kept:,} small events kept: RSS growth",
+            "eventflux": kept_growth,
+            "peer": 100.0,
+            "peer_name": "limit",
+            "unit": "MB",
+            "ratio": kept_growth / 100.0,
+            "target": None,
+            "pass": kept_growth < 100.0,
+            "limit": True,
+        },
     ]
 
 
@@ -541,9 +582,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short run (noisier)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="sqlite")
     parser.add_argument("--memory-child", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-store-child", type=int, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.memory_child:
         asyncio.run(_memory_child(options.memory_child))
+        return 0
+    if options.memory_store_child:
+        asyncio.run(_memory_store_child(options.memory_store_child))
         return 0
     started = time.perf_counter()
     rows: list[Row] = []

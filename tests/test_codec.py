@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from enum import Enum, IntEnum, StrEnum
 from typing import Any
 
 import msgspec
 import pytest
 
-from eventflux import Codec, DeserializationError, SerializationError
+from eventflux import (
+    ArgumentTypeError,
+    Codec,
+    DeserializationError,
+    InvalidArgumentError,
+    SerializationError,
+)
 from eventflux.codec import dumps, loads
 
 
@@ -93,6 +102,12 @@ def test_missing_upcaster_and_bad_shapes_raise_typed_errors() -> None:
         codec.register("Bad")(int)
     with pytest.raises(ValueError):
         codec.register("Bad", version=0)
+    with pytest.raises(ArgumentTypeError):
+        codec.register("Bad")(int)
+    with pytest.raises(InvalidArgumentError, match="2147483647"):
+        codec.register("Bad", version=2**31)  # stores keep schema versions in 32 bits
+    with pytest.raises(ArgumentTypeError):
+        codec.register("Bad", version="2")  # type: ignore[arg-type]
 
 
 def test_unregistered_objects_are_refused() -> None:
@@ -109,3 +124,68 @@ def test_unregistered_objects_are_refused() -> None:
     assert codec.encode_metadata(None) == b""
     assert codec.encode_metadata({}) == b""
     assert codec.decode_metadata(b"") == {}
+
+
+class Level(IntEnum):
+    LOW = 1
+
+
+class Shape(Enum):
+    ROUND = "round"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        uuid.UUID(int=1),
+        datetime(2024, 6, 1, tzinfo=UTC),
+        datetime(2024, 6, 1),
+        date(2024, 6, 1),
+        time(12, 30),
+        Decimal("1.5"),
+        b"raw",
+        {1, 2},
+        object(),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_one_rule_refuses_values_json_cannot_hold_everywhere(value: Any) -> None:
+    codec = Codec()
+    for where in ({"x": value}, {"x": [1, {"y": value}]}):
+        with pytest.raises(SerializationError) as info:
+            codec.encode_data("Any", where)  # event data (the store) and payloads (the bus)
+        assert isinstance(info.value, TypeError)
+        with pytest.raises(SerializationError):
+            codec.encode_metadata(where)  # metadata and message headers
+        with pytest.raises(SerializationError):
+            dumps(where)
+
+
+def test_one_rule_names_where_a_uuid_is() -> None:
+    with pytest.raises(SerializationError, match=r"data\.x\[1\]\.y is a UUID"):
+        Codec().encode_data("Any", {"x": [1, {"y": uuid.uuid4()}]})
+
+
+def test_json_values_and_their_subclasses_read_back_as_written() -> None:
+    codec = Codec()
+    text = str(uuid.uuid4())  # a UUID as text is plain text
+    data = {"id": text, "list": [text, 1, 2.5, None, True], "color": Color.RED}
+    raw, _ = codec.encode_data("Any", data)
+    assert codec.decode_data("Any", raw) == {**data, "color": "red"}
+    raw, _ = codec.encode_data("Any", {"level": Level.LOW, "shape": Shape.ROUND})
+    assert codec.decode_data("Any", raw) == {"level": 1, "shape": "round"}  # enums: values
+
+
+def test_typed_fields_of_registered_classes_round_trip() -> None:
+    codec = Codec()
+
+    @codec.register("Shipped")
+    @dataclass
+    class Shipped:
+        order: uuid.UUID
+        at: datetime
+        total: Decimal
+
+    event = Shipped(uuid.uuid4(), datetime(2024, 6, 1, 12, tzinfo=UTC), Decimal("9.95"))
+    raw, _ = codec.encode_data("Shipped", event)
+    assert codec.decode_data("Shipped", raw) == event

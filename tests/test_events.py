@@ -8,7 +8,15 @@ from uuid import UUID
 
 import pytest
 
-from eventflux import NewEvent, RecordedEvent, caused_by, uuid7
+from eventflux import (
+    ArgumentTypeError,
+    EventfluxError,
+    InvalidEventType,
+    NewEvent,
+    RecordedEvent,
+    caused_by,
+    uuid7,
+)
 
 
 def test_uuid7_is_version_7_and_strictly_increasing() -> None:
@@ -51,6 +59,22 @@ def test_new_event_defaults_and_checks() -> None:
         NewEvent("X", {}, id="not-a-uuid")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         NewEvent("", {})
+
+
+def test_new_event_errors_are_eventflux_errors_with_the_builtin_base() -> None:
+    with pytest.raises(InvalidEventType) as empty:
+        NewEvent("", {})
+    assert isinstance(empty.value, ValueError)
+    assert isinstance(empty.value, EventfluxError)
+    with pytest.raises(InvalidEventType):
+        NewEvent(5, {})  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError) as bad_id:
+        NewEvent("X", {}, id="not-a-uuid")  # type: ignore[arg-type]
+    assert isinstance(bad_id.value, TypeError)
+    assert isinstance(bad_id.value, EventfluxError)
+
+
+def test_new_event_carries_its_ids() -> None:
     meta = {"correlation_id": "c-1", "causation_id": "m-9"}
     e2 = NewEvent("X", {}, metadata=meta)
     assert (e2.correlation_id, e2.causation_id) == ("c-1", "m-9")

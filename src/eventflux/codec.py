@@ -6,6 +6,18 @@ from and decoded back into that class. Each registered type has a schema
 version; upcasters turn older stored shapes into the current one, step by
 step, when they are read.
 
+One rule for what plain data (a mapping, metadata, a message's payload and
+headers) may hold, the same for the store and the bus: JSON values only, so
+that what is read back equals what was written. That is str, int (64 bits),
+float (finite), bool, None, lists and tuples (read back as lists), and dicts
+with str keys; subclasses of these (``StrEnum``, ``IntEnum``) and enum members
+are written as their value. Everything else is refused with
+:class:`~eventflux.SerializationError` (a ``TypeError``) naming where it is:
+UUIDs, datetimes, dates and times, Decimals, bytes, sets, other objects. Write
+``str(uuid)`` or ``when.isoformat()`` yourself, or register an event class:
+its typed fields (``datetime``, ``UUID``, ``Decimal``...) are encoded and
+decoded back into those types.
+
 Example::
 
     codec = Codec()
@@ -25,15 +37,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
+from uuid import UUID
 
 import msgspec
 import orjson
 
-from .exceptions import DeserializationError, SerializationError
+from .exceptions import (
+    ArgumentTypeError,
+    ConfigurationError,
+    DeserializationError,
+    InvalidArgumentError,
+    SerializationError,
+)
 
-__all__ = ["Codec", "EventClass", "default_codec", "dumps", "loads", "register_event"]
+__all__ = ["Codec", "EventClass", "default_codec", "dumps", "fit", "loads", "register_event"]
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -44,6 +64,12 @@ _DUMP_OPTIONS: Final = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 _EMPTY: Final = b""
+#: How orjson writes a UUID object (a str holding one looks the same: then the
+#: value is walked to tell them apart).
+_UUID_TEXT: Final = re.compile(rb'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"')
+_FIT_BELOW: Final = 64 * 1024
+#: The largest schema version of a registered class (stores keep it in 32 bits).
+MAX_SCHEMA_VERSION: Final = 2**31 - 1
 
 
 def _default(obj: Any) -> Any:
@@ -63,6 +89,21 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON-compatible")
 
 
+def _check_no_uuid(value: Any, path: str) -> None:
+    """Refuse UUID objects, which orjson would write as text (read back as str)."""
+    if isinstance(value, UUID):
+        raise SerializationError(
+            f"{path} is a UUID, which is not JSON: it would be read back as a str. "
+            "Write str(value), or register an event class with a UUID field"
+        )
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_no_uuid(v, f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_no_uuid(v, f"{path}[{i}]")
+
+
 def _check_finite(value: Any, path: str = "$") -> None:
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -75,19 +116,30 @@ def _check_finite(value: Any, path: str = "$") -> None:
             _check_finite(v, f"{path}[{i}]")
 
 
+def fit(raw: bytes) -> bytes:
+    """``raw`` in a block of its own size. orjson returns small outputs in a
+    buffer of at least 4 KiB: kept as they are (a memory store, a bus queue),
+    100,000 small events would hold over 400 MB. Larger outputs waste little."""
+    return bytes(memoryview(raw)) if len(raw) < _FIT_BELOW else raw
+
+
 def dumps(value: Any, *, what: str = "data") -> bytes:
     """Encode a JSON-compatible value strictly: str keys only, no NaN or infinity.
 
     Raises :class:`SerializationError` (a ``TypeError``) naming what failed.
+    The bytes are right-sized (see :func:`fit`): callers may keep them.
     """
     try:
         out = orjson.dumps(value, default=_default, option=_DUMP_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as e:
         raise SerializationError(f"{what} is not JSON-compatible: {e}") from e
-    # orjson writes NaN and infinities as null; only then is a full walk needed.
+    # orjson writes NaN and infinities as null, and UUIDs as text; only when its
+    # output holds such a thing is a walk of the value needed.
     if b"null" in out:
         _check_finite(value, what)
-    return out
+    if _UUID_TEXT.search(out) is not None:
+        _check_no_uuid(value, what)
+    return fit(out)
 
 
 def loads(raw: bytes | str) -> Any:
@@ -121,7 +173,7 @@ class EventClass:
             self.decode = decoder.decode
             self._from_dict = lambda d: msgspec.convert(d, cls)
         else:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"cannot register {cls!r}: event classes must be dataclasses, "
                 "msgspec Structs or pydantic models"
             )
@@ -150,15 +202,21 @@ class Codec:
     ) -> Callable[[type[T]], type[T]]:
         """Register a class as the shape of the event type ``name`` (default: the
         class name) at schema ``version``. Use as a decorator."""
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ValueError("schema version must be an int >= 1")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ArgumentTypeError(f"schema version must be an int, not {version!r}")
+        if not 1 <= version <= MAX_SCHEMA_VERSION:
+            raise InvalidArgumentError(
+                f"schema version must be from 1 to {MAX_SCHEMA_VERSION}, got {version}"
+            )
 
         def deco(cls: type[T]) -> type[T]:
             type_name = name or cls.__name__
             ec = EventClass(cls, type_name, version)
             old = self._by_name.get(type_name)
             if old is not None and old.cls is not cls and old.cls.__qualname__ != cls.__qualname__:
-                raise ValueError(f"event type {type_name!r} is already registered to {old.cls!r}")
+                raise ConfigurationError(
+                    f"event type {type_name!r} is already registered to {old.cls!r}"
+                )
             self._by_name[type_name] = ec
             self._by_cls[cls] = ec
             return cls
@@ -196,8 +254,12 @@ class Codec:
                 out = orjson.dumps(data, default=_default, option=_DUMP_OPTIONS)
             except (TypeError, orjson.JSONEncodeError):
                 out = None  # the path below names what failed
-            if out is not None and b"null" not in out:
-                return out, self.schema_version(type_name)
+            if out is not None:
+                if b"null" in out:  # NaN and infinities are written as null
+                    _check_finite(data, "data")
+                if _UUID_TEXT.search(out) is not None:
+                    _check_no_uuid(data, "data")
+                return fit(out), self.schema_version(type_name)
         if type(data) is dict or isinstance(data, Mapping):
             for k in data:
                 if type(k) is not str and not isinstance(k, str):
@@ -281,6 +343,10 @@ def register_event(name: str | None = None, *, version: int = 1) -> Callable[[ty
 class EncodedEvent(NamedTuple):
     """A :class:`~eventflux.NewEvent` after validation and encoding (backend input).
 
+    ``correlation_id`` is the metadata's ``correlation_id`` when it is a str
+    (else None): what ``read_all(correlation_id=...)`` finds the event by, so
+    that a backend can index it without decoding the metadata.
+
     A named tuple (immutable, and several times cheaper to build than a frozen
     dataclass: one is built per appended event).
     """
@@ -290,3 +356,4 @@ class EncodedEvent(NamedTuple):
     data: bytes
     metadata: bytes
     schema_version: int
+    correlation_id: str | None = None

@@ -13,7 +13,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, cast
 from uuid import UUID
@@ -21,6 +21,7 @@ from uuid import UUID
 import msgspec
 
 from ._internal.ids import uuid7
+from .exceptions import ArgumentTypeError, InvalidEventType
 
 __all__ = [
     "AppendResult",
@@ -42,6 +43,9 @@ class NewEvent(msgspec.Struct, frozen=True):
     ``data`` is a JSON-compatible mapping with str keys, or an instance of an
     event class registered with the store's codec. ``id`` defaults to a fresh
     :func:`uuid7`; pass your own id to make a retry of the append idempotent.
+    An empty or non-str ``type`` raises :class:`~eventflux.InvalidEventType`
+    (a ``ValueError``), an ``id`` that is not a UUID
+    :class:`~eventflux.ArgumentTypeError` (a ``TypeError``).
 
     Example::
 
@@ -57,9 +61,11 @@ class NewEvent(msgspec.Struct, frozen=True):
         if cast(object, self.id) is None:  # explicit id=None means "generate one"
             msgspec.structs.force_setattr(self, "id", uuid7())
         elif not isinstance(self.id, UUID):
-            raise TypeError(f"NewEvent.id must be a uuid.UUID, not {type(self.id).__name__}")
+            raise ArgumentTypeError(
+                f"NewEvent.id must be a uuid.UUID, not {type(self.id).__name__}"
+            )
         if not isinstance(self.type, str) or not self.type:
-            raise ValueError("NewEvent.type must be a non-empty str")
+            raise InvalidEventType(f"NewEvent.type must be a non-empty str, not {self.type!r}")
 
     @property
     def correlation_id(self) -> str | None:
@@ -116,8 +122,21 @@ def caused_by(event: RecordedEvent, **extra: Any) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class AppendResult:
     """The outcome of an append: versions of the first and last event, and the
-    global position of the last one."""
+    global position of the last one.
+
+    ``retried`` is True when the append was a retry of a batch already stored
+    (same ids, same stream, same order): nothing was written and the versions
+    and position are the original ones. It takes no part in comparisons, so a
+    retry's result equals the original result.
+
+    Example::
+
+        first = await store.append("account-3", batch)
+        again = await store.append("account-3", batch)
+        assert again == first and again.retried and not first.retried
+    """
 
     first_version: int
     last_version: int
     position: int
+    retried: bool = field(default=False, compare=False)

@@ -7,6 +7,8 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     ├── ConfigurationError (ValueError)        bad URL, unknown scheme, bad option
     │   ├── MissingExtraError (ImportError)    optional backend without its extra
     │   └── HandlerAlreadyRegisteredError      a second handler for one message type
+    ├── InvalidArgumentError (ValueError)      a value out of range (ints beyond 64 bits...)
+    ├── ArgumentTypeError (TypeError)          an argument of the wrong type
     ├── SerializationError (TypeError)         data that cannot be encoded as JSON
     ├── DeserializationError (ValueError)      stored bytes that cannot be decoded
     ├── UnhandledErrorEvent                    "error" emitted with no listener
@@ -19,8 +21,11 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── EventTooLargeError (ValueError)    encoded event over the size limit
     │   ├── StreamDeletedError                 append to a hard-deleted stream
     │   ├── NotAnEventStoreError               file holds no eventflux schema
+    │   ├── AppendTooLargeError (ValueError)   one append over the events or bytes cap
     │   ├── StoreClosedError                   operation on a closed store
-    │   └── StoreUnavailableError              database busy or unreachable
+    │   ├── StoreNotFoundError (LookupError)   no store where a command looked (it creates none)
+    │   ├── StreamNotFoundError (LookupError)  a stream that does not exist was asked for
+    │   └── StoreUnavailableError              database busy, unreachable, disk full
     │       └── StoreBusyError (TimeoutError)  lock not obtained within the busy timeout
     ├── BusError
     │   ├── InvalidSubject (ValueError)
@@ -31,6 +36,11 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── BusUnavailableError                bus storage busy or unreachable
     │   │   └── BusBusyError (TimeoutError)    lock not obtained within the busy timeout
     │   └── DeadLetterNotFoundError (LookupError)  no dead letter with that id
+    ├── ReadModelError
+    │   ├── ReadModelNotFoundError (LookupError)   no read model where one was expected
+    │   ├── WrongStoreError                    a read model follows another event store
+    │   ├── CheckpointAheadError               a checkpoint beyond the store's head
+    │   └── UnsafeRebuildError                 a rebuild would empty a live model (force it)
     ├── CircuitOpenError                       a circuit breaker refused the call
     ├── AppNotRunningError (RuntimeError)      an App's store or bus used outside running()
     ├── AggregateError
@@ -44,7 +54,8 @@ Where a builtin exception fits, the eventflux error derives from it too, so
         ├── ProjectionError                    a projection handler failed on an event
         └── UnknownProjectionError (LookupError)   no projection by that name
 
-``HandlerAlreadyRegisteredError`` is also a ``CqrsError``.
+``HandlerAlreadyRegisteredError`` is also a ``CqrsError``; the read-model
+errors are also ``CqrsError``s.
 
 Warnings: ``MaxListenersExceededWarning`` (a ``RuntimeWarning``).
 
@@ -62,9 +73,12 @@ __all__ = [
     "AggregateError",
     "AggregateNotFoundError",
     "BusBusyError",
+    "AppendTooLargeError",
+    "ArgumentTypeError",
     "BusClosedError",
     "BusError",
     "BusUnavailableError",
+    "CheckpointAheadError",
     "CircuitOpenError",
     "ConcurrencyError",
     "ConfigurationError",
@@ -78,6 +92,7 @@ __all__ = [
     "EventfluxError",
     "HandlerAlreadyRegisteredError",
     "HandlerTimeoutError",
+    "InvalidArgumentError",
     "InvalidEventType",
     "InvalidGroupName",
     "InvalidStreamName",
@@ -90,15 +105,21 @@ __all__ = [
     "NotAnEventStoreError",
     "NotAuthorizedError",
     "ProjectionError",
+    "ReadModelError",
+    "ReadModelNotFoundError",
     "SerializationError",
     "StoreBusyError",
     "StoreClosedError",
     "StoreError",
+    "StoreNotFoundError",
     "StoreUnavailableError",
     "StreamDeletedError",
+    "StreamNotFoundError",
     "UnhandledErrorEvent",
     "UnknownProjectionError",
+    "UnsafeRebuildError",
     "ValidationError",
+    "WrongStoreError",
 ]
 
 
@@ -121,6 +142,16 @@ class MissingExtraError(ConfigurationError, ImportError):
             f"{feature} needs the optional dependency {module!r}; "
             f"install it with: pip install 'eventflux[{extra}]'"
         )
+
+
+class InvalidArgumentError(EventfluxError, ValueError):
+    """An argument's value is outside what the call takes: a negative count, an
+    int beyond the 64 bits every backend stores (0 to 2**63 - 1), an empty list."""
+
+
+class ArgumentTypeError(EventfluxError, TypeError):
+    """An argument has the wrong type: a str or a bool where an int belongs, a
+    naive datetime where an aware one belongs..."""
 
 
 class SerializationError(EventfluxError, TypeError):
@@ -199,8 +230,22 @@ class NotAnEventStoreError(StoreError):
     """The database exists but does not hold an eventflux event store."""
 
 
+class AppendTooLargeError(StoreError, ValueError):
+    """One append holds more events, or more encoded bytes, than the store takes
+    in one call (URL options ``max_append_events`` and ``max_append_bytes``)."""
+
+
 class StoreClosedError(StoreError):
     """The store was closed."""
+
+
+class StoreNotFoundError(StoreError, LookupError):
+    """There is no event store where one was looked for (the command line never
+    creates one by reading)."""
+
+
+class StreamNotFoundError(StoreError, LookupError):
+    """A stream that holds no events (or was deleted) was asked for by name."""
 
 
 class StoreUnavailableError(StoreError):
@@ -253,6 +298,33 @@ class DeadLetterNotFoundError(BusError, LookupError):
         super().__init__(f"no dead letter with id {letter_id!r}; list them with bus.dlq.list()")
 
 
+class CqrsError(EventfluxError):
+    """Root of the command, query, projection and read-model errors."""
+
+
+class ReadModelError(CqrsError):
+    """A read model cannot be used as asked."""
+
+
+class ReadModelNotFoundError(ReadModelError, LookupError):
+    """There is no read model where one was expected (reading never creates one)."""
+
+
+class WrongStoreError(ReadModelError):
+    """A read model was built from another event store than the one given: running,
+    catching up or rebuilding it would mix two stores' positions."""
+
+
+class CheckpointAheadError(ReadModelError):
+    """A read model's checkpoint is beyond the head of its store: the store lost
+    events (a restored backup?) or is not the one the model was built from."""
+
+
+class UnsafeRebuildError(ReadModelError):
+    """A rebuild would replace a live read model that holds rows with an empty one
+    (its store has no events for it); pass ``force=True`` (``--force``) to do it."""
+
+
 class CircuitOpenError(EventfluxError):
     """A circuit breaker is open (or half-open and busy) and refused the call.
 
@@ -303,10 +375,6 @@ class DomainError(AggregateError):
         class InsufficientFunds(DomainError):
             pass
     """
-
-
-class CqrsError(EventfluxError):
-    """Root of the command, query and projection errors."""
 
 
 class HandlerAlreadyRegisteredError(CqrsError, ConfigurationError):

@@ -94,7 +94,7 @@ def test_an_unknown_id_or_a_missing_store_is_an_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no events carry" in result.output
     result = runner.invoke(cli(), ["audit", "c-1", "--store", f"sqlite:///{tmp_path}/typo.db"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a missing store: exit code 2
     assert "no event store" in result.output
     assert not (tmp_path / "typo.db").exists()
 

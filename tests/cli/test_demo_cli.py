@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from eventflux.cli import build_app
-from eventflux.cli.demo import available
+from eventflux.cli.demo import MARKER, available
 
 runner = CliRunner()
 
@@ -81,3 +83,52 @@ def test_demo_chat_scripts_a_conversation_over_two_server_processes(tmp_path: Pa
     ):
         assert line in out, line
     assert (tmp_path / "demo" / "chat" / "chat-events.db").exists()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_demo_refuses_folders_that_are_not_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a project tree with the working folder inside it
+    home = tmp_path / "home"
+    work = home / "project"
+    work.mkdir(parents=True)
+    (home / "notes.txt").write_text("keep me")
+    (work / "main.py").write_text("print('hi')")
+    (work / "data.db").write_bytes(b"SQLite format 3\x00 not really")
+    before = _tree(tmp_path)
+    monkeypatch.chdir(work)
+    for folder in (".", "..", str(work), str(home)):
+        result = runner.invoke(build_app(), ["demo", "store", "--dir", folder])  # type: ignore[arg-type]
+        assert result.exit_code == 2, (folder, result.output)
+        assert "not a demo folder" in result.output
+        assert _tree(tmp_path) == before  # nothing written, nothing removed
+    file = work / "main.py"
+    as_file = runner.invoke(build_app(), ["demo", "store", "--dir", str(file)])  # type: ignore[arg-type]
+    assert as_file.exit_code == 2
+    assert _tree(tmp_path) == before
+
+
+def test_demo_writes_and_removes_only_its_own_files(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    first = runner.invoke(build_app(), ["demo", "store", "--dir", str(folder)])  # type: ignore[arg-type]
+    assert first.exit_code == 0, first.output
+    assert (folder / MARKER).exists()
+    written = json.loads((folder / MARKER).read_text())["files"]
+    assert "store-events.db" in written
+    (folder / "mine.txt").write_text("my own notes")  # the user adds a file of theirs
+    again = runner.invoke(build_app(), ["demo", "store", "--dir", str(folder)])  # type: ignore[arg-type]
+    assert again.exit_code == 0, again.output
+    assert (folder / "mine.txt").read_text() == "my own notes"
+    assert "mine.txt" not in json.loads((folder / MARKER).read_text())["files"]
+    # an empty folder is fine too, and so is the working folder when it is empty
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(build_app(), ["demo", "store", "--dir", str(empty)])  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    assert (empty / MARKER).exists()

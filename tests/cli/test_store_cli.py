@@ -1,4 +1,4 @@
-"""`eventflux streams`, `read` and `tail` against a SQLite store."""
+"""`eventflux streams`, `read`, `tail` and `backup` against SQLite and PostgreSQL stores."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import typer
+from tests.servers.postgres import PostgresServer, pg_server
 from typer.testing import CliRunner
 
 from eventflux import NewEvent, open_store
 from eventflux.cli.store import register
+
+__all__ = ["pg_server"]  # the PostgreSQL test's fixture
 
 runner = CliRunner()
 # the three commands on an app of their own (the full CLI adds the other areas)
@@ -129,8 +133,9 @@ def test_read_shows_a_table_by_default(url: str, middle: datetime) -> None:
     assert "Deposited" in result.output
     assert '{"amount":100}' in result.output
     empty = runner.invoke(APP, ["read", "nobody", "--store", url])
-    assert empty.exit_code == 0
-    assert "0 event(s)" in empty.output
+    assert empty.exit_code == 1  # a stream that does not exist is not "0 event(s)"
+    assert "0 event(s)" not in empty.output
+    assert "no stream 'nobody'" in empty.output
 
 
 def test_errors_are_messages_not_tracebacks(url: str, middle: datetime, tmp_path: Path) -> None:
@@ -138,7 +143,7 @@ def test_errors_are_messages_not_tracebacks(url: str, middle: datetime, tmp_path
     assert bad_time.exit_code == 2
     assert "ISO 8601" in bad_time.output
     missing = runner.invoke(APP, ["streams", "--store", f"sqlite:///{tmp_path}/nope.db"])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2
     assert "no event store" in missing.output
     assert not (tmp_path / "nope.db").exists()  # looking did not create a file
     foreign = tmp_path / "notes.txt"
@@ -147,7 +152,7 @@ def test_errors_are_messages_not_tracebacks(url: str, middle: datetime, tmp_path
     assert result.exit_code == 1
     assert "not a SQLite database" in result.output
     scheme = runner.invoke(APP, ["streams", "--store", "nosuch://db"])
-    assert scheme.exit_code == 1
+    assert scheme.exit_code == 2
     assert "known schemes" in scheme.output
     bad_name = runner.invoke(APP, ["read", "", "--store", url])
     assert bad_name.exit_code == 1
@@ -219,3 +224,154 @@ def test_tail_stops_cleanly_on_ctrl_c(url: str, middle: datetime) -> None:
     assert proc.returncode == 130
     assert "Traceback" not in err
     assert out == ""
+
+
+def test_no_command_creates_a_store(tmp_path: Path) -> None:
+    for name in ("missing.db", "empty.db"):
+        path = tmp_path / name
+        if name == "empty.db":
+            path.write_bytes(b"")  # an empty file holds no store: it stays empty
+        url = f"sqlite:///{path}"
+        for args in (["streams"], ["read", "s"], ["tail", "--max", "1"]):
+            result = runner.invoke(APP, [*args, "--store", url])
+            assert result.exit_code == 2, (args, result.output)
+            assert "no event store" in result.output
+            assert "Nothing was created" in result.output
+        assert path.exists() == (name == "empty.db")
+        if path.exists():
+            assert path.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+def test_a_missing_store_suggests_files_with_close_names(url: str, middle: datetime) -> None:
+    folder = Path(url.removeprefix("sqlite:///")).parent
+    (folder / "notes.txt").write_text("x")
+    result = runner.invoke(APP, ["streams", "--store", f"sqlite:///{folder}/cl.db"])
+    assert result.exit_code == 2
+    assert f"--store sqlite:///{folder}/cli.db" in result.output
+    assert "notes.txt" not in result.output
+    assert not (folder / "cl.db").exists()
+
+
+def test_a_missing_stream_says_so_and_names_close_streams(url: str, middle: datetime) -> None:
+    result = runner.invoke(APP, ["read", "account", "--store", url])
+    assert result.exit_code == 1
+    assert "no stream 'account'" in result.output
+    assert "account-1" in result.output
+    assert "account-2" in result.output
+    as_json = runner.invoke(APP, ["read", "acount-1", "--store", url, "--json"])
+    assert as_json.exit_code == 1
+    assert "account-1" in as_json.output
+    # an existing stream whose filters select nothing is no error
+    before = runner.invoke(APP, ["read", "account-1", "--store", url, "--from-version", "99"])
+    assert before.exit_code == 0
+    assert "0 event(s)" in before.output
+
+
+def test_a_bare_path_as_store_gets_a_hint(url: str, middle: datetime, tmp_path: Path) -> None:
+    path = url.removeprefix("sqlite:///")
+    result = runner.invoke(APP, ["streams", "--store", path])
+    assert result.exit_code == 2
+    assert f"sqlite:///{path}" in result.output
+    relative = runner.invoke(APP, ["streams", "--store", "bank.db"])
+    assert relative.exit_code == 2
+    assert "sqlite:///bank.db" in relative.output
+
+
+def test_version_and_flags_in_help() -> None:
+    from eventflux import __version__
+    from eventflux.cli import build_app
+
+    app = build_app()
+    version = runner.invoke(app, ["--version"])  # type: ignore[arg-type]
+    assert version.exit_code == 0
+    assert version.output.strip() == f"eventflux {__version__}"
+    for command in (["read", "--help"], ["--help"], ["tail", "--help"], ["backup", "--help"]):
+        result = runner.invoke(app, command, env={"COLUMNS": "120"})  # type: ignore[arg-type]
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.output
+        assert "--help" in result.output
+
+
+def test_backup_writes_a_new_file_and_refuses_to_replace_one(
+    url: str, middle: datetime, tmp_path: Path
+) -> None:
+    from eventflux.cli import build_app
+
+    app = build_app()
+    dest = tmp_path / "copies"
+    dest.mkdir()
+    result = runner.invoke(app, ["backup", "--store", url, str(dest)])  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    assert (dest / "cli.db").exists()  # a folder gets the store's file name
+    again = runner.invoke(app, ["backup", "--store", url, str(dest / "cli.db")])  # type: ignore[arg-type]
+    assert again.exit_code == 1
+    assert "never replaces" in again.output
+    missing = runner.invoke(  # type: ignore[arg-type]
+        app, ["backup", "--store", f"sqlite:///{tmp_path}/nope.db", str(tmp_path / "b.db")]
+    )
+    assert missing.exit_code == 2
+    assert not (tmp_path / "nope.db").exists()
+    assert not (tmp_path / "b.db").exists()
+    memory = runner.invoke(app, ["backup", "--store", "memory://", str(tmp_path / "m.db")])  # type: ignore[arg-type]
+    assert memory.exit_code == 2
+    read = runner.invoke(
+        APP, ["read", "account-1", "--store", f"sqlite:///{dest}/cli.db", "--json"]
+    )
+    assert len(_json_lines(read.output)) == 3
+
+
+def test_backup_of_a_postgres_store_shows_pg_dump(tmp_path: Path) -> None:
+    from eventflux.cli import build_app
+
+    url = "postgresql://app@db.internal:5433/shop?schema=orders&pool_max=4&sslmode=require"
+    result = runner.invoke(  # type: ignore[arg-type]
+        build_app(), ["backup", "--store", url, str(tmp_path / "shop.dump")], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2
+    assert "pg_dump --schema=orders --format=custom" in result.output
+    assert "postgresql://app@db.internal:5433/shop?sslmode=require" in result.output
+    assert "pool_max" not in result.output
+    assert not (tmp_path / "shop.dump").exists()
+
+
+@pytest.mark.postgres
+def test_the_store_commands_on_postgres(pg_server: PostgresServer, tmp_path: Path) -> None:
+    import psycopg
+
+    from eventflux.cli import build_app
+
+    schema = "cli_" + uuid.uuid4().hex[:12]
+    url = pg_server.url(schema=schema)
+    asyncio.run(_fill(url))
+    streams = runner.invoke(APP, ["streams", "--store", url, "--json"])
+    assert streams.exit_code == 0, streams.output
+    assert [s["stream"] for s in _json_lines(streams.output)] == [
+        "account-1",
+        "account-2",
+        "user-1",
+    ]
+    read = runner.invoke(APP, ["read", "account-1", "--store", url, "--json"])
+    assert read.exit_code == 0, read.output
+    assert [e["version"] for e in _json_lines(read.output)] == [1, 2, 3]
+    missing = runner.invoke(APP, ["read", "account", "--store", url])
+    assert missing.exit_code == 1
+    assert "account-1" in missing.output
+    tail = runner.invoke(APP, ["tail", "--store", url, "--after", "0", "--max", "2", "--json"])
+    assert tail.exit_code == 0, tail.output
+    assert len(_json_lines(tail.output)) == 2
+    backup = runner.invoke(  # type: ignore[arg-type]
+        build_app(), ["backup", "--store", url, str(tmp_path / "b.dump")], env={"COLUMNS": "300"}
+    )
+    assert backup.exit_code == 2
+    assert f"pg_dump --schema={schema}" in backup.output
+    # a schema that holds no store: an error, and nothing is created
+    other = "cli_" + uuid.uuid4().hex[:12]
+    none = runner.invoke(APP, ["streams", "--store", pg_server.url(schema=other)])
+    assert none.exit_code == 2
+    assert "no event store" in none.output
+    with psycopg.connect(pg_server.url()) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (other,)
+        ).fetchall()
+    assert found == [(0,)]

@@ -11,11 +11,13 @@ Example::
         model = place.open()                 # closed when the test ends
         other = place.open()                 # "another process" on the same model
         assert await place.leftovers() == []  # no rebuild scratch left behind
+        await place.forget_store_ids()       # as a model made before store ids
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +28,7 @@ import pytest
 import pytest_asyncio
 
 from eventflux.cqrs import ReadModel, open_read_model
+from eventflux.cqrs.readmodel import CHECKPOINTS_TABLE
 
 __all__ = ["KINDS", "ReadPlace", "make_place", "place"]
 
@@ -62,6 +65,29 @@ class ReadPlace:
             {"prefix": f"{schema}_rebuild"},
         )
         return [r["nspname"] for r in rows]
+
+    async def forget_store_ids(self) -> None:
+        """Drop the checkpoints' store id column, as in a read model made before
+        read models recorded their store (close the models opened on it first)."""
+        if self.kind == "sqlite":
+            conn = sqlite3.connect(self.folder / "read.db")
+            try:
+                conn.execute(f"ALTER TABLE {CHECKPOINTS_TABLE} DROP COLUMN store_id")
+                conn.commit()
+            finally:
+                conn.close()
+            return
+        import psycopg
+        from psycopg import sql
+
+        parts = urlsplit(self.url)
+        schema = parse_qs(parts.query)["schema"][0]
+        drop = sql.SQL("ALTER TABLE {} DROP COLUMN store_id").format(
+            sql.Identifier(schema, CHECKPOINTS_TABLE)
+        )
+        plain = parts._replace(query="").geturl()
+        async with await psycopg.AsyncConnection.connect(plain, autocommit=True) as conn:
+            await conn.execute(drop)
 
     async def close(self) -> None:
         for model in self.opened:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
 
 import pytest
+from tests.cqrs._cqrs_domain import Ledger, codec, expected_balances, fill
 from tests.cqrs._places import ReadPlace
 from tests.cqrs._waits import poll_until
 
-from eventflux import ConfigurationError, MissingExtraError
+from eventflux import ConfigurationError, MissingExtraError, open_store
 from eventflux.cqrs import ReadModel, UnitOfWork, open_read_model, read_model_url
 
 
@@ -214,7 +216,8 @@ def test_open_read_model_picks_the_backend_by_url(tmp_path: pytest.TempPathFacto
     assert pg.url == "postgresql://app@db.internal:6543/shop?schema=read"  # no password
     assert "secret" not in repr(pg)
     for bad, message in (
-        ("memory://", "unknown read model URL scheme"),
+        ("nosuch://x", "unknown read model URL scheme"),
+        ("memory://?durability=full", "unknown option"),
         ("read.db", "sqlite:///read.db"),
         ("sqlite:///x.db?durability=fast", "durability"),
         ("sqlite:///x.db?colour=blue", "unknown option"),
@@ -236,7 +239,7 @@ def test_read_model_url_follows_the_event_store() -> None:
         "sqlite:///data/shop-read.db"
     )
     assert read_model_url("sqlite:////srv/x/e.db", "r") == "sqlite:////srv/x/r.db"
-    assert read_model_url("memory://", "r") == "sqlite:///r.db"
+    assert read_model_url("memory://", "r") == "memory://"  # as short-lived as the store
     assert read_model_url(
         "postgresql://app@db:5433/shop?schema=events&pool_max=4", "shop-read"
     ) == ("postgresql://app@db:5433/shop?schema=shop_read")
@@ -245,3 +248,73 @@ def test_read_model_url_follows_the_event_store() -> None:
             read_model_url("memory://", bad)
     with pytest.raises(ConfigurationError, match="beside a nats:// event store"):
         read_model_url("nats://localhost:4222", "r")
+
+
+@pytest.mark.asyncio
+async def test_a_memory_read_model_is_fresh_and_leaves_nothing_behind() -> None:
+    first, second = open_read_model("memory://"), open_read_model("memory://")
+    assert first.url == "memory://"
+    async with first.unit_of_work("p") as uow:
+        uow.tx.execute("CREATE TABLE t (x INT)")
+        uow.checkpoint = 7
+    assert await first.checkpoint("p") == 7
+    assert await first.exists()
+    assert await second.checkpoint("p") == 0  # another, empty model
+    folder = Path(first.backend.path).parent  # type: ignore[attr-defined]
+    assert folder.is_dir()
+    await first.close()
+    await second.close()
+    assert not folder.exists()
+
+
+@pytest.mark.asyncio
+async def test_a_checkpoint_keeps_the_id_of_its_store(place: ReadPlace) -> None:
+    model = place.open()
+    assert not await model.exists()
+    assert await model.store_id("p") is None
+    assert not await model.exists()  # looking created nothing
+    if place.kind == "sqlite":
+        assert not (place.folder / "read.db").exists()
+    async with model.unit_of_work("p") as uow:
+        assert uow.store_id is None  # a new checkpoint belongs to no store yet
+        uow.store_id, uow.checkpoint = "store-a", 3
+    async with model.unit_of_work("q"):
+        pass  # a checkpoint that recorded no store
+    assert await model.exists()
+    assert await place.open().exists()  # for other handles too
+    assert (await model.store_id("p"), await model.store_id("q")) == ("store-a", None)
+    async with model.unit_of_work("p") as uow:
+        assert (uow.checkpoint, uow.store_id) == (3, "store-a")
+
+
+@pytest.mark.asyncio
+async def test_a_read_model_made_before_store_ids_gets_the_column(place: ReadPlace) -> None:
+    model = place.open()
+    async with model.unit_of_work("p") as uow:
+        uow.store_id, uow.checkpoint = "store-a", 5
+    await model.close()
+    await place.forget_store_ids()
+    old = place.open()
+    assert await old.store_id("p") is None  # reading an old model works, and changes nothing
+    assert await old.checkpoints() == {"p": 5}
+    async with old.unit_of_work("p") as uow:  # the writer adds the column
+        assert (uow.checkpoint, uow.store_id) == (5, None)
+        uow.store_id = "store-b"
+    assert await place.open().store_id("p") == "store-b"
+
+
+@pytest.mark.asyncio
+async def test_a_memory_read_model_beside_a_memory_store_rebuilds() -> None:
+    async with await open_store("memory://", codec=codec) as store:
+        await fill(store, 30)
+        model = open_read_model(read_model_url("memory://", "r"))
+        try:
+            ledger = Ledger(model)
+            assert await ledger.catch_up(store) == 30
+            async with model.unit_of_work("ledger") as uow:
+                uow.tx.execute("DELETE FROM balances")  # damaged
+            assert await ledger.rebuild(store) == 30
+            rows = await model.fetch_all("SELECT account, balance FROM balances")
+            assert {r["account"]: r["balance"] for r in rows} == expected_balances(30)
+        finally:
+            await model.close()

@@ -11,6 +11,7 @@ so each one is atomic: no lock is needed.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
@@ -49,6 +50,7 @@ class Row:
     metadata: bytes
     schema_version: int
     recorded_at: datetime
+    correlation_id: str | None = None  # what read_all(correlation_id=...) finds it by
 
     def decode(self, codec: Codec) -> RecordedEvent:
         return decode_event(
@@ -94,6 +96,9 @@ class DictStoreBackend(StoreBackend):
         self.snapshots: dict[str, StoredSnapshot] = {}
         self.position = 0  # the last position handed out
         self.last_time = datetime.min.replace(tzinfo=UTC)
+        # the index of read_all(correlation_id=...): correlation id -> position -> event
+        self.correlated: dict[str, dict[int, Row]] = {}
+        self.id = str(uuid.uuid4())  # the store's identity (a new store each time)
 
     async def close(self) -> None:
         pass
@@ -132,9 +137,12 @@ class DictStoreBackend(StoreBackend):
                     e.metadata,
                     e.schema_version,
                     now,
+                    e.correlation_id,
                 )
                 stream.rows.append(row)
                 self.log[row.position] = row
+                if row.correlation_id is not None:
+                    self.correlated.setdefault(row.correlation_id, {})[row.position] = row
                 self.ids[e.id] = (b.stream, row.version, row.position)
             results.append(AppendResult(first, stream.version, self.position))
             self._drop_old(stream, now)
@@ -151,6 +159,8 @@ class DictStoreBackend(StoreBackend):
         for r in rows:
             del self.log[r.position]
             del self.ids[r.id]
+            if r.correlation_id is not None:
+                del self.correlated[r.correlation_id][r.position]
             self.states[r.stream].rows.remove(r)
 
     async def delete_stream(self, stream: str, *, hard: bool) -> None:
@@ -208,9 +218,11 @@ class DictStoreBackend(StoreBackend):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
         found: list[Row] = []
-        for position, row in self.log.items():
+        rows = self.log if correlation_id is None else self.correlated.get(correlation_id, {})
+        for position, row in rows.items():
             if position <= after:
                 continue
             if types is not None and row.type not in types:
@@ -230,6 +242,9 @@ class DictStoreBackend(StoreBackend):
     async def last_position(self) -> int:
         return max(self.log, default=0)
 
+    async def head_position(self) -> int:
+        return self.position
+
     async def streams(self, prefix: str) -> list[str]:
         return sorted(
             name
@@ -245,3 +260,6 @@ class DictStoreBackend(StoreBackend):
 
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         return self.snapshots.get(stream)
+
+    async def store_id(self) -> str:
+        return self.id

@@ -15,5 +15,6 @@ class TestDictBackend(EventStoreContract):
     async def make_store(
         self, tmp_path: Path, options: dict[str, str] | None = None, *, reopen: bool = False
     ) -> EventStore:
-        limit = int((options or {}).get("max_event_bytes", 1024 * 1024))
-        return EventStore(DictStoreBackend(), max_event_bytes=limit)
+        # the options are the facade's limits (max_event_bytes, max_append_...)
+        limits = {name: int(value) for name, value in (options or {}).items()}
+        return EventStore(DictStoreBackend(), **limits)

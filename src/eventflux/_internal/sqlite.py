@@ -5,7 +5,8 @@ translation, and the group-commit writer of a database file.
 - :func:`connect`: a connection in autocommit mode (transactions are
   explicit), usable from any thread; :func:`use_wal` switches its file to
   write-ahead logging; :func:`data_version` reads the file's change counter
-  (it moves when another connection commits).
+  (it moves when another connection commits); :func:`application_id` reads
+  which program's file it is.
 - :func:`classify` names what went wrong (:class:`ErrorKind`: busy or
   locked, not a database, cannot open, unusable: disk full, I/O error,
   corrupt, read-only...); :func:`translate_error` turns it into the caller's
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
-from ..exceptions import EventfluxError
+from ..exceptions import EventfluxError, InvalidArgumentError
 from .group_commit import GroupLimits, Outcome, Request, ThreadGroupWriter
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SQLiteErrors",
     "SQLiteWriter",
     "acquire_writer",
+    "application_id",
     "classify",
     "connect",
     "data_version",
@@ -83,6 +85,11 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     )
 
 
+def application_id(conn: sqlite3.Connection) -> int:
+    """The file's ``PRAGMA application_id``: which program's file it is (0: not said)."""
+    return int(conn.execute("PRAGMA application_id").fetchall()[0][0])
+
+
 def data_version(conn: sqlite3.Connection) -> int:
     """The file's change counter as ``conn`` sees it: it moves when another
     connection commits."""
@@ -95,7 +102,9 @@ class ErrorKind(enum.Enum):
     BUSY = "busy"  # another connection held the lock past the busy timeout
     NOT_A_DATABASE = "not a database"  # the file is something else
     CANNOT_OPEN = "cannot open"  # missing folder, no permission
-    UNUSABLE = "unusable"  # disk full, I/O error, corrupt, read-only
+    FULL = "full"  # the disk (or the database's size limit) is full
+    UNUSABLE = "unusable"  # I/O error, corrupt, read-only
+    TOO_BIG = "too big"  # a value over SQLite's size limits: bad input
     OTHER = "other"
 
 
@@ -109,10 +118,12 @@ def classify(e: sqlite3.Error) -> ErrorKind:
         return ErrorKind.NOT_A_DATABASE
     if name.startswith("SQLITE_CANTOPEN"):
         return ErrorKind.CANNOT_OPEN
-    if name.startswith(
-        ("SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_PERM")
-    ):
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return ErrorKind.FULL
+    if name.startswith(("SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_PERM")):
         return ErrorKind.UNUSABLE
+    if name == "SQLITE_TOOBIG" or "too big" in text:
+        return ErrorKind.TOO_BIG
     return ErrorKind.OTHER
 
 
@@ -130,11 +141,17 @@ class SQLiteErrors:
 
 
 def translate_error(
-    e: sqlite3.Error, path: str, busy_timeout: float, errors: SQLiteErrors
+    e: sqlite3.Error | OverflowError, path: str, busy_timeout: float, errors: SQLiteErrors
 ) -> EventfluxError:
-    """The eventflux error for a sqlite3 error (raise it ``from e``)."""
-    kind = classify(e)
+    """The eventflux error for a sqlite3 error, or for the ``OverflowError`` the
+    driver raises for an int beyond 64 bits (raise it ``from e``)."""
     noun, text = errors.noun, str(e)
+    if isinstance(e, OverflowError):
+        return InvalidArgumentError(
+            f"a value given to the {noun} {path!r} does not fit SQLite's 64-bit integers "
+            f"({text}); integers must be from -2**63 to 2**63 - 1"
+        )
+    kind = classify(e)
     if kind is ErrorKind.BUSY:
         return errors.busy(
             f"the {noun} {path!r} stayed locked for more than the busy timeout "
@@ -151,8 +168,18 @@ def translate_error(
             f"cannot open the {noun} file {path!r} ({text}); check that its folder "
             "exists and that this process may write there"
         )
+    if kind is ErrorKind.FULL:
+        return errors.unavailable(
+            f"the disk holding the {noun} {path!r} is full (SQLite: {text}); nothing of "
+            "this write was stored. Free some space and retry"
+        )
     if kind is ErrorKind.UNUSABLE:
         return errors.unavailable(f"the {noun} {path!r} cannot be used: {text}")
+    if kind is ErrorKind.TOO_BIG:
+        return InvalidArgumentError(
+            f"a value is larger than SQLite stores in the {noun} {path!r} ({text}); "
+            "nothing was written"
+        )
     return errors.other(f"SQLite error on the {noun} {path!r}: {text}")
 
 
@@ -165,6 +192,14 @@ def use_wal(conn: sqlite3.Connection, path: str, errors: SQLiteErrors) -> None:
             f"cannot switch {path!r} to write-ahead logging (journal mode is {mode!r}); "
             f"the {errors.noun} needs a local file system"
         )
+
+
+class _TransactionLost(Exception):
+    """A job's error after which SQLite had rolled back the whole transaction."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class RetryCarefully(Exception):
@@ -250,7 +285,9 @@ class SQLiteWriter:
 
     # -- on the writer thread -------------------------------------------------------
     def _error(self, e: BaseException) -> BaseException:
-        if isinstance(e, sqlite3.Error):
+        if isinstance(e, _TransactionLost):
+            e = e.error
+        if isinstance(e, sqlite3.Error | OverflowError):
             err = translate_error(e, self.path, self.busy_timeout, self.errors)
             err.__cause__ = e
             return err
@@ -290,6 +327,11 @@ class SQLiteWriter:
                 conn.execute("ROLLBACK TO request")
                 value = job(conn, now_us, True)
         except Exception as e:  # this job's error: only its caller gets it
+            if not conn.in_transaction:
+                # SQLite rolled the whole transaction back (a full disk, an I/O
+                # error): every job of the group lost its work, and the cause is
+                # this error, not the missing savepoint.
+                raise _TransactionLost(e) from e
             conn.execute("ROLLBACK TO request")
             conn.execute("RELEASE request")
             return self._error(e)

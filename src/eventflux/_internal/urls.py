@@ -20,7 +20,7 @@ import importlib
 from typing import Any
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from ..exceptions import ConfigurationError, MissingExtraError
+from ..exceptions import ArgumentTypeError, ConfigurationError, MissingExtraError
 
 __all__ = [
     "Backends",
@@ -40,7 +40,7 @@ Backends = dict[str, tuple[str, str, str | None, str | None]]
 def parse_url(url: object) -> tuple[SplitResult, dict[str, str]]:
     """Split a store, bus or read-model URL into its parts and its query options."""
     if not isinstance(url, str):
-        raise TypeError(f"the URL must be a str, not {type(url).__name__}")
+        raise ArgumentTypeError(f"the URL must be a str, not {type(url).__name__}")
     parts = urlsplit(url)
     options: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -50,8 +50,16 @@ def parse_url(url: object) -> tuple[SplitResult, dict[str, str]]:
     return parts, options
 
 
-def int_option(options: dict[str, str], name: str, default: int, *, minimum: int = 1) -> int:
-    """Pop an int option from a URL's options, with a clear error."""
+def int_option(
+    options: dict[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 1,
+    maximum: int = 2**63 - 1,
+) -> int:
+    """Pop an int option from a URL's options (``minimum`` to ``maximum``), with a
+    clear error."""
     raw = options.pop(name, None)
     if raw is None:
         return default
@@ -61,6 +69,8 @@ def int_option(options: dict[str, str], name: str, default: int, *, minimum: int
         raise ConfigurationError(f"URL option {name}={raw!r} must be an integer") from None
     if value < minimum:
         raise ConfigurationError(f"URL option {name}={value} must be >= {minimum}")
+    if value > maximum:
+        raise ConfigurationError(f"URL option {name}={value} must be <= {maximum}")
     return value
 
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
+from .. import __version__
 from ..exceptions import MissingExtraError
 
 __all__ = ["main"]
 
 #: modules under eventflux.cli that each define ``register(app)``
 COMMAND_MODULES = (
-    "demo", "store", "worker", "bus", "projections", "audit", "serve", "token", "sagas",
+    "demo", "store", "backup", "worker", "bus", "projections", "audit", "serve", "token",
+    "sagas",
 )  # fmt: skip
 
 
@@ -25,6 +28,7 @@ def build_app() -> object:
         import typer
     except ImportError as e:  # pragma: no cover - exercised without the extra only
         raise MissingExtraError("the eventflux command line", "cli", "typer") from e
+    _hide_flag_types()
     app = typer.Typer(
         name="eventflux",
         help="eventflux: event-driven architecture for Python, from one process to a cluster.",
@@ -32,10 +36,46 @@ def build_app() -> object:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+
+    def show_version(value: bool) -> None:
+        if value:
+            print(f"eventflux {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def root(
+        version: bool = typer.Option(
+            False,
+            "--version",
+            callback=show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ) -> None:
+        """eventflux: event-driven architecture for Python, from one process to a cluster."""
+
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(app)
     return app
+
+
+def _hide_flag_types() -> None:
+    """Show flags (``--json``, ``--help``) in help without a ``<bool>`` type: they
+    take no value. Typer labels every option with its type."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption, "_eventflux_flags", False):
+        return
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag:
+            return None
+        return shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    TyperOption._eventflux_flags = True  # type: ignore[attr-defined]
 
 
 def main() -> None:

@@ -1,11 +1,17 @@
-"""``eventflux demo``: run the runnable demos and print what each did."""
+"""``eventflux demo``: run the runnable demos and print what each did.
+
+The demos write SQLite files into ``--dir`` (default ``.eventflux-demo``): a
+new or empty folder, or one they used before. A marker file in it lists the
+files they wrote; a later run removes those and nothing else, and a folder
+that is neither empty nor theirs is refused untouched.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import inspect
-import shutil
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +20,8 @@ import typer
 from rich.panel import Panel
 from rich.text import Text
 
-from ._common import console, run
+from ..exceptions import ConfigurationError
+from ._common import console, err_console, run
 
 #: demo name -> (module, attribute); modules expose TITLE and run(workdir) -> list[str]
 DEMOS: dict[str, str] = {
@@ -68,6 +75,60 @@ async def _run_all(
     return sections
 
 
+#: The file that marks a folder as the demos' own; it lists the files they wrote.
+MARKER = ".eventflux-demo.json"
+
+
+def _sidecars(name: str) -> list[str]:
+    return [name, f"{name}-wal", f"{name}-shm", f"{name}-journal"]
+
+
+def prepare_folder(workdir: Path) -> tuple[Path, set[str]]:
+    """Get ``workdir`` ready for the demos without touching anything else: create
+    it if missing; in a folder the demos used before (it holds the marker),
+    remove only the files they wrote; refuse any other non-empty folder.
+    Returns the folder and the names it held before the run."""
+    marker = workdir / MARKER
+    if workdir.exists() and not workdir.is_dir():
+        raise ConfigurationError(f"{workdir} is a file, not a folder; pick another --dir")
+    if workdir.is_dir():
+        present = {entry.name for entry in workdir.iterdir()}
+        if present and MARKER not in present:
+            raise ConfigurationError(
+                f"{workdir} is not empty and is not a demo folder (it has no {MARKER}); "
+                "the demos only use an empty or new folder, or one they made. "
+                "Pick another --dir (default: .eventflux-demo)"
+            )
+        if MARKER in present:
+            try:
+                written = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
+            except (OSError, ValueError, AttributeError):
+                written = []
+            for name in written:
+                if not isinstance(name, str) or Path(name).name != name or name == MARKER:
+                    continue  # only plain file names in this folder, never the marker
+                for candidate in _sidecars(name):
+                    path = workdir / candidate
+                    if path.is_file() and not path.is_symlink():
+                        path.unlink()
+    else:
+        workdir.mkdir(parents=True)
+    marker.write_text(json.dumps({"files": []}), encoding="utf-8")
+    return workdir, {entry.name for entry in workdir.iterdir()}
+
+
+def record_files(workdir: Path, before: set[str]) -> None:
+    """List in the marker the files this run of the demos wrote."""
+    written = sorted(
+        entry.name
+        for entry in workdir.iterdir()
+        if entry.name not in before
+        and entry.is_file()
+        and not entry.name.endswith(("-wal", "-shm", "-journal"))
+    )
+    (workdir / MARKER).write_text(json.dumps({"files": written}, indent=1), encoding="utf-8")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -77,7 +138,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         workdir: Annotated[
             Path,
-            typer.Option("--dir", help="Folder for the demos' SQLite files (emptied first)."),
+            typer.Option(
+                "--dir",
+                help="Folder for the demos' SQLite files: new or empty, or one the demos "
+                f"made before (it holds {MARKER}); they write and remove only their own files.",
+            ),
         ] = Path(".eventflux-demo"),
         list_: Annotated[bool, typer.Option("--list", help="List the demos and exit.")] = False,
         workers: Annotated[
@@ -99,10 +164,15 @@ def register(app: typer.Typer) -> None:
                 f"[red]unknown demo(s): {', '.join(unknown)}[/]; available: {', '.join(modules)}"
             )
             raise typer.Exit(2)
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        workdir.mkdir(parents=True)
-        sections = run(_run_all(chosen, workdir, {"workers": workers, "orders": orders}))
+        try:
+            folder, before = prepare_folder(workdir)
+        except ConfigurationError as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+        try:
+            sections = run(_run_all(chosen, folder, {"workers": workers, "orders": orders}))
+        finally:
+            record_files(folder, before)
         for title, lines in sections:
             body = Text("\n".join(lines))
             console.print(
@@ -115,6 +185,6 @@ def register(app: typer.Typer) -> None:
             )
         console.print(
             f"[green]{len(sections)} demo sections ran.[/] "
-            f"The SQLite files are in {workdir}/ (try: eventflux streams "
-            f"--store sqlite:///{workdir}/store-events.db)"
+            f"The SQLite files are in {folder}/ (try: eventflux streams "
+            f"--store sqlite:///{folder}/store-events.db)"
         )

@@ -3,7 +3,13 @@
 Projections belong to Apps (``app.projection(cls)``): name the Apps with
 ``--app module:app`` (repeatable) or ``$EVENTFLUX_APP`` (comma separated). The
 store is the App's (``--store`` overrides it) and the read model the App's
-read model beside it.
+read model beside it. No command creates a store (a missing one is an error,
+exit code 2), and only ``run`` creates a read model: the first run of an App's
+projections builds it; ``status`` shows a missing one as not created and
+``rebuild`` refuses it. A read model built from another store, or whose
+checkpoint is beyond the store's head, is refused (exit code 2), as is a
+rebuild that would swap an empty model over a live one that holds events;
+``rebuild --force`` rebuilds the model from the store given all the same.
 
 Example::
 
@@ -30,7 +36,7 @@ from rich.table import Table
 
 from ..app import App
 from ..cqrs import Projection, ProjectionStatus, open_read_model
-from ..exceptions import UnknownProjectionError
+from ..exceptions import ReadModelNotFoundError, UnknownProjectionError
 from ..store import EventStore
 from ._common import StoreOption, console, errors_as_messages, open_existing_store, run
 from .worker import load_target
@@ -91,14 +97,21 @@ def _targets(apps: list[App], names: list[str] | None) -> list[_Target]:
 
 @contextlib.asynccontextmanager
 async def _opened(
-    target: _Target, store_url: str | None
+    target: _Target, store_url: str | None, *, existing: bool = False
 ) -> AsyncIterator[tuple[EventStore, Projection]]:
-    """The App's store (never created here) and the projection on its read model."""
+    """The App's store (which must exist) and the projection on its read model;
+    with ``existing``, a read model that was never created is an error."""
     app = target.app
     url = store_url or app.store_url
     store = await open_existing_store(url, codec=app.codec)
     model = open_read_model(app.read_model_url_for(url))
     try:
+        if existing and not await model.exists():
+            raise ReadModelNotFoundError(
+                f"there is no read model at {model.url} for projection {target.name!r}: "
+                "nothing to rebuild, and nothing was created. Check --store and "
+                "$EVENTFLUX_READ_MODEL; a first run builds it (eventflux projections run)"
+            )
         yield store, target.cls(model)
     finally:
         await model.close()
@@ -111,11 +124,16 @@ async def _status(
     rows = []
     for t in targets:
         async with _opened(t, store_url) as (store, projection):
-            rows.append((t.app.name, await projection.status(store), repr(projection.model)))
+            where = repr(projection.model)
+            if not await projection.model.exists():
+                where += " (not created)"
+            rows.append((t.app.name, await projection.status(store), where))
     return rows
 
 
-async def _rebuild(target: _Target, store_url: str | None) -> tuple[int, ProjectionStatus]:
+async def _rebuild(
+    target: _Target, store_url: str | None, force: bool
+) -> tuple[int, ProjectionStatus]:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -123,7 +141,7 @@ async def _rebuild(target: _Target, store_url: str | None) -> tuple[int, Project
         TextColumn("positions"),
         TimeElapsedColumn(),
     )
-    async with _opened(target, store_url) as (store, projection):
+    async with _opened(target, store_url, existing=True) as (store, projection):
         with Progress(*columns, console=console, transient=False) as progress:
             head = await store.last_position()
             task = progress.add_task(f"rebuilding {target.name}", total=head or 1)
@@ -131,7 +149,7 @@ async def _rebuild(target: _Target, store_url: str | None) -> tuple[int, Project
             def advance(position: int, latest: int) -> None:
                 progress.update(task, completed=position, total=max(latest, 1))
 
-            replayed = await projection.rebuild(store, progress=advance)
+            replayed = await projection.rebuild(store, progress=advance, force=force)
             progress.update(task, completed=progress.tasks[0].total)
         return replayed, await projection.status(store)
 
@@ -213,12 +231,20 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Argument(help="The projection to rebuild.")],
         store: StoreOption = None,
         apps: AppOption = None,
+        force: Annotated[
+            bool,
+            typer.Option(
+                "--force",
+                help="Rebuild from this store even if the read model was built from "
+                "another one, or if the store has no events for it (the model is emptied).",
+            ),
+        ] = False,
     ) -> None:
         """Replay every event into a fresh read model beside the live one, then swap
         it in atomically (queries never see an empty or half-built model)."""
         with errors_as_messages():
             (target,) = _targets(_apps(apps), [name])
-        replayed, st = run(_rebuild(target, store))
+        replayed, st = run(_rebuild(target, store, force))
         console.print(
             f"[green]rebuilt {escape(name)}[/]: {replayed} events replayed and swapped in; "
             f"checkpoint {st.checkpoint}, lag {st.lag}"

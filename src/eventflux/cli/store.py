@@ -1,7 +1,8 @@
 """``eventflux streams``, ``eventflux read`` and ``eventflux tail``: look into an event store.
 
 Each command takes ``--store URL`` (default: ``$EVENTFLUX_STORE``, else
-``sqlite:///eventflux.db``) and prints rich tables, or JSON lines with
+``sqlite:///eventflux.db``), which must name an existing store (they never
+create one), and prints rich tables, or JSON lines with
 ``--json`` (one object per event: id, stream, version, position, type, data,
 metadata, recorded_at in ISO 8601).
 
@@ -23,7 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..events import RecordedEvent
-from ._common import StoreOption, console, open_existing_store, run, store_url
+from ..exceptions import StreamNotFoundError
+from ._common import StoreOption, close_names, console, open_existing_store, run, store_url
 
 __all__ = ["event_json", "parse_time", "register"]
 
@@ -111,6 +113,13 @@ async def _read(
     as_json: bool,
 ) -> None:
     async with await open_existing_store(url) as store:
+        if stream not in await store.streams(stream):
+            near = close_names(stream, await store.streams())
+            hint = f"; streams with close names: {', '.join(near)}" if near else ""
+            raise StreamNotFoundError(
+                f"there is no stream {stream!r} in the store (it has no events, or was "
+                f"deleted){hint}"
+            )
         it = store.read(
             stream, from_version=from_version, backwards=backwards, limit=limit, as_of=as_of
         )
@@ -177,7 +186,8 @@ def register(app: typer.Typer) -> None:
         store: StoreOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        """Print the events of one stream, in version order."""
+        """Print the events of one stream, in version order (a stream that does not
+        exist is an error, exit code 1; a store that does not exist, exit code 2)."""
         when = None if as_of is None else parse_time(as_of)
         run(_read(store_url(store), stream, when, from_version, backwards, limit, as_json))
 

@@ -37,6 +37,11 @@ without a handler only advance the checkpoint. Where the handlers run:
 - any ``async def`` among them: batches run on the event loop, so handlers can
   await what the application awaits; their statements are plain calls that
   hold the loop while they run.
+
+A read model belongs to one event store (see :mod:`.store_identity`): another
+store, or a checkpoint beyond the store's head, is refused before anything is
+applied, and a rebuild never swaps an empty model over a live one that holds
+events unless ``force=True``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from ..exceptions import ProjectionError
 from ..store import EventStore
 from .handlers import HandlerEntry, handles, own_handlers
 from .readmodel import ReadModel, Transaction, UnitOfWork
+from .store_identity import checked_store_id, claim, unsafe_rebuild
 
 __all__ = ["Projection", "ProjectionStatus", "handles"]
 
@@ -193,17 +199,31 @@ class Projection:
             raise ProjectionError(self.name, 0, "(create_schema)", e) from e
 
     async def _in_unit_of_work(
-        self, model: ReadModel, work: Callable[[UnitOfWork], Coroutine[Any, Any, R]]
+        self,
+        model: ReadModel,
+        store_id: str,
+        work: Callable[[UnitOfWork], Coroutine[Any, Any, R]],
     ) -> R:
-        """Run ``work`` in one unit of work: whole on the writer thread when
-        every handler is plain, else on the event loop."""
-        if self._plain:
-            return await model.run_unit_of_work(self.name, lambda uow: _to_the_end(work(uow)))
-        async with model.unit_of_work(self.name) as uow:
+        """Run ``work`` in one unit of work, for the store ``store_id``: whole on
+        the writer thread when every handler is plain, else on the event loop.
+        The unit of work holds the checkpoint, so the store it belongs to is
+        checked (and recorded) there, whatever other runners did meanwhile."""
+
+        async def claimed(uow: UnitOfWork) -> R:
+            claim(uow, self.name, model.url, store_id)
             return await work(uow)
 
-    async def _apply_batch(self, model: ReadModel, events: Sequence[RecordedEvent]) -> int:
-        applied, position = await self._in_unit_of_work(model, lambda uow: self._apply(uow, events))
+        if self._plain:
+            return await model.run_unit_of_work(self.name, lambda uow: _to_the_end(claimed(uow)))
+        async with model.unit_of_work(self.name) as uow:
+            return await claimed(uow)
+
+    async def _apply_batch(
+        self, model: ReadModel, store_id: str, events: Sequence[RecordedEvent]
+    ) -> int:
+        applied, position = await self._in_unit_of_work(
+            model, store_id, lambda uow: self._apply(uow, events)
+        )
         if model is self.model:
             self._advance(position)
         return applied
@@ -216,13 +236,19 @@ class Projection:
 
     # -- running ------------------------------------------------------------------
     async def catch_up(self, store: EventStore) -> int:
-        """Apply every event not yet in the read model; returns how many were applied."""
-        return await self._catch_up(store, self.model, None)
+        """Apply every event not yet in the read model; returns how many were applied.
+
+        Raises :class:`~eventflux.WrongStoreError` when the read model follows
+        another store, :class:`~eventflux.CheckpointAheadError` when its
+        checkpoint is beyond the store's head."""
+        return await self._catch_up(
+            store, self.model, await checked_store_id(store, self.model, self.name), None
+        )
 
     async def _catch_up(
-        self, store: EventStore, model: ReadModel, progress: Progress | None
+        self, store: EventStore, model: ReadModel, store_id: str, progress: Progress | None
     ) -> int:
-        await self._in_unit_of_work(model, self._create_schema)
+        await self._in_unit_of_work(model, store_id, self._create_schema)
         total = 0
         head = await store.last_position()
         after = await model.checkpoint(self.name)
@@ -230,7 +256,7 @@ class Projection:
             batch = [e async for e in store.read_all(after=after, limit=self.batch_size)]
             if not batch:
                 break
-            total += await self._apply_batch(model, batch)
+            total += await self._apply_batch(model, store_id, batch)
             after = batch[-1].position
             if progress is not None:
                 progress(after, max(head, after))
@@ -243,9 +269,12 @@ class Projection:
 
         Runs until the store closes or the task is cancelled (a cancelled
         batch is rolled back whole). A handler error stops it with
-        :class:`~eventflux.cqrs.ProjectionError`.
+        :class:`~eventflux.cqrs.ProjectionError`; a read model of another store
+        with :class:`~eventflux.WrongStoreError`, a checkpoint beyond the
+        store's head with :class:`~eventflux.CheckpointAheadError`.
         """
-        await self._in_unit_of_work(self.model, self._create_schema)
+        store_id = await checked_store_id(store, self.model, self.name)
+        await self._in_unit_of_work(self.model, store_id, self._create_schema)
         after = await self.model.checkpoint(self.name)
         self._advance(after)
         queue: asyncio.Queue[RecordedEvent | BaseException | None] = asyncio.Queue(
@@ -278,7 +307,7 @@ class Projection:
                         break
                     item = queue.get_nowait()
                 if batch:
-                    await self._apply_batch(self.model, batch)
+                    await self._apply_batch(self.model, store_id, batch)
         finally:
             pumping.cancel()
             await asyncio.gather(pumping, return_exceptions=True)
@@ -303,7 +332,13 @@ class Projection:
                 pass
 
     async def status(self, store: EventStore) -> ProjectionStatus:
-        """The projection's checkpoint, the store's head position and the lag."""
+        """The projection's checkpoint, the store's head position and the lag.
+
+        A read model of another store raises :class:`~eventflux.WrongStoreError`
+        and a checkpoint beyond the store's head
+        :class:`~eventflux.CheckpointAheadError`: never a lag of 0 that hides
+        them."""
+        await checked_store_id(store, self.model, self.name)
         return ProjectionStatus(
             self.name, await self.model.checkpoint(self.name), await store.last_position()
         )
@@ -313,9 +348,18 @@ class Projection:
         return (await self.status(store)).lag
 
     # -- rebuilding ---------------------------------------------------------------
-    async def rebuild(self, store: EventStore, *, progress: Progress | None = None) -> int:
+    async def rebuild(
+        self, store: EventStore, *, progress: Progress | None = None, force: bool = False
+    ) -> int:
         """Replay every event from position zero into a fresh model beside the
         live one, then swap it in atomically; returns the events replayed.
+
+        A live model built from another store raises
+        :class:`~eventflux.WrongStoreError`; a replay that finds no events while
+        the live model has applied some raises
+        :class:`~eventflux.UnsafeRebuildError` and swaps nothing in (a store
+        pointed at by mistake would empty the read model). ``force=True`` does
+        both anyway: the model is then rebuilt from this store alone.
 
         Queries keep reading the old model until the swap commits, and the
         live projection (here or in another process) may keep running.
@@ -328,15 +372,21 @@ class Projection:
         applies events only up to the head it finds when it begins; later
         ones are the live projection's, as usual.
         """
+        store_id = await store.store_id()
+        live = await self.model.checkpoint(self.name)
+        if not force:  # a rebuild is what repairs a checkpoint beyond the head
+            await checked_store_id(store, self.model, self.name, ahead=False)
         fresh = await self.model.create_fresh(self.name)
         try:
-            replayed = await self._catch_up(store, fresh, progress)
+            replayed = await self._catch_up(store, fresh, store_id, progress)
             for _ in range(_CATCH_UP_PASSES):
-                more = await self._catch_up(store, fresh, progress)
+                more = await self._catch_up(store, fresh, store_id, progress)
                 replayed += more
                 if more < self.batch_size:
                     break
-            applied, position = await self._swap(store, fresh)
+            if not force and live > 0 and await fresh.checkpoint(self.name) == 0:
+                raise unsafe_rebuild(self.name, self.model.url, live)
+            applied, position = await self._swap(store, fresh, store_id)
             replayed += applied
             self._advance(position)
             if progress is not None:
@@ -345,16 +395,19 @@ class Projection:
         finally:
             await fresh.discard()
 
-    async def _swap(self, store: EventStore, fresh: ReadModel) -> tuple[int, int]:
+    async def _swap(self, store: EventStore, fresh: ReadModel, store_id: str) -> tuple[int, int]:
         """Swap ``fresh`` in; in the same transaction, apply the events up to the
         head the store has once the swap holds the live checkpoint (so the
-        checkpoint never goes back, whatever the live runner did meanwhile)."""
+        checkpoint never goes back, whatever the live runner did meanwhile).
+        The swapped-in checkpoint belongs to ``store_id``."""
         if not self._plain:
             async with self.model.unit_of_work(self.name, swap_in=fresh) as uow:
+                uow.store_id = store_id
                 return await self._apply(uow, await self._backlog(store, uow.checkpoint))
         loop = asyncio.get_running_loop()
 
         def swap(uow: UnitOfWork) -> tuple[int, int]:  # on the writer thread
+            uow.store_id = store_id
             reading = self._backlog(store, uow.checkpoint)
             backlog = asyncio.run_coroutine_threadsafe(reading, loop).result()
             return _to_the_end(self._apply(uow, backlog))

@@ -20,18 +20,26 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from ..context import ACTOR, CAUSATION_ID, COMMAND, COMMAND_CAUSATION_ID, CORRELATION_ID
 from ..events import RecordedEvent
-from ..store import EventStore
 
 __all__ = ["Trace", "TraceNode", "trace"]
 
 Kind = Literal["command", "event", "message"]
+
+
+class EventLog(Protocol):
+    """What :func:`trace` reads: an :class:`~eventflux.EventStore` (typed by its
+    one method here, so that the store may use this package's hooks)."""
+
+    def read_all(self, *, correlation_id: str | None = None) -> AsyncIterator[RecordedEvent]: ...
+
+
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9 _.:/@+\-]")
 
 
@@ -114,7 +122,7 @@ class Trace:
 
 
 async def trace(
-    store: EventStore,
+    store: EventLog,
     correlation_id: str,
     *,
     subject_of: Callable[[RecordedEvent], str | None] | None = None,
@@ -129,9 +137,9 @@ async def trace(
     return build_trace(correlation_id, events, subject_of=subject_of)
 
 
-async def _correlated(store: EventStore, correlation_id: str) -> Any:
+async def _correlated(store: EventLog, correlation_id: str) -> Any:
     try:
-        source = store.read_all(correlation_id=correlation_id)  # type: ignore[call-arg]
+        source = store.read_all(correlation_id=correlation_id)
     except TypeError:  # a store without the indexed filter: scan the log
         source = None
     if source is not None:

@@ -33,7 +33,7 @@ from uuid import UUID
 
 from ..codec import Codec, EncodedEvent
 from ..events import AppendResult, RecordedEvent
-from ..exceptions import ConfigurationError, DuplicateEventError
+from ..exceptions import ConfigurationError, DuplicateEventError, StoreError
 from .types import ANY, STREAM_EXISTS, ExpectedVersion, StreamLimits
 
 __all__ = [
@@ -104,7 +104,8 @@ def check_idempotent_retry(
 
     ``stored`` maps each already-stored id of the batch to its (stream,
     version, position). Returns the original result for a retry of a stored
-    batch (same ids, same stream, same order), None when no id is stored, and
+    batch (same ids, same stream, same order; its ``retried`` is True), None
+    when no id is stored, and
     raises :class:`~eventflux.DuplicateEventError` otherwise. A retry returns
     its original result whatever its expected version says: check it after
     this function, and only when this function returns None.
@@ -132,7 +133,7 @@ def check_idempotent_retry(
             raise DuplicateEventError(ev.id, "is already stored, but in another order")
         prev = hit
     assert prev is not None
-    return AppendResult(stored[first][1], prev[1], prev[2])
+    return AppendResult(stored[first][1], prev[1], prev[2], retried=True)
 
 
 def decode_event(
@@ -181,19 +182,25 @@ class StoreBackend(abc.ABC):
     #: facade copies it when it takes the backend; ``store.page_size`` changes it.
     page_size: int = 512
 
+    #: What stores the events, as OpenTelemetry's ``db.system.name`` names it
+    #: (``"sqlite"``, ``"postgresql"``...); the append spans carry it.
+    system: str = "other"
+
     #: Whether :class:`~eventflux.StoreUnavailableError` is passing trouble (a
     #: server restarting): live subscriptions then wait and read again instead
     #: of failing.
     outages_are_transient: bool = False
 
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
         """Build the backend for ``url`` (used by :func:`~eventflux.open_store`).
 
         ``options`` holds the URL's query options that the facade left (it
-        takes ``max_event_bytes``); pop yours and refuse the others with
-        :class:`~eventflux.ConfigurationError`. A backend that is not opened
-        by URL keeps this default, which refuses.
+        takes ``max_event_bytes`` and the append limits); pop yours and refuse
+        the others with :class:`~eventflux.ConfigurationError`. With ``create``
+        False, storage that holds no store yet is not set up: raise
+        :class:`~eventflux.StoreNotFoundError` and leave it as it is. A backend
+        that is not opened by URL keeps this default, which refuses.
         """
         raise ConfigurationError(f"{cls.__name__} cannot be opened from a URL")
 
@@ -267,14 +274,21 @@ class StoreBackend(abc.ABC):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
         """Up to ``limit`` (> 0) events with positions above ``after``, in position
         order, decoded by ``codec``, and the page's mark (see :class:`LogPage`).
 
         ``types`` keeps only those event types (an empty tuple keeps none);
         ``prefix`` keeps the streams whose names start with it (plain,
-        case-sensitive, by code point). Events of hard-deleted streams are
-        gone; soft-deleted and limit-hidden ones that are still stored stay.
+        case-sensitive, by code point); ``correlation_id`` keeps the events
+        whose metadata's ``correlation_id`` is that str (the
+        :attr:`EncodedEvent.correlation_id <eventflux.codec.EncodedEvent>` they
+        were appended with). Filters combine: an event must pass all of them.
+        Find correlated events through an index, not by scanning the log: the
+        audit trail asks for them on large stores. Events of hard-deleted
+        streams are gone; soft-deleted and limit-hidden ones that are still
+        stored stay.
         """
 
     @abc.abstractmethod
@@ -284,6 +298,13 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     async def last_position(self) -> int:
         """The highest position of a stored event (0 when there is none)."""
+
+    async def head_position(self) -> int:
+        """The highest position ever handed out to an event a reader can see (0 for
+        a new store): :meth:`last_position`, and also the position of a newest
+        event that was hard-deleted since. A checkpoint beyond it cannot come
+        from this store. The default is :meth:`last_position`."""
+        return await self.last_position()
 
     @abc.abstractmethod
     async def streams(self, prefix: str) -> list[str]:
@@ -298,6 +319,26 @@ class StoreBackend(abc.ABC):
     @abc.abstractmethod
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         """The stream's snapshot, or None."""
+
+    @abc.abstractmethod
+    async def store_id(self) -> str:
+        """The store's identity: a str drawn once, when the storage was created
+        (a UUID), the same for every handle on that storage and never again for
+        another. Read models record it and refuse to follow another store, so
+        it must survive restarts of a durable store.
+        """
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str) -> int:
+        """Write a consistent copy of the store, taken while it keeps working, to
+        the new file ``dest`` (never replacing one), and return the last position
+        the copy holds. Backends that cannot copy themselves keep this default,
+        which raises :class:`~eventflux.StoreError` saying how to back them up.
+        """
+        raise StoreError(
+            f"a {type(self).__name__} store cannot write a backup of itself; back up its "
+            "storage with that storage's own tools"
+        )
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

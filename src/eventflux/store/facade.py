@@ -16,26 +16,53 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
-from ..codec import Codec, default_codec
+from ..codec import Codec, EncodedEvent, default_codec
 from ..events import AppendResult, NewEvent, RecordedEvent
-from ..exceptions import StoreClosedError, StoreUnavailableError
+from ..exceptions import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    StoreClosedError,
+    StoreUnavailableError,
+)
+from ..observability import metrics, tracing
 from .backend import AppendBatch, StoreBackend
 from .changes import Changes
+from .encoding import (
+    DEFAULT_MAX_APPEND_BYTES,
+    DEFAULT_MAX_APPEND_EVENTS,
+    SLICE_NS,
+    Appending,
+    encode_slice,
+    prepare,
+)
 from .types import ANY, ExpectedVersion, Snapshot, StreamLimits
 from .validation import (
     DEFAULT_MAX_EVENT_BYTES,
     check_aware,
     check_count,
     check_filters,
-    encode_batch,
+    check_max_age,
+    validate_event_type,
     validate_stream_name,
 )
 
 __all__ = ["EventStore"]
+
+
+class _Filter(NamedTuple):
+    """The checked filters of one read_all or subscribe."""
+
+    types: tuple[str, ...] | None
+    prefix: str | None
+    correlation_id: str | None
+
 
 #: Live subscriptions of a backend whose outages are transient retry a failed read
 #: after this many seconds, doubling up to the maximum.
@@ -58,15 +85,23 @@ class EventStore:
         *,
         codec: Codec | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_append_events: int = DEFAULT_MAX_APPEND_EVENTS,
+        max_append_bytes: int = DEFAULT_MAX_APPEND_BYTES,
     ) -> None:
         check_count("max_event_bytes", max_event_bytes, allow_none=False, minimum=1)
+        check_count("max_append_events", max_append_events, allow_none=False, minimum=1)
+        check_count("max_append_bytes", max_append_bytes, allow_none=False, minimum=1)
         if not isinstance(backend, StoreBackend):
-            raise TypeError(f"backend must be a StoreBackend, not {type(backend).__name__}")
+            raise ArgumentTypeError(f"backend must be a StoreBackend, not {type(backend).__name__}")
         self._backend = backend
         #: Encodes and decodes event data (may be replaced; reads use the current one).
         self.codec = codec if codec is not None else default_codec
         #: The size limit of one encoded event (data plus metadata), inclusive.
         self.max_event_bytes = max_event_bytes
+        #: Most events one append (or append_many) takes.
+        self.max_append_events = max_append_events
+        #: Most encoded bytes (data plus metadata, every event) one append takes.
+        self.max_append_bytes = max_append_bytes
         #: Events fetched per round trip by read, read_all and subscribe.
         self.page_size = backend.page_size
         self._closed = False
@@ -119,11 +154,16 @@ class EventStore:
             r = await store.append("account-42", [NewEvent("Deposited", {"amount": 5})], 3)
         """
         self._check_open()
-        batch = encode_batch(
-            self.codec, self.max_event_bytes, stream, events, expected_version, set()
-        )
-        (result,) = await self._backend.append([batch])
+        (batch,) = await self._encode([(stream, events, expected_version)])
+        if tracing.enabled():
+            with self._span(f"append {batch.stream}", batch.stream, len(batch.events)):
+                (result,) = await self._backend.append([batch])
+        else:
+            (result,) = await self._backend.append([batch])
         self._changes.notify()
+        counted = metrics.current()
+        if counted is not None and not result.retried:
+            counted.appended(len(batch.events))
         return result
 
     async def append_many(
@@ -140,22 +180,67 @@ class EventStore:
         """
         self._check_open()
         if not isinstance(batches, Mapping):
-            raise TypeError("append_many takes a mapping {stream: (events, expected_version)}")
+            raise ArgumentTypeError(
+                "append_many takes a mapping {stream: (events, expected_version)}"
+            )
         if not batches:
-            raise ValueError("append_many needs at least one stream")
-        seen: set[int] = set()
-        parts: list[AppendBatch] = []
+            raise InvalidArgumentError("append_many needs at least one stream")
+        specs: list[tuple[object, object, object]] = []
         for stream, spec in batches.items():
             if not isinstance(spec, tuple) or len(spec) != 2:
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"append_many[{stream!r}] must be a tuple (events, expected_version)"
                 )
-            parts.append(
-                encode_batch(self.codec, self.max_event_bytes, stream, spec[0], spec[1], seen)
-            )
-        results = await self._backend.append(parts)
+            specs.append((stream, spec[0], spec[1]))
+        parts = await self._encode(specs)
+        if tracing.enabled():
+            events = sum(len(p.events) for p in parts)
+            with self._span("append_many", ",".join(p.stream for p in parts), events):
+                results = await self._backend.append(parts)
+        else:
+            results = await self._backend.append(parts)
         self._changes.notify()
+        counted = metrics.current()
+        if counted is not None:
+            written = sum(
+                len(p.events) for p, r in zip(parts, results, strict=True) if not r.retried
+            )
+            if written:
+                counted.appended(written)
         return {p.stream: r for p, r in zip(parts, results, strict=True)}
+
+    async def _encode(self, specs: list[tuple[object, object, object]]) -> list[AppendBatch]:
+        """Check and encode the parts ``(stream, events, expected_version)`` of one
+        append. A large append is encoded in slices of at most about 10 ms, with
+        other tasks running between them: it never holds the event loop for long."""
+        appending = Appending(self.max_event_bytes, self.max_append_events, self.max_append_bytes)
+        prepared = [
+            prepare(stream, events, expected, appending) for stream, events, expected in specs
+        ]
+        codec = self.codec
+        clock = time.perf_counter_ns
+        out: list[AppendBatch] = []
+        for name, expected, events in prepared:
+            encoded: list[EncodedEvent] = []
+            i = encode_slice(codec, name, events, 0, encoded, appending, clock() + SLICE_NS)
+            while i < len(events):
+                await asyncio.sleep(0)  # let the other tasks run
+                i = encode_slice(codec, name, events, i, encoded, appending, clock() + SLICE_NS)
+            out.append(AppendBatch(name, encoded, expected))
+        return out
+
+    def _span(self, name: str, streams: str, events: int) -> Any:
+        """The OpenTelemetry span of one append (only called when tracing is on)."""
+        return tracing.span(
+            name,
+            "client",
+            **{
+                "db.system.name": self._backend.system,
+                "db.operation.name": "append",
+                "db.collection.name": streams,
+                "eventflux.events": events,
+            },
+        )
 
     # -- reading ------------------------------------------------------------------
     def read(
@@ -193,21 +278,28 @@ class EventStore:
         limit: int | None = None,
         types: Iterable[str] | None = None,
         stream_prefix: str | None = None,
+        correlation_id: str | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Read every event in global order, after position ``after`` (exclusive).
 
         ``types`` keeps only those event types; ``stream_prefix`` keeps streams
-        starting with it (plain, case-sensitive). Filters apply before ``limit``.
+        starting with it (plain, case-sensitive); ``correlation_id`` keeps the
+        events whose metadata holds ``correlation_id`` equal to it (found
+        through an index, not a scan of the log). Filters combine (all must
+        hold) and apply before ``limit``.
 
         Example::
 
             async for e in store.read_all(after=checkpoint, types=["Deposited"]):
                 checkpoint = e.position
+            chain = [e async for e in store.read_all(correlation_id="req-7")]
         """
         self._check_open()
-        after, type_filter, prefix = check_filters(after, types, stream_prefix)
+        after, type_filter, prefix, correlation = check_filters(
+            after, types, stream_prefix, correlation_id
+        )
         check_count("limit", limit)
-        return self._read_log(after, limit, type_filter, prefix)
+        return self._read_log(after, limit, _Filter(type_filter, prefix, correlation))
 
     def subscribe(
         self,
@@ -215,10 +307,11 @@ class EventStore:
         after: int = 0,
         types: Iterable[str] | None = None,
         stream_prefix: str | None = None,
+        correlation_id: str | None = None,
     ) -> AsyncIterator[RecordedEvent]:
         """Every event after ``after``: first those stored, then new ones as they
         commit. The iteration ends only when the store closes, the iterator is
-        closed or its task is cancelled.
+        closed or its task is cancelled. The filters are those of :meth:`read_all`.
 
         Example::
 
@@ -227,8 +320,10 @@ class EventStore:
                 checkpoint = event.position
         """
         self._check_open()
-        after, type_filter, prefix = check_filters(after, types, stream_prefix)
-        return self._live(after, type_filter, prefix)
+        after, type_filter, prefix, correlation = check_filters(
+            after, types, stream_prefix, correlation_id
+        )
+        return self._live(after, _Filter(type_filter, prefix, correlation))
 
     async def _read_stream(
         self,
@@ -256,18 +351,20 @@ class EventStore:
             if remaining is not None:
                 remaining -= len(events)
             start = events[-1].version + (-1 if backwards else 1)
+            await asyncio.sleep(0)  # a backend in memory never waits: let other tasks run
 
     async def _read_log(
-        self, after: int, limit: int | None, types: tuple[str, ...] | None, prefix: str | None
+        self, after: int, limit: int | None, where: _Filter
     ) -> AsyncIterator[RecordedEvent]:
         backend = self._backend
+        types, prefix, correlation = where
         remaining = limit
         while True:
             n = self.page_size if remaining is None else min(self.page_size, remaining)
             if n == 0:
                 return
             events, mark = await backend.read_all_page(
-                after, n, types=types, prefix=prefix, codec=self.codec
+                after, n, types=types, prefix=prefix, codec=self.codec, correlation_id=correlation
             )
             for e in events:
                 yield e
@@ -276,20 +373,25 @@ class EventStore:
             if len(events) < n:
                 return
             after = mark
+            await asyncio.sleep(0)  # a backend in memory never waits: let other tasks run
 
-    async def _live(
-        self, after: int, types: tuple[str, ...] | None, prefix: str | None
-    ) -> AsyncIterator[RecordedEvent]:
+    async def _live(self, after: int, where: _Filter) -> AsyncIterator[RecordedEvent]:
         """The live loop: read pages until one comes back short, then wait for a
         change; a backend whose outages are transient is waited out."""
         backend = self._backend
+        types, prefix, correlation = where
         delay = _OUTAGE_FIRST_DELAY
         while not self._closed:
             generation = self._changes.generation
             n = self.page_size
             try:
                 events, mark = await backend.read_all_page(
-                    after, n, types=types, prefix=prefix, codec=self.codec
+                    after,
+                    n,
+                    types=types,
+                    prefix=prefix,
+                    codec=self.codec,
+                    correlation_id=correlation,
                 )
             except StoreClosedError:
                 if self.closed:  # a property: mypy must not narrow it across the await
@@ -308,6 +410,8 @@ class EventStore:
             after = mark
             if len(events) < n:
                 await self._wait_for_change(generation)
+            else:
+                await asyncio.sleep(0)  # a backend in memory never waits: let other tasks run
 
     async def stream_version(self, stream: str) -> int:
         """The stream's current version (0 when it has no events)."""
@@ -319,11 +423,30 @@ class EventStore:
         self._check_open()
         return await self._backend.last_position()
 
+    async def head_position(self) -> int:
+        """The highest position ever given to an event that readers can see: the
+        :meth:`last_position`, or the position of the newest events if they were
+        hard-deleted since. No checkpoint taken from this store is beyond it."""
+        self._check_open()
+        return await self._backend.head_position()
+
+    async def store_id(self) -> str:
+        """The store's identity: a UUID string drawn when its storage was created,
+        the same for every handle and process on it (a ``memory://`` store gets
+        a fresh one). Read models record it, so they never follow another store.
+
+        Example::
+
+            assert await store.store_id() == await other_handle.store_id()
+        """
+        self._check_open()
+        return await self._backend.store_id()
+
     async def streams(self, prefix: str = "") -> list[str]:
         """Names of the streams that hold readable events, sorted, optionally by prefix."""
         self._check_open()
         if not isinstance(prefix, str):
-            raise TypeError("prefix must be a str")
+            raise ArgumentTypeError("prefix must be a str")
         return await self._backend.streams(prefix)
 
     # -- administration -------------------------------------------------------------
@@ -352,11 +475,7 @@ class EventStore:
         self._check_open()
         name = validate_stream_name(stream)
         check_count("max_count", max_count, minimum=1)
-        if max_age is not None:
-            if not isinstance(max_age, timedelta):
-                raise TypeError("max_age must be a datetime.timedelta")
-            if max_age <= timedelta(0):
-                raise ValueError("max_age must be positive")
+        check_max_age(max_age)
         await self._backend.set_stream_limits(name, StreamLimits(max_count, max_age))
 
     async def stream_limits(self, stream: str) -> StreamLimits:
@@ -374,7 +493,7 @@ class EventStore:
         self._check_open()
         name = validate_stream_name(stream)
         check_count("version", version, allow_none=False, minimum=1)
-        type_name = type or self.codec.type_name_of(state) or "snapshot"
+        type_name = validate_event_type(type or self.codec.type_name_of(state) or "snapshot")
         data, schema = self.codec.encode_data(type_name, state)
         await self._backend.save_snapshot(name, version, type_name, data, schema)
 
@@ -389,6 +508,24 @@ class EventStore:
         return Snapshot(
             stream, stored.version, data, stored.type, stored.schema_version, stored.recorded_at
         )
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str | os.PathLike[str]) -> int:
+        """Write a consistent copy of the store to the new file ``dest`` while the
+        store keeps working (other processes too), and return the last position
+        the copy holds: every event committed before the call is in it, and it
+        is a prefix of the store's history. ``dest`` must not exist (a backup
+        never replaces a file). SQLite stores only; a PostgreSQL store is backed
+        up with ``pg_dump`` (docs/store.md says how).
+
+        Example::
+
+            last = await store.backup("/backups/bank-2024-06-01.db")
+        """
+        self._check_open()
+        if not isinstance(dest, str | os.PathLike):
+            raise ArgumentTypeError(f"dest must be a path, not {type(dest).__name__}")
+        return await self._backend.backup(os.fspath(dest))
 
     # -- waiting for changes ---------------------------------------------------------
     async def _wait_for_change(self, generation: int) -> None:

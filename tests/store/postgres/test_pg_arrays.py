@@ -22,6 +22,7 @@ pytestmark = pytest.mark.postgres
 CASES = [
     (UuidArray, "uuid[]", [uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)]),
     (TextArray, "text[]", ["a", "a", "", "ü 🎉 e\u0301", "x" * 5000, "a"]),
+    (TextArray, "text[]", [None, "a", None, "", "b", None]),
     (ByteaArray, "bytea[]", [b"", b"\x00\x01\xff", b'{"a":1}', bytes(range(256)) * 40]),
     (Int8Array, "int8[]", [0, 1, -1, 2**63 - 1, -(2**63), 42]),
     (Int4Array, "int4[]", [0, 1, -1, 2**31 - 1, -(2**31)]),

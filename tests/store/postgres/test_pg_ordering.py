@@ -149,6 +149,7 @@ async def test_raw_transactions_with_the_backend_statements(
             "datas": [b"{}"] * n,
             "metas": [b""] * n,
             "svs": [1] * n,
+            "cids": [None] * n,
             "channel": st.notify_channel,
             "token": "raw",
         }

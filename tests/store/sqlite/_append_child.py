@@ -7,6 +7,11 @@ acknowledged event (flushed at once), until killed.
 ``python _append_child.py URL feed N PAUSE``: append N events to stream
 ``feed``, each carrying the wall-clock time just before its append, with PAUSE
 seconds between them; print ``done`` at the end.
+
+``python _append_child.py URL ident``: open the store and print its store id.
+
+``python _append_child.py URL writer STREAM``: append one event at a time to
+STREAM, each with the expected version, forever (until killed).
 """
 
 from __future__ import annotations
@@ -59,10 +64,29 @@ async def feed(url: str, count: int, pause: float) -> None:
     print("done", flush=True)
 
 
+async def writer(url: str, stream: str) -> None:
+    async with await open_store(url) as store:
+        version = await store.stream_version(stream)
+        while True:
+            r = await store.append(
+                stream, [NewEvent("Wrote", {"v": version + 1})], expected_version=version
+            )
+            version = r.last_version
+
+
+async def ident(url: str) -> None:
+    async with await open_store(url) as store:
+        print(await store.store_id(), flush=True)
+
+
 def main() -> None:
     url, mode = sys.argv[1], sys.argv[2]
     if mode == "crash":
         asyncio.run(crash(url, int(sys.argv[3])))
+    elif mode == "writer":
+        asyncio.run(writer(url, sys.argv[3]))
+    elif mode == "ident":
+        asyncio.run(ident(url))
     elif mode == "feed":
         asyncio.run(feed(url, int(sys.argv[3]), float(sys.argv[4])))
     else:

@@ -54,10 +54,14 @@ def test_processes_racing_for_one_version_have_exactly_one_winner(tmp_path: Path
         for child in children:
             if child.stdin is not None:
                 child.stdin.close()
-            if child.wait(30) is None:
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:  # a stuck child must not outlive the test
                 child.kill()
+                child.wait()
             if child.stdout is not None:
                 child.stdout.close()
+    assert [child.returncode for child in children] == [0] * PROCESSES
     assert sum(wins) == ROUNDS
     stored = asyncio.run(_versions(url))
     assert stored == list(range(1, ROUNDS + 1))

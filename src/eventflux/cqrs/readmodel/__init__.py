@@ -1,10 +1,11 @@
 """Read models: where projections keep tables for queries, chosen by URL.
 
 ``open_read_model(url)`` returns a :class:`ReadModel` on the backend its
-scheme names: ``sqlite:///read.db`` (a file; built in) or
+scheme names: ``sqlite:///read.db`` (a file; built in),
 ``postgresql://user@host/db?schema=read`` (a schema; the ``postgres``
-extra). Projections, queries and their SQL (``:name`` placeholders with a
-mapping) are the same on both.
+extra) or ``memory://`` (a fresh model in a temporary file, gone when it
+closes: the read model of a ``memory://`` store). Projections, queries and
+their SQL (``:name`` placeholders with a mapping) are the same on all.
 
 Example::
 
@@ -50,6 +51,7 @@ __all__ = [
 
 # scheme -> (module, class, extra needed, driver module that extra provides)
 _BACKENDS: Backends = {
+    "memory": ("eventflux.cqrs.readmodel.sqlite", "TemporaryReadModelBackend", None, None),
     "sqlite": ("eventflux.cqrs.readmodel.sqlite", "SQLiteReadModelBackend", None, None),
     "postgresql": (
         "eventflux.cqrs.readmodel.postgres",

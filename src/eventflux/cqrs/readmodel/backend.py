@@ -161,8 +161,11 @@ class UnitOfWork:
 
     ``tx`` is what handlers write through. ``checkpoint`` is the position
     stored when the transaction began; the projection advances it event by
-    event, and :meth:`ReadModelBackend.commit` stores it. ``is_new`` is True
-    when the projection had no checkpoint yet (its tables must be created).
+    event, and :meth:`ReadModelBackend.commit` stores it. ``store_id`` is the
+    id of the event store the checkpoint's positions belong to (None before a
+    projection recorded one); the projection sets it, and ``commit`` stores it
+    with the checkpoint. ``is_new`` is True when the projection had no
+    checkpoint yet (its tables must be created).
     ``cancelled`` is set by the facade when the task waiting for this unit of
     work is cancelled: the projection then stops between two events and the
     whole unit of work rolls back.
@@ -172,6 +175,7 @@ class UnitOfWork:
     checkpoint: int
     is_new: bool = False
     cancelled: bool = False
+    store_id: str | None = None
 
 
 class ReadModelBackend(abc.ABC):
@@ -222,7 +226,8 @@ class ReadModelBackend(abc.ABC):
 
     @abc.abstractmethod
     def commit(self, uow: UnitOfWork, name: str) -> None:
-        """Store ``uow.checkpoint`` as ``name``'s checkpoint and commit."""
+        """Store ``uow.checkpoint`` (and ``uow.store_id``) as ``name``'s checkpoint
+        and commit."""
 
     def begin_at_once(self, name: str) -> UnitOfWork | None:
         """Like :meth:`begin`, on the calling thread (the event loop), if that does
@@ -284,6 +289,18 @@ class ReadModelBackend(abc.ABC):
     @abc.abstractmethod
     async def checkpoints(self) -> dict[str, int]:
         """Every projection's committed checkpoint ({} before the first unit of work)."""
+
+    async def store_ids(self) -> dict[str, str]:
+        """The event store id recorded with each projection's checkpoint (only the
+        projections that have one). A backend that keeps no store ids returns
+        {} (the default): its projections then cannot tell one store from
+        another. Reading never creates the read model."""
+        return {}
+
+    async def exists(self) -> bool:
+        """Whether the read model has been created (its file or schema holds the
+        checkpoints table). Never creates it. The default says True."""
+        return True
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -145,6 +145,19 @@ class ReadModel:
         """Every projection's committed checkpoint in this read model."""
         return await self._backend.checkpoints()
 
+    async def store_id(self, name: str) -> str | None:
+        """The id of the event store projection ``name``'s checkpoint belongs to
+        (None when it has recorded none)."""
+        return (await self._backend.store_ids()).get(name)
+
+    async def exists(self) -> bool:
+        """Whether the read model has been created (reading never creates it)::
+
+        if not await model.exists():
+            print("no read model yet: run the App once")
+        """
+        return await self._backend.exists()
+
     # -- writing ------------------------------------------------------------------------
     @asynccontextmanager
     async def unit_of_work(
@@ -203,7 +216,7 @@ class ReadModel:
             return partial(self._backend.begin, name)
         if not isinstance(swap_in, ReadModel):
             raise TypeError(f"swap_in takes the ReadModel made by create_fresh, not {swap_in!r}")
-        if type(swap_in.backend) is not type(self._backend):
+        if not isinstance(self._backend, type(swap_in.backend)):  # memory:// is a SQLite file
             raise TypeError(
                 f"{self!r} swaps in another read model of its backend (made by "
                 f"create_fresh), not {swap_in!r}"

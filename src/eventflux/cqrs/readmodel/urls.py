@@ -34,7 +34,8 @@ def read_model_url(store_url: str, name: str) -> str:
     - ``postgresql://`` store: the schema ``<name>`` (``-`` becomes ``_``) in
       the store's database, with the store's host, port, user and database but
       none of its options (open your own URL for more);
-    - ``memory://`` store: the file ``<name>.db`` in the working folder.
+    - ``memory://`` store: ``memory://``, a read model as short-lived as the
+      store (a fresh one in a temporary file, removed when it closes).
 
     ``name`` is letters, digits, ``-`` and ``_``, starting with a letter.
     """
@@ -52,7 +53,7 @@ def read_model_url(store_url: str, name: str) -> str:
         schema = name.replace("-", "_")
         return urlunsplit(("postgresql", parts.netloc, parts.path, f"schema={schema}", ""))
     if scheme == "memory":
-        return "sqlite:///" + quote(f"{name}.db")
+        return "memory://"
     raise ConfigurationError(
         f"cannot place a read model beside a {scheme}:// event store; "
         "open one with its own URL (sqlite:///read.db, postgresql://.../db?schema=read)"

@@ -59,7 +59,7 @@ async def read_correlated(
     Uses the store's own filter (an index) where the store has one, else reads
     the log and filters the metadata."""
     if _store_filters_correlation(store):
-        native: AsyncIterator[RecordedEvent] = store.read_all(  # type: ignore[call-arg]
+        native: AsyncIterator[RecordedEvent] = store.read_all(
             after=after,
             limit=limit,
             types=types,

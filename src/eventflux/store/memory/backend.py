@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -18,7 +19,7 @@ from urllib.parse import SplitResult
 from ..._internal.urls import reject_unknown_options
 from ...codec import Codec
 from ...events import AppendResult, RecordedEvent
-from ...exceptions import ConcurrencyError, StreamDeletedError
+from ...exceptions import ConcurrencyError, StoreNotFoundError, StreamDeletedError
 from ..backend import (
     AppendBatch,
     LogPage,
@@ -46,6 +47,7 @@ class _Row(NamedTuple):
 
 
 _version = attrgetter("version")
+_position = attrgetter("position")
 _recorded_at = attrgetter("recorded_at")
 
 
@@ -72,6 +74,8 @@ class _Stream:
 class MemoryStoreBackend(StoreBackend):
     """Events held in this process's memory."""
 
+    system = "memory"
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._log: list[_Row] = []
@@ -81,12 +85,22 @@ class MemoryStoreBackend(StoreBackend):
         self._next_position = 1
         self._last_recorded = datetime.min.replace(tzinfo=UTC)
         self._snapshots: dict[str, StoredSnapshot] = {}
+        # the index of read_all(correlation_id=...): rows by correlation id, in
+        # position order, and the correlation id of each such row by position
+        self._correlated: dict[str, list[_Row]] = {}
+        self._correlation_of: dict[int, str] = {}
+        self._id = str(uuid.uuid4())
 
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
         """A fresh, empty store (``memory://`` takes no options besides the
-        facade's ``max_event_bytes``)."""
+        facade's). There is never one to open without creating it."""
         reject_unknown_options(options, "memory")
+        if not create:
+            raise StoreNotFoundError(
+                "a memory:// store exists only in the process that opened it; there is "
+                "none to open here"
+            )
         return cls()
 
     async def close(self) -> None:
@@ -135,6 +149,9 @@ class MemoryStoreBackend(StoreBackend):
                     self._log.append(row)
                     self._positions.append(pos)
                     self._ids[e.id] = (b.stream, st.version, pos)
+                    if e.correlation_id is not None:
+                        self._correlated.setdefault(e.correlation_id, []).append(row)
+                        self._correlation_of[pos] = e.correlation_id
                 results.append(AppendResult(first, st.version, self._next_position - 1))
                 self._prune(st, now)
             return results
@@ -153,8 +170,18 @@ class MemoryStoreBackend(StoreBackend):
         st.rows = [r for r in st.rows if r.position not in gone]
         self._log = [r for r in self._log if r.position not in gone]
         self._positions = [r.position for r in self._log]
+        touched: set[str] = set()
         for r in rows:
             self._ids.pop(r.id, None)
+            correlation = self._correlation_of.pop(r.position, None)
+            if correlation is not None:
+                touched.add(correlation)
+        for correlation in touched:
+            kept = [r for r in self._correlated[correlation] if r.position not in gone]
+            if kept:
+                self._correlated[correlation] = kept
+            else:
+                del self._correlated[correlation]
 
     async def delete_stream(self, stream: str, *, hard: bool) -> None:
         with self._lock:
@@ -224,22 +251,38 @@ class MemoryStoreBackend(StoreBackend):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
-        out: list[_Row] = []
         with self._lock:
-            start = bisect.bisect_right(self._positions, after)
-            mark = self._next_position - 1
-            type_set = None if types is None else set(types)
-            for r in self._log[start:]:
-                if type_set is not None and r.type not in type_set:
-                    continue
-                if prefix is not None and not r.stream.startswith(prefix):
-                    continue
-                out.append(r)
-                if len(out) >= limit:
-                    mark = r.position
-                    break
+            if correlation_id is None:
+                rows = self._log
+                start = bisect.bisect_right(self._positions, after)
+            else:
+                rows = self._correlated.get(correlation_id, [])
+                start = bisect.bisect_right(rows, after, key=_position)
+            out = self._filtered(rows, start, limit, types, prefix)
+            mark = out[-1].position if len(out) >= limit else self._next_position - 1
         return LogPage([decode_event(codec, *r) for r in out], max(mark, after))
+
+    @staticmethod
+    def _filtered(
+        rows: list[_Row], start: int, limit: int, types: tuple[str, ...] | None, prefix: str | None
+    ) -> list[_Row]:
+        """Up to ``limit`` rows from ``rows[start:]`` that pass the filters."""
+        if types is None and prefix is None:
+            return rows[start : start + limit]
+        out: list[_Row] = []
+        type_set = None if types is None else set(types)
+        for i in range(start, len(rows)):
+            r = rows[i]
+            if type_set is not None and r.type not in type_set:
+                continue
+            if prefix is not None and not r.stream.startswith(prefix):
+                continue
+            out.append(r)
+            if len(out) >= limit:
+                break
+        return out
 
     async def stream_version(self, stream: str) -> int:
         st = self._streams.get(stream)
@@ -247,6 +290,9 @@ class MemoryStoreBackend(StoreBackend):
 
     async def last_position(self) -> int:
         return self._positions[-1] if self._positions else 0
+
+    async def head_position(self) -> int:
+        return self._next_position - 1
 
     async def streams(self, prefix: str) -> list[str]:
         with self._lock:
@@ -264,3 +310,7 @@ class MemoryStoreBackend(StoreBackend):
 
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         return self._snapshots.get(stream)
+
+    async def store_id(self) -> str:
+        """A fresh id for each store: each ``memory://`` store is a new one."""
+        return self._id

@@ -4,7 +4,7 @@ psycopg dumps a list parameter element by element through its generic
 (pure Python) array dumper; for the seven column arrays of a 100-event append
 that cost more client time than everything else in the append together
 (``benchmarks/store.py --backend postgres``). The arrays here hold
-one-dimensional, null-free values of a single known type, so their binary
+one-dimensional values of a single known type (NULLs only in text arrays), so their binary
 form (the server's ``array_recv`` layout) is a fixed header followed by
 length-prefixed elements, which ``struct`` and ``bytes.join`` build in C.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from typing import ClassVar, Final
+from typing import ClassVar, Final, cast
 from uuid import UUID
 
 from psycopg.abc import AdaptContext
@@ -29,10 +29,13 @@ _HEADER: Final = struct.Struct(">iiiii")  # ndim, has-nulls flag, element oid, s
 _EMPTY: Final = struct.Struct(">iii")  # ndim 0, has-nulls flag, element oid
 
 
-def _header(element_oid: int, n: int) -> bytes:
+def _header(element_oid: int, n: int, nulls: bool = False) -> bytes:
     if n == 0:
         return _EMPTY.pack(0, 0, element_oid)
-    return _HEADER.pack(1, 0, element_oid, n, 1)
+    return _HEADER.pack(1, int(nulls), element_oid, n, 1)
+
+
+_NULL: Final = (-1).to_bytes(4, signed=True)  # the length of a NULL element
 
 
 class _Array(bytes):
@@ -62,15 +65,33 @@ class UuidArray(_Array):
 
 
 class TextArray(_Array):
+    """A text array; None elements are NULLs."""
+
     element_oid, array_oid = 25, 1009
 
     @classmethod
-    def of(cls, values: Sequence[str]) -> TextArray:
+    def of(cls, values: Sequence[str | None]) -> TextArray:
         encoded: dict[str, bytes] = {}  # names repeat: a batch is mostly one stream
+        nulls = False
         for s in values:
-            if s not in encoded:
+            if s is None:
+                nulls = True
+            elif s not in encoded:
                 encoded[s] = s.encode()
-        return cls(_length_prefixed(cls.element_oid, len(values), map(encoded.__getitem__, values)))
+        if not nulls:
+            items = cast("Sequence[str]", values)
+            return cls(
+                _length_prefixed(cls.element_oid, len(values), map(encoded.__getitem__, items))
+            )
+        parts = [_header(cls.element_oid, len(values), nulls=True)]
+        for s in values:
+            if s is None:
+                parts.append(_NULL)
+            else:
+                b = encoded[s]
+                parts.append(len(b).to_bytes(4))
+                parts.append(b)
+        return cls(b"".join(parts))
 
 
 class ByteaArray(_Array):

@@ -11,7 +11,8 @@ created on first use), ``pool_min`` / ``pool_max`` (connections, default 1 and
 10), ``wait_timeout`` (seconds an operation waits for a connection or for the
 server to come back, default 10), ``poll_interval`` (seconds between re-reads
 of live subscriptions while notifications are down, default 0.5) and
-``max_event_bytes`` (taken by the facade).
+``max_event_bytes``, ``max_append_events`` and ``max_append_bytes`` (taken by
+the facade).
 
 Global order. Positions are handed out in commit order: an appending
 transaction first locks its stream rows and checks everything, then, in one
@@ -29,30 +30,47 @@ transaction (group commit, :mod:`.writer`) to keep the serialised part short.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Self
+from typing import Any, Self
 from urllib.parse import SplitResult, urlencode, urlunsplit
 
+import orjson
 import psycopg
 from psycopg import conninfo as pg_conninfo
 
 from ..._internal.postgres import check_schema_name
 from ..._internal.urls import float_option, int_option
 from ...codec import Codec
-from ...events import AppendResult, RecordedEvent
-from ...exceptions import ConfigurationError, NotAnEventStoreError, StoreUnavailableError
+from ...events import CORRELATION_ID, AppendResult, RecordedEvent
+from ...exceptions import (
+    ConfigurationError,
+    NotAnEventStoreError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot, decode_event
 from ..types import StreamLimits
 from .connections import Conn, Connections, configure
 from .listener import Listener
 from .reads import decode_page
-from .sql import MIGRATION_LOCK, SCHEMA_VERSION, Statements
+from .sql import MIGRATION_LOCK, SCHEMA_VERSION, Statements, correlation_key
 from .writer import AppendWriter
 
 __all__ = ["PostgresStoreBackend"]
 
-_OPTIONS = ("schema", "pool_min", "pool_max", "wait_timeout", "poll_interval", "max_event_bytes")
+_OPTIONS = (
+    "schema",
+    "pool_min",
+    "pool_max",
+    "wait_timeout",
+    "poll_interval",
+    "max_event_bytes",
+    "max_append_events",
+    "max_append_bytes",
+)
 
 
 class PostgresStoreBackend(StoreBackend):
@@ -67,6 +85,7 @@ class PostgresStoreBackend(StoreBackend):
             await store.append("order-7", [NewEvent("Placed", {"total": 42})])
     """
 
+    system = "postgresql"
     #: Rows per read round trip: large pages spread a query's fixed cost
     #: (read_all of 100,000 events: about +10% from 512 to 1024, +5% more at 2048).
     page_size = 2048
@@ -102,12 +121,14 @@ class PostgresStoreBackend(StoreBackend):
         self.writer = AppendWriter(self.connections, self.statements, self.token)
         #: The LISTEN connection that wakes live subscriptions.
         self.listener = Listener(conninfo, self.statements.notify_channel, self.token)
+        self._store_id = ""
 
     # -- opening --------------------------------------------------------------------
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
         """The store in the database and ``schema`` the URL names (created on
-        first use); the options eventflux does not take go to libpq."""
+        first use, unless ``create`` is False); the options eventflux does not
+        take go to libpq."""
         schema = options.pop("schema", "eventflux")
         try:
             check_schema_name(schema)
@@ -135,10 +156,10 @@ class PostgresStoreBackend(StoreBackend):
             wait_timeout=wait_timeout,
             poll_interval=poll_interval,
         )
-        await backend._start()
+        await backend._start(create)
         return backend
 
-    async def _start(self) -> None:
+    async def _start(self, create: bool = True) -> None:
         # The schema is checked on a connection of its own, so that a server that
         # cannot be reached or used reports libpq's own reason.
         try:
@@ -150,12 +171,12 @@ class PostgresStoreBackend(StoreBackend):
         try:
             async with conn:
                 await configure(conn)
-                await self._migrate(conn)
+                await self._migrate(conn, create)
         except psycopg.Error as e:
             raise self.connections.translate(e) from e
         await self.connections.open()
 
-    async def _migrate(self, conn: Conn) -> None:
+    async def _migrate(self, conn: Conn, create: bool = True) -> None:
         st = self.statements
         async with conn.transaction():
             # One process at a time creates or migrates a schema; the others wait here
@@ -171,18 +192,49 @@ class PostgresStoreBackend(StoreBackend):
                         f"({', '.join(tables[:5])}) but no eventflux event store; pick "
                         "another one with the URL option ?schema=NAME"
                     )
+                if not create:
+                    raise StoreNotFoundError(
+                        f"there is no event store in the PostgreSQL schema {self.schema!r}"
+                    )
                 await conn.execute(st.create)
-                return
-            cur = await conn.execute(st.read_version)
-            vrow = await cur.fetchone()
-            version = int(vrow[0]) if vrow else 0
-            if version > SCHEMA_VERSION:
-                raise NotAnEventStoreError(
-                    f"PostgreSQL schema {self.schema!r} holds an event store of layout "
-                    f"{version}, newer than this eventflux understands ({SCHEMA_VERSION}); "
-                    "upgrade eventflux"
-                )
-            # Later layouts add their steps to sql.MIGRATIONS and run them here.
+            else:
+                await self._upgrade(conn)
+            cur = await conn.execute(st.set_store_id, (str(uuid.uuid4()),))
+            id_row = await cur.fetchone()
+            assert id_row is not None
+            self._store_id = str(id_row[0])
+
+    async def _upgrade(self, conn: Conn) -> None:
+        """Bring a store of an earlier layout to this one (under the migration lock)."""
+        st = self.statements
+        cur = await conn.execute(st.read_version)
+        vrow = await cur.fetchone()
+        version = int(vrow[0]) if vrow else 0
+        if version > SCHEMA_VERSION:
+            raise NotAnEventStoreError(
+                f"PostgreSQL schema {self.schema!r} holds an event store of layout "
+                f"{version}, newer than this eventflux understands ({SCHEMA_VERSION}); "
+                "upgrade eventflux"
+            )
+        while version < SCHEMA_VERSION:
+            for step in st.migrations[version]:
+                await conn.execute(step)
+            if version == 1:  # the rows whose metadata PostgreSQL's json cannot read
+                await self._backfill_correlations(conn)
+            version += 1
+            await conn.execute(f'UPDATE "{self.schema}".eventflux_schema SET version = {version}')
+
+    async def _backfill_correlations(self, conn: Conn) -> None:
+        st = self.statements
+        cur = await conn.execute(st.correlation_backfill)
+        fills = []
+        for position, metadata in await cur.fetchall():
+            value = orjson.loads(bytes(metadata)).get(CORRELATION_ID)
+            if isinstance(value, str):
+                fills.append((correlation_key(value), position))
+        if fills:
+            async with conn.cursor() as c:
+                await c.executemany(st.correlation_fill, fills)
 
     async def close(self) -> None:
         self.connections.closed = True
@@ -256,10 +308,38 @@ class PostgresStoreBackend(StoreBackend):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
-        sql = self.statements.read_all[types is not None, prefix is not None]
-        params = {"after": after, "limit": limit, "types": list(types or ()), "prefix": prefix}
-        return decode_page(codec, await self.connections.fetch(sql, params), after, limit)
+        sql = self.statements.read_all[
+            types is not None, prefix is not None, correlation_id is not None
+        ]
+        params: dict[str, Any] = {
+            "after": after,
+            "limit": limit,
+            "types": list(types or ()),
+            "prefix": prefix,
+            "correlation_id": correlation_key(correlation_id),
+        }
+        if correlation_id is None:
+            return decode_page(codec, await self.connections.fetch(sql, params), after, limit)
+        # The column holds an id up to its first NUL (text cannot hold one): drop
+        # the rows whose id only starts like this one, and read on until the page
+        # is full or the index has no more rows.
+        events: list[RecordedEvent] = []
+        while True:
+            want = limit - len(events)
+            params["limit"] = want
+            page = decode_page(
+                codec, await self.connections.fetch(sql, params), params["after"], want
+            )
+            events.extend(
+                e for e in page.events if e.metadata.get(CORRELATION_ID) == correlation_id
+            )
+            if len(events) >= limit:
+                return LogPage(events, events[-1].position)
+            if len(page.events) < want:
+                return LogPage(events, max(page.mark, after))
+            params["after"] = page.events[-1].position
 
     async def stream_version(self, stream: str) -> int:
         rows = await self.connections.fetch(self.statements.stream_version, (stream,))
@@ -267,6 +347,10 @@ class PostgresStoreBackend(StoreBackend):
 
     async def last_position(self) -> int:
         rows = await self.connections.fetch(self.statements.last_position, ())
+        return int(rows[0][0])
+
+    async def head_position(self) -> int:
+        rows = await self.connections.fetch(self.statements.head_position, ())
         return int(rows[0][0])
 
     async def streams(self, prefix: str) -> list[str]:
@@ -283,12 +367,24 @@ class PostgresStoreBackend(StoreBackend):
             max_age if isinstance(max_age, timedelta) else None,
         )
 
+    async def store_id(self) -> str:
+        """The id recorded in the schema when the store was created."""
+        return self._store_id
+
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         rows = await self.connections.fetch(self.statements.load_snapshot, (stream,))
         if not rows:
             return None
         version, type_name, data, schema_version, at = rows[0]
         return StoredSnapshot(int(version), type_name, bytes(data), int(schema_version), at)
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str) -> int:
+        """A PostgreSQL store is backed up with the server's own tools."""
+        raise StoreError(
+            f"a PostgreSQL store is backed up with pg_dump: pg_dump --schema={self.schema} "
+            f"--format=custom --file={dest} <database URL> (docs/store.md, Backups)"
+        )
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

@@ -14,21 +14,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool.base import AttemptWithBackoff
 
-from ...exceptions import StoreBusyError, StoreError, StoreUnavailableError
+from ...exceptions import (
+    InvalidArgumentError,
+    StoreBusyError,
+    StoreError,
+    StoreUnavailableError,
+)
 from .arrays import register as register_arrays
 
 __all__ = ["Conn", "ConnectionLost", "Connections", "configure"]
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
+
+
+#: Reconnection attempts of the pool: the first after 50 ms, then doubling up to
+#: RECONNECT_MAX seconds (psycopg_pool's own start at 1 s and double without
+#: bound, so after a long outage the store stayed unusable for seconds after the
+#: server was back).
+RECONNECT_FIRST = 0.05
+RECONNECT_MAX = 0.5
+
+
+class _Reconnecting(AttemptWithBackoff):
+    """psycopg_pool's reconnection attempt, with eventflux's short delays."""
+
+    INITIAL_DELAY = RECONNECT_FIRST
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        if self.delay > RECONNECT_MAX:
+            self.delay = min(RECONNECT_MAX, max(0.0, self.give_up_at - now))
+
+
+class _Pool(AsyncConnectionPool[Any]):
+    """The pool, reconnecting within half a second of the server's return."""
+
+    async def _add_connection(
+        self, attempt: AttemptWithBackoff | None, growing: bool = False
+    ) -> None:
+        if attempt is None:
+            attempt = _Reconnecting(timeout=self.reconnect_timeout)
+        await super()._add_connection(attempt, growing=growing)
 
 
 class ConnectionLost(Exception):
@@ -58,7 +96,7 @@ class Connections:
         self.wait_timeout = wait_timeout
         #: Set when the store closes: lost connections are not waited out any more.
         self.closed = False
-        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+        self._pool: AsyncConnectionPool[Conn] = _Pool(
             conninfo,
             min_size=pool_min,
             max_size=pool_max,
@@ -120,21 +158,49 @@ class Connections:
                 delay = min(delay * 2, 0.5)
 
     def translate(self, e: Exception) -> Exception:
-        """The eventflux error for a driver error (other errors pass through)."""
+        """The eventflux error that names what went wrong, for a driver error or
+        for a value the driver could not send (other errors pass through).
+
+        Bad input (a value out of range, bytes that are not valid text) is an
+        :class:`~eventflux.InvalidArgumentError`; a server that is down,
+        unreachable, out of disk or of connections, or read-only is
+        :class:`~eventflux.StoreUnavailableError` saying which; a lock or a
+        connection not obtained in time is :class:`~eventflux.StoreBusyError`;
+        anything else is a :class:`~eventflux.StoreError`."""
         if isinstance(e, ConnectionLost):
             e = e.error
-        if isinstance(e, StoreError):
+        if isinstance(e, StoreError | InvalidArgumentError):
             return e
+        text = str(e).strip()
         if isinstance(e, PoolTimeout):
             return StoreBusyError(
                 f"no PostgreSQL connection within {self.wait_timeout} s: the server is "
                 f"unreachable or all {self._pool.max_size} pooled connections are busy "
                 "(URL options wait_timeout and pool_max)"
             )
-        if isinstance(e, psycopg.OperationalError):
-            return StoreUnavailableError(f"PostgreSQL is unavailable: {e}".rstrip())
+        if isinstance(e, struct.error | OverflowError):
+            return InvalidArgumentError(
+                f"a value does not fit PostgreSQL's 64-bit integers ({text}); nothing was written"
+            )
+        if isinstance(e, pg_errors.DataError):
+            return InvalidArgumentError(
+                f"PostgreSQL refused a value as bad input: {text}; nothing was written"
+            )
+        if isinstance(e, pg_errors.DiskFull):
+            return StoreUnavailableError(
+                f"the PostgreSQL server's disk is full: {text}; nothing was written. "
+                "Free space on the server and retry"
+            )
+        if isinstance(e, pg_errors.InsufficientResources):
+            return StoreUnavailableError(f"the PostgreSQL server is out of resources: {text}")
+        if isinstance(e, pg_errors.LockNotAvailable | pg_errors.QueryCanceled):
+            return StoreBusyError(f"PostgreSQL gave up waiting: {text}")
+        if isinstance(e, pg_errors.InsufficientPrivilege | pg_errors.ReadOnlySqlTransaction):
+            return StoreUnavailableError(f"PostgreSQL refused the store's work: {text}")
+        if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError):
+            return StoreUnavailableError(f"PostgreSQL is unavailable: {text}")
         if isinstance(e, psycopg.Error):
-            return StoreUnavailableError(f"PostgreSQL refused the operation: {e}".rstrip())
+            return StoreError(f"PostgreSQL refused the operation: {text}")
         return e
 
     async def fetch(self, sql: str, params: Any, *, binary: bool = True) -> list[tuple[Any, ...]]:

@@ -103,7 +103,7 @@ class Listener:
                     with contextlib.suppress(Exception):
                         await conn.close()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 0.5)
 
 
 def _nobody() -> None:

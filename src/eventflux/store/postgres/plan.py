@@ -16,6 +16,7 @@ from ..._internal import group_commit
 from ...events import AppendResult
 from ...exceptions import ConcurrencyError, StoreError, StreamDeletedError
 from ..backend import AppendBatch, check_idempotent_retry, version_matches
+from .sql import correlation_key
 
 __all__ = ["Planned", "Request", "Rows", "any_conflict", "plan_group", "results"]
 
@@ -40,6 +41,9 @@ class Rows:
         self.datas: list[bytes] = []
         self.metas: list[bytes] = []
         self.schemas: list[int] = []
+        self.correlations: list[str | None] = []
+        #: Encoded bytes (data plus metadata) of the rows.
+        self.bytes = 0
 
     def add(self, batch: AppendBatch, first_version: int) -> int:
         version = first_version
@@ -51,6 +55,8 @@ class Rows:
             self.datas.append(e.data)
             self.metas.append(e.metadata)
             self.schemas.append(e.schema_version)
+            self.correlations.append(correlation_key(e.correlation_id))
+            self.bytes += len(e.data) + len(e.metadata)
             version += 1
         return len(self.ids)
 

@@ -10,21 +10,36 @@ Every table lives in one PostgreSQL schema (URL option ``schema``, default
   lock the rows of their streams.
 - ``events``: the log; ``position`` is the primary key.
 - ``snapshots``: the latest snapshot of each stream.
-- ``eventflux_schema``: the layout version, for migrations.
+- ``eventflux_schema``: the layout version, for migrations, and the store's
+  id (a UUID drawn when the store is created; read models remember it).
+
+Layouts: 1, the first; 2 adds ``events.correlation_id`` (the metadata's
+correlation id, written by every append, with a partial index for
+``read_all(correlation_id=...)``) and ``eventflux_schema.store_id``.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Final
 
 from ..._internal.postgres import check_schema_name
 
-__all__ = ["SCHEMA_VERSION", "Statements", "channel_for"]
+__all__ = ["SCHEMA_VERSION", "Statements", "channel_for", "correlation_key"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 #: First key of the advisory lock that serialises migrations of one schema.
 MIGRATION_LOCK: Final = 0x4546_4C58  # "EFLX"
+
+
+def correlation_key(correlation_id: str | None) -> str | None:
+    """What ``events.correlation_id`` holds for an event's correlation id: the id
+    up to its first NUL character (PostgreSQL text cannot hold one; readers
+    compare the whole id with the metadata's)."""
+    if correlation_id is None or "\x00" not in correlation_id:
+        return correlation_id
+    return correlation_id.split("\x00", 1)[0]
 
 
 def channel_for(schema: str) -> str:
@@ -58,8 +73,11 @@ CREATE TABLE {s}.events (
     metadata bytea NOT NULL,
     schema_version int NOT NULL,
     recorded_at timestamptz NOT NULL,
+    correlation_id text COLLATE "C",
     UNIQUE (stream, version)
 );
+CREATE INDEX events_correlation ON {s}.events (correlation_id, position)
+    WHERE correlation_id IS NOT NULL;
 CREATE TABLE {s}.snapshots (
     stream text COLLATE "C" PRIMARY KEY,
     version bigint NOT NULL,
@@ -68,12 +86,28 @@ CREATE TABLE {s}.snapshots (
     schema_version int NOT NULL,
     recorded_at timestamptz NOT NULL
 );
-CREATE TABLE {s}.eventflux_schema (version int NOT NULL);
-INSERT INTO {s}.eventflux_schema VALUES ({version});
+CREATE TABLE {s}.eventflux_schema (version int NOT NULL, store_id text);
+INSERT INTO {s}.eventflux_schema (version) VALUES ({version});
 """
 
-#: Steps from layout version N to N + 1 (none yet: version 1 is the first).
-MIGRATIONS: Final[dict[int, str]] = {}
+#: Steps from layout version N to N + 1, each a list of statements (run in the
+#: migration's transaction, under its lock; ``{s}`` is the quoted schema).
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        'ALTER TABLE {s}.events ADD COLUMN correlation_id text COLLATE "C"',
+        "ALTER TABLE {s}.eventflux_schema ADD COLUMN store_id text",
+        # Metadata is UTF-8 JSON (or empty). PostgreSQL's json type cannot turn
+        # an escaped NUL into text, so rows holding one are done in Python
+        # (``correlation_backfill``).
+        "UPDATE {s}.events SET correlation_id = "
+        "convert_from(metadata, 'UTF8')::json ->> 'correlation_id' "
+        "WHERE length(metadata) > 0 "
+        "AND position(convert_to('\\u0000', 'UTF8') IN metadata) = 0 "
+        "AND json_typeof(convert_from(metadata, 'UTF8')::json -> 'correlation_id') = 'string'",
+        "CREATE INDEX events_correlation ON {s}.events (correlation_id, position) "
+        "WHERE correlation_id IS NOT NULL",
+    ),
+}
 
 _COLUMNS = (
     "e.id, e.stream, e.version, e.position, e.type, e.data, e.metadata, "
@@ -110,17 +144,48 @@ _DRAW_AND_INSERT = (
     "recorded_at = greatest(recorded_at, clock_timestamp()) "
     "WHERE id = 1{cond} RETURNING position - %(n)b AS base, recorded_at), "
     "i AS (INSERT INTO {s}.events (position, id, stream, version, type, data, "
-    "metadata, schema_version, recorded_at) "
+    "metadata, schema_version, recorded_at, correlation_id) "
     "SELECT h.base + u.ord, u.id, u.stream, u.version, u.type, u.data, u.meta, "
-    "u.sv, h.recorded_at FROM h, unnest(%(ids)b::uuid[], %(streams)b::text[], "
+    "u.sv, h.recorded_at, u.cid FROM h, unnest(%(ids)b::uuid[], %(streams)b::text[], "
     "%(evs)b::int8[], %(types)b::text[], %(datas)b::bytea[], %(metas)b::bytea[], "
-    "%(svs)b::int4[]) WITH ORDINALITY AS u(id, stream, version, type, data, meta, sv, ord)) "
+    "%(svs)b::int4[], %(cids)b::text[]) "
+    "WITH ORDINALITY AS u(id, stream, version, type, data, meta, sv, cid, ord)) "
 )
 _COMMIT = (
     "WITH v AS (UPDATE {s}.streams t SET version = u.version "
     "FROM unnest(%(names)b::text[], %(versions)b::int8[]) AS u(name, version) "
     "WHERE t.name = u.name), " + _DRAW_AND_INSERT.replace("{cond}", "") + "SELECT base, "
     "recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
+)
+
+# A large group's rows are sent ahead, in slices, into a temporary table of the
+# connection (so that no one statement carries tens of megabytes, and the event
+# loop is never held for long while one is sent); the ordering step then draws
+# the positions and inserts the staged rows.
+_CREATE_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS eventflux_staging (ord int8, id uuid, stream text, "
+    "version int8, type text, data bytea, metadata bytea, schema_version int4, "
+    "correlation_id text) ON COMMIT DELETE ROWS"
+)
+_STAGE_ROWS = (
+    "INSERT INTO pg_temp.eventflux_staging SELECT %(offset)b + u.ord, u.id, u.stream, "
+    "u.version, u.type, u.data, u.meta, u.sv, u.cid FROM unnest(%(ids)b::uuid[], "
+    "%(streams)b::text[], %(evs)b::int8[], %(types)b::text[], %(datas)b::bytea[], "
+    "%(metas)b::bytea[], %(svs)b::int4[], %(cids)b::text[]) "
+    "WITH ORDINALITY AS u(id, stream, version, type, data, meta, sv, cid, ord)"
+)
+_COMMIT_STAGED = (
+    "WITH v AS (UPDATE {s}.streams t SET version = u.version "
+    "FROM unnest(%(names)b::text[], %(versions)b::int8[]) AS u(name, version) "
+    "WHERE t.name = u.name), "
+    "h AS (UPDATE {s}.head SET position = position + %(n)b, "
+    "recorded_at = greatest(recorded_at, clock_timestamp()) "
+    "WHERE id = 1 RETURNING position - %(n)b AS base, recorded_at), "
+    "i AS (INSERT INTO {s}.events (position, id, stream, version, type, data, "
+    "metadata, schema_version, recorded_at, correlation_id) "
+    "SELECT h.base + u.ord, u.id, u.stream, u.version, u.type, u.data, u.metadata, "
+    "u.schema_version, h.recorded_at, u.correlation_id FROM h, pg_temp.eventflux_staging u) "
+    "SELECT base, recorded_at, pg_notify(%(channel)b, %(token)b) FROM h"
 )
 
 # The whole append as one statement (so one transaction in autocommit mode), for
@@ -154,6 +219,10 @@ class Statements:
 
     schema: str
     create: str
+    migrations: dict[int, tuple[str, ...]]
+    correlation_backfill: str
+    correlation_fill: str
+    set_store_id: str
     read_version: str
     lock_migration: str
     schema_tables: str
@@ -162,15 +231,19 @@ class Statements:
     stored_ids: str
     commit_events: str
     commit_fast: str
+    create_staging: str
+    stage_rows: str
+    commit_staged: str
     prune_after_append: str
     prune_now: str
     read_forwards: str
     read_backwards: str
     read_forwards_as_of: str
     read_backwards_as_of: str
-    read_all: dict[tuple[bool, bool], str]
+    read_all: dict[tuple[bool, bool, bool], str]
     stream_version: str
     last_position: str
+    head_position: str
     streams: str
     soft_delete: str
     hard_delete_stream: str
@@ -195,24 +268,37 @@ class Statements:
         as_of = "AND e.recorded_at <= %(as_of)s "
         forwards = "AND e.version >= %(from)s ORDER BY e.version LIMIT %(limit)s"
         backwards = "AND e.version <= %(from)s ORDER BY e.version DESC LIMIT %(limit)s"
-        read_all: dict[tuple[bool, bool], str] = {}
-        for by_type in (False, True):
-            for by_prefix in (False, True):
-                where = "e.position > %(after)s"
-                if by_type:
-                    where += " AND e.type = ANY(%(types)s::text[])"
-                if by_prefix:
-                    where += " AND starts_with(e.stream, %(prefix)s)"
-                # One statement, one snapshot: the head row says how far the log
-                # is complete for this snapshot (see PostgresStoreBackend).
-                read_all[by_type, by_prefix] = (
-                    f"SELECT h.position, {_COLUMNS.replace('e.', 'p.')} FROM {s}.head h "
-                    f"LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM {s}.events e WHERE {where} "
-                    "ORDER BY e.position LIMIT %(limit)s) p ON true WHERE h.id = 1"
-                )  # no outer ORDER BY (a sort per page): the reader checks the order
+        read_all: dict[tuple[bool, bool, bool], str] = {}
+        for by_type, by_prefix, by_correlation in itertools.product((False, True), repeat=3):
+            where = "e.position > %(after)s"
+            if by_correlation:  # the partial index events_correlation
+                where = "e.correlation_id = %(correlation_id)s AND " + where
+            if by_type:
+                where += " AND e.type = ANY(%(types)s::text[])"
+            if by_prefix:
+                where += " AND starts_with(e.stream, %(prefix)s)"
+            # One statement, one snapshot: the head row says how far the log
+            # is complete for this snapshot (see PostgresStoreBackend).
+            read_all[by_type, by_prefix, by_correlation] = (
+                f"SELECT h.position, {_COLUMNS.replace('e.', 'p.')} FROM {s}.head h "
+                f"LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM {s}.events e WHERE {where} "
+                "ORDER BY e.position LIMIT %(limit)s) p ON true WHERE h.id = 1"
+            )  # no outer ORDER BY (a sort per page): the reader checks the order
         return cls(
             schema=schema,
             create=_CREATE.format(s=s, version=SCHEMA_VERSION),
+            migrations={
+                n: tuple(step.format(s=s) for step in steps) for n, steps in MIGRATIONS.items()
+            },
+            correlation_backfill=(
+                f"SELECT position, metadata FROM {s}.events WHERE length(metadata) > 0 "
+                "AND position(convert_to('\\u0000', 'UTF8') IN metadata) > 0"
+            ),
+            correlation_fill=f"UPDATE {s}.events SET correlation_id = %s WHERE position = %s",
+            set_store_id=(
+                f"UPDATE {s}.eventflux_schema SET store_id = coalesce(store_id, %s) "
+                "RETURNING store_id"
+            ),
             read_version=f"SELECT version FROM {s}.eventflux_schema",
             lock_migration="SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
             schema_tables=(
@@ -235,6 +321,9 @@ class Statements:
             # The whole append in one statement (see _FAST); positions are drawn last
             # in it, so the same holds.
             commit_fast=_FAST.format(s=s),
+            create_staging=_CREATE_STAGING,
+            stage_rows=_STAGE_ROWS,
+            commit_staged=_COMMIT_STAGED.format(s=s),
             prune_after_append=_PRUNE.format(
                 s=s, now=f"(SELECT recorded_at FROM {s}.head WHERE id = 1)"
             ),
@@ -246,6 +335,7 @@ class Statements:
             read_all=read_all,
             stream_version=f"SELECT version FROM {s}.streams WHERE name = %s",
             last_position=f"SELECT coalesce(max(position), 0) FROM {s}.events",
+            head_position=f"SELECT position FROM {s}.head WHERE id = 1",
             streams=(
                 f"SELECT name FROM {s}.streams WHERE starts_with(name, %s) "
                 "AND NOT hard_deleted AND hidden_before <= version ORDER BY name"

@@ -56,8 +56,14 @@ __all__ = ["AppendWriter"]
 MAX_GROUP_EVENTS = 20_000
 #: Most requests one transaction serves.
 MAX_GROUP_REQUESTS = 1_000
+#: A group with more encoded bytes than this sends its rows ahead in slices of
+#: about STAGE_SLICE bytes (see ``_stage``), not in one statement.
+STAGE_ABOVE = 4 * 1024 * 1024
+STAGE_SLICE = 1024 * 1024
+_MAX_INT = 2**63 - 1
 
 Pause = Callable[[str], Awaitable[None]]
+Fault = Callable[[str], Awaitable[None]]
 Outcomes = list[tuple[Request, list[AppendResult] | StoreError]]
 
 
@@ -77,6 +83,9 @@ class AppendWriter:
         #: Test hook: awaited with "locked" (stream rows locked) and "drawn" (positions
         #: drawn, events inserted, COMMIT not yet sent). Never set in production.
         self.pause: Pause | None = None
+        #: Test hook of the one-statement path: awaited with "fast" after its
+        #: statement, before the commit (see ``_faulty``). Never set in production.
+        self.fault: Fault | None = None
         #: Stream versions as this writer last saw them (locked or written): the
         #: prediction that lets most transactions take a single round trip.
         self._known: dict[str, int] = {}
@@ -126,6 +135,10 @@ class AppendWriter:
                 delay = min(delay * 2, 0.5)
                 continue
             except Exception as e:
+                if len(group) > 1 and not isinstance(e, psycopg.OperationalError):
+                    # One request's bad input must not fail the others: each runs
+                    # alone, and only the culprit gets the error.
+                    return [(await self._commit([r]))[0] for r in group]
                 return [connections.translate(e) for _ in group]
             return _in_order(group, outcomes, deferred)
 
@@ -134,7 +147,8 @@ class AppendWriter:
     ) -> tuple[Outcomes, list[Request]]:
         st = self._statements
         names = sorted({b.stream for r in group for b in r.payload})
-        if not check_ids:
+        large = _encoded_bytes(group) > STAGE_ABOVE
+        if not check_ids and not large:
             done = await self._predicted(conn, group, names)
             if done is not None:
                 return done, []
@@ -165,11 +179,18 @@ class AppendWriter:
             if not rows.ids:
                 await conn.execute("ROLLBACK")
                 return results(planned, 0), deferred
-            params = self._params(rows, touched)
+            if large:
+                await self._stage(conn, rows)
+                params = self._params(Rows(), touched)
+                params["n"] = len(rows.ids)
+                statement = st.commit_staged
+            else:
+                params = self._params(rows, touched)
+                statement = st.commit_events
             prune = sorted(limited & set(touched))
             async with conn.pipeline() as pipe:
                 head = conn.cursor()
-                await head.execute(st.commit_events, params)
+                await head.execute(statement, params)
                 if prune:
                     await conn.execute(st.prune_after_append, (prune,))
                 if self.pause is not None:
@@ -188,6 +209,35 @@ class AppendWriter:
                 except psycopg.Error:
                     await conn.close()
 
+    async def _stage(self, conn: psycopg.AsyncConnection[Any], rows: Rows) -> None:
+        """Send a large group's rows to the connection's staging table, a slice of
+        about ``STAGE_SLICE`` bytes per statement (the event loop runs between)."""
+        st = self._statements
+        await conn.execute(st.create_staging)
+        n = len(rows.ids)
+        start = 0
+        while start < n:
+            end, size = start, 0
+            while end < n and (end == start or size < STAGE_SLICE):
+                size += len(rows.datas[end]) + len(rows.metas[end])
+                end += 1
+            part = slice(start, end)
+            await conn.execute(
+                st.stage_rows,
+                {
+                    "offset": start,
+                    "ids": UuidArray.of(rows.ids[part]),
+                    "streams": TextArray.of(rows.streams[part]),
+                    "evs": Int8Array.of(rows.versions[part]),
+                    "types": TextArray.of(rows.types[part]),
+                    "datas": ByteaArray.of(rows.datas[part]),
+                    "metas": ByteaArray.of(rows.metas[part]),
+                    "svs": Int4Array.of(rows.schemas[part]),
+                    "cids": TextArray.of(rows.correlations[part]),
+                },
+            )
+            start = end
+
     def _params(self, rows: Rows, touched: dict[str, int]) -> dict[str, Any]:
         names = sorted(touched)
         return {
@@ -201,6 +251,7 @@ class AppendWriter:
             "datas": ByteaArray.of(rows.datas),
             "metas": ByteaArray.of(rows.metas),
             "svs": Int4Array.of(rows.schemas),
+            "cids": TextArray.of(rows.correlations),
             "channel": self._statements.notify_channel,
             "token": self._token,
         }
@@ -235,20 +286,56 @@ class AppendWriter:
             deferred
             or touched.keys() != predicted.keys()  # the statement checks the streams it moves
             or any(isinstance(p, StoreError) for _, p in planned)
+            or max(touched.values(), default=0) > _MAX_INT  # a guess from a bad expectation
         ):
             return None
         params = self._params(rows, touched)
         params["pversions"] = Int8Array.of([predicted[n] for n in sorted(touched)])
-        try:
-            # autocommit: the statement is the transaction
-            cursor = await conn.execute(self._statements.commit_fast, params)
-        except pg_errors.DivisionByZero:  # not as predicted: the statement wrote nothing
-            return None  # (the general path looks the versions up and remembers them)
-        row = await cursor.fetchone()
+        if self.fault is not None:
+            row = await self._faulty(conn, params, self.fault)
+            if row is None:
+                return None
+        else:
+            try:
+                # autocommit: the statement is the transaction
+                cursor = await conn.execute(self._statements.commit_fast, params)
+            except pg_errors.DivisionByZero:  # not as predicted: the statement wrote nothing
+                return None  # (the general path looks the versions up and remembers them)
+            row = await cursor.fetchone()
         assert row is not None
         assert row[0] is not None
         self._remember(touched)
         return results(planned, int(row[0]))
+
+    async def _faulty(
+        self, conn: psycopg.AsyncConnection[Any], params: dict[str, Any], fault: Fault
+    ) -> tuple[Any, ...] | None:
+        """The one-statement path with a fault hook (tests only): the same
+        statement in a transaction, and the hook between the statement (its
+        positions drawn, the head row locked) and its COMMIT: it may stall or
+        raise, which rolls everything back."""
+        await conn.execute("BEGIN")
+        try:
+            try:
+                cursor = await conn.execute(self._statements.commit_fast, params)
+            except pg_errors.DivisionByZero:
+                await conn.execute("ROLLBACK")
+                return None
+            row = await cursor.fetchone()
+            await fault("fast")
+            await conn.execute("COMMIT")
+        finally:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                try:
+                    await conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    await conn.close()
+        return row
+
+
+def _encoded_bytes(group: list[Request]) -> int:
+    """The encoded bytes of a group's events (data plus metadata)."""
+    return sum(len(e.data) + len(e.metadata) for r in group for b in r.payload for e in b.events)
 
 
 def _in_order(

@@ -9,6 +9,8 @@
 - ``busy_timeout``: seconds to wait for another process's write lock before
   :class:`StoreBusyError` (default 5);
 - ``max_event_bytes``: size limit of one encoded event (default 1 MiB);
+  ``max_append_events`` and ``max_append_bytes``: most events and encoded
+  bytes of one append (default 10,000 and 64 MiB);
 - ``readers``: reader connections, each on its own thread (default 4).
 
 The file is in WAL mode. All writes of a process go through one writer thread
@@ -56,6 +58,7 @@ from ...exceptions import ConfigurationError, StoreClosedError
 from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot
 from ..types import StreamLimits
 from . import reads, writes
+from .backup import write_backup
 from .schema import ERRORS, prepare_file
 from .watcher import CommitWatcher
 
@@ -75,6 +78,7 @@ class SQLiteStoreBackend(StoreBackend):
     for the URL options.
     """
 
+    system = "sqlite"
     #: Events per round trip to a reader thread (read_all, subscribe, read):
     #: fewer thread hand-offs than the default, still a bounded amount of memory.
     page_size = 1024
@@ -104,21 +108,23 @@ class SQLiteStoreBackend(StoreBackend):
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
+        self._store_id = ""
 
     @classmethod
-    async def open(cls, url: SplitResult, options: dict[str, str]) -> Self:
-        """The store in the file that ``url`` names (created on first use)."""
+    async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
+        """The store in the file that ``url`` names (created on first use, unless
+        ``create`` is False)."""
         path = sqlite_path(url)
         durability = choice_option(options, "durability", "full", ("full", "normal"))
         busy = float_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
         readers = int_option(options, "readers", DEFAULT_READERS)
         reject_unknown_options(options, "sqlite")
         backend = cls(path, durability=durability, busy_timeout=busy, readers=readers)
-        await asyncio.to_thread(backend._start)
+        await asyncio.to_thread(backend._start, create)
         return backend
 
-    def _start(self) -> None:
-        prepare_file(self.path, self.busy_timeout)
+    def _start(self, create: bool = True) -> None:
+        self._store_id = prepare_file(self.path, self.busy_timeout, create=create)
         self.writer = acquire_writer(
             self.path,
             synchronous=_SYNCHRONOUS[self.durability],
@@ -170,7 +176,7 @@ class SQLiteStoreBackend(StoreBackend):
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
             return fn(self._reader(), *args)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OverflowError) as e:
             raise translate_error(e, self.path, self.busy_timeout, ERRORS) from e
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -230,8 +236,9 @@ class SQLiteStoreBackend(StoreBackend):
         limit: int,
         types: tuple[str, ...] | None,
         prefix: str | None,
+        correlation_id: str | None,
     ) -> LogPage:
-        events, head = reads.read_all_page(conn, codec, after, limit, types, prefix)
+        events, head = reads.read_all_page(conn, codec, after, limit, types, prefix, correlation_id)
         if len(events) >= limit:
             return LogPage(events, events[-1].position)
         return LogPage(events, max(head, after))
@@ -244,11 +251,12 @@ class SQLiteStoreBackend(StoreBackend):
         types: tuple[str, ...] | None,
         prefix: str | None,
         codec: Codec,
+        correlation_id: str | None = None,
     ) -> LogPage:
         """One page of the global log. SQLite serialises writers and positions are
         assigned under the write lock, so the head of the same read transaction
         is a safe mark: no event at or below it can become visible later."""
-        return await self._read(self._log_page, codec, after, limit, types, prefix)
+        return await self._read(self._log_page, codec, after, limit, types, prefix, correlation_id)
 
     async def stream_version(self, stream: str) -> int:
         v = await self._read(
@@ -260,11 +268,21 @@ class SQLiteStoreBackend(StoreBackend):
         v = await self._read(reads.scalar, "SELECT max(position) FROM eventflux_events")
         return 0 if v is None else int(v)
 
+    async def head_position(self) -> int:
+        v = await self._read(
+            reads.scalar, "SELECT seq FROM sqlite_sequence WHERE name = 'eventflux_events'"
+        )
+        return 0 if v is None else int(v)
+
     async def streams(self, prefix: str) -> list[str]:
         return await self._read(reads.stream_names, prefix)
 
     async def stream_limits(self, stream: str) -> StreamLimits:
         return await self._read(reads.stream_limits, stream)
+
+    async def store_id(self) -> str:
+        """The id recorded in the file when the store was created."""
+        return self._store_id
 
     async def load_snapshot(self, stream: str) -> StoredSnapshot | None:
         def load(conn: sqlite3.Connection) -> StoredSnapshot | None:
@@ -281,6 +299,13 @@ class SQLiteStoreBackend(StoreBackend):
             )
 
         return await self._read(load)
+
+    # -- backups ------------------------------------------------------------------------
+    async def backup(self, dest: str) -> int:
+        """Copy the file with SQLite's online backup API (see :mod:`.backup`)."""
+        if self._closed:
+            raise StoreClosedError("the event store is closed")
+        return await asyncio.to_thread(write_backup, self.path, dest, self.busy_timeout)
 
     # -- live subscriptions -------------------------------------------------------------
     async def start_waiting(self, wake: Callable[[], None]) -> float | None:

@@ -16,12 +16,14 @@ from uuid import UUID, SafeUUID
 import orjson
 
 from ...codec import Codec
-from ...events import RecordedEvent
+from ...events import CORRELATION_ID, RecordedEvent
 from ..types import StreamLimits
+from .schema import CORRELATED, CORRELATION_OF
 
 __all__ = [
     "EPOCH",
     "decode_rows",
+    "log_query",
     "micros",
     "prefix_range",
     "read_all_page",
@@ -98,21 +100,24 @@ def prefix_range(prefix: str) -> tuple[str, str | None]:
     return prefix, None
 
 
-def read_all_page(
-    conn: sqlite3.Connection,
-    codec: Codec,
+def log_query(
     after: int,
     limit: int,
     types: tuple[str, ...] | None,
     prefix: str | None,
-) -> tuple[list[RecordedEvent], int]:
-    """Up to ``limit`` events after ``after`` and the head position of the snapshot.
-
-    The rows are decoded as the cursor yields them, inside the read
-    transaction: no list of a page's raw rows is ever built (fewer live
-    objects for the garbage collector to walk)."""
-    where = ["position > ?"]
-    params: list[Any] = [after]
+    correlation_id: str | None = None,
+) -> tuple[str, list[Any], int]:
+    """The statement of one global-log page, its parameters, and the index of
+    ``after`` among them. With ``correlation_id`` it reads the correlation
+    index (see :mod:`.schema`)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if correlation_id is not None:
+        where.append(f"{CORRELATED} AND {CORRELATION_OF} = ?")
+        params.append(correlation_id.split("\x00", 1)[0])  # what the index holds, see below
+    where.append("position > ?")
+    at = len(params)
+    params.append(after)
     if types is not None:
         if not types:
             where.append("0")
@@ -131,15 +136,61 @@ def read_all_page(
         f"SELECT {_COLUMNS} FROM eventflux_events WHERE {' AND '.join(where)} "
         "ORDER BY position LIMIT ?"
     )
+    return sql, params, at
+
+
+def read_all_page(
+    conn: sqlite3.Connection,
+    codec: Codec,
+    after: int,
+    limit: int,
+    types: tuple[str, ...] | None,
+    prefix: str | None,
+    correlation_id: str | None = None,
+) -> tuple[list[RecordedEvent], int]:
+    """Up to ``limit`` events after ``after`` and the head position of the snapshot.
+
+    The rows are decoded as the cursor yields them, inside the read
+    transaction: no list of a page's raw rows is ever built (fewer live
+    objects for the garbage collector to walk)."""
+    sql, params, at = log_query(after, limit, types, prefix, correlation_id)
     conn.execute("BEGIN")
     try:
         head = conn.execute(
             "SELECT seq FROM sqlite_sequence WHERE name = 'eventflux_events'"
         ).fetchall()
-        events = decode_rows(codec, conn.execute(sql, params))
+        if correlation_id is None:
+            events = decode_rows(codec, conn.execute(sql, params))
+        else:
+            events = _correlated(conn, codec, sql, params, at, limit, correlation_id)
     finally:
         conn.execute("COMMIT")
     return events, (int(head[0][0]) if head else 0)
+
+
+def _correlated(
+    conn: sqlite3.Connection,
+    codec: Codec,
+    sql: str,
+    params: list[Any],
+    at: int,
+    limit: int,
+    correlation_id: str,
+) -> list[RecordedEvent]:
+    """The events of a correlation-id page. SQLite's JSON functions end a string
+    at a NUL character, so the index holds an id up to its first NUL, and the
+    lookup is by that part: rows whose id only starts like the one asked for
+    are dropped here, and the scan goes on until the page is full or the index
+    has no more rows."""
+    events: list[RecordedEvent] = []
+    while True:
+        want = limit - len(events)
+        params[-1] = want
+        rows = decode_rows(codec, conn.execute(sql, params))
+        events.extend(e for e in rows if e.metadata.get(CORRELATION_ID) == correlation_id)
+        if len(rows) < want or len(events) >= limit:
+            return events
+        params[at] = rows[-1].position
 
 
 _STREAM_COLUMNS: Final = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))

@@ -8,8 +8,8 @@ implements :class:`~eventflux.store.backend.StoreBackend`::
 
     class TestMyStore(EventStoreContract):
         async def make_store(self, tmp_path, options=None, *, reopen=False):
-            limit = int((options or {}).get("max_event_bytes", 1024 * 1024))
-            return EventStore(MyBackend(), max_event_bytes=limit)
+            limits = {name: int(value) for name, value in (options or {}).items()}
+            return EventStore(MyBackend(), **limits)
 
 See docs/backends.md.
 """
@@ -17,7 +17,9 @@ See docs/backends.md.
 from ._base import ContractBase
 from .admin import AdminContract
 from .append import AppendContract
+from .correlation import CorrelationContract
 from .inputs import InputContract
+from .integers import IntegerContract
 from .read import ReadContract
 from .stateful import StatefulContract
 from .subscribe import SubscribeContract
@@ -27,10 +29,12 @@ __all__ = ["ContractBase", "EventStoreContract"]
 
 class EventStoreContract(
     AppendContract,
+    CorrelationContract,
     ReadContract,
     SubscribeContract,
     AdminContract,
     InputContract,
+    IntegerContract,
     StatefulContract,
 ):
     """Every behaviour of the event store (docs/store.md) that a backend must show."""

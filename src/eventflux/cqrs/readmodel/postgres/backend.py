@@ -143,8 +143,8 @@ class PostgresReadModelBackend(ReadModelBackend):
 
     def begin(self, name: str) -> UnitOfWork:
         conn = self._writer_conn()
-        checkpoint, is_new = lock_checkpoint(conn, self.place, name)
-        return UnitOfWork(PostgresTransaction(conn), checkpoint, is_new)
+        checkpoint, is_new, store_id = lock_checkpoint(conn, self.place, name)
+        return UnitOfWork(PostgresTransaction(conn), checkpoint, is_new, store_id=store_id)
 
     def begin_swap(self, fresh: ReadModelBackend, name: str, checkpoint: int) -> UnitOfWork:
         if not isinstance(fresh, PostgresReadModelBackend):
@@ -160,7 +160,7 @@ class PostgresReadModelBackend(ReadModelBackend):
         return UnitOfWork(PostgresTransaction(conn), checkpoint)
 
     def commit(self, uow: UnitOfWork, name: str) -> None:
-        save_checkpoint(self._live_writer(), self.place, name, uow.checkpoint)
+        save_checkpoint(self._live_writer(), self.place, name, uow.checkpoint, uow.store_id)
 
     def _live_writer(self) -> SyncConn:
         if self._writer is None:
@@ -238,6 +238,27 @@ class PostgresReadModelBackend(ReadModelBackend):
         except _NO_TABLE:
             return {}
         return {name: int(position) for name, position in rows}
+
+    async def store_ids(self) -> dict[str, str]:
+        async def read(conn: AsyncConn) -> list[tuple[Any, ...]]:
+            cur = await conn.execute(self.place.statements.read_stores)
+            return await cur.fetchall()
+
+        try:
+            rows = await self._readers.run(read)
+        except (*_NO_TABLE, pg_errors.UndefinedColumn):
+            return {}
+        return {name: str(store_id) for name, store_id in rows}
+
+    async def exists(self) -> bool:
+        """Whether the schema holds the checkpoints table (never creates it)."""
+
+        async def read(conn: AsyncConn) -> bool:
+            cur = await conn.execute(self.place.statements.exists)
+            row = await cur.fetchone()
+            return bool(row and row[0])
+
+        return await self._readers.run(read)
 
     async def close(self) -> None:
         conn, self._writer = self._writer, None

@@ -66,10 +66,14 @@ class Statements:
     """The checkpoint statements of one schema (names quoted once, here)."""
 
     create: sql.Composed
+    has_store_id: sql.Composed
+    add_store_id: sql.Composed
     insert: sql.Composed
     lock: sql.Composed
     save: sql.Composed
     read_all: sql.Composed
+    read_stores: sql.Composed
+    exists: sql.Composed
     search_path: sql.Composed
 
     @classmethod
@@ -78,17 +82,34 @@ class Statements:
         return cls(
             create=sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, "
-                "position bigint NOT NULL, updated_at timestamptz NOT NULL)"
+                "position bigint NOT NULL, updated_at timestamptz NOT NULL, store_id text)"
             ).format(table),
+            # a checkpoints table made by an earlier version gets the store id column;
+            # looked for first: ALTER TABLE would wait for every runner's row lock
+            has_store_id=sql.SQL(
+                "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass({}) "
+                "AND attname = 'store_id' AND NOT attisdropped"
+            ).format(sql.Literal(f'"{schema}".{CHECKPOINTS_TABLE}')),
+            add_store_id=sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS store_id text").format(
+                table
+            ),
             insert=sql.SQL(
                 "INSERT INTO {} (name, position, updated_at) VALUES (%s, 0, now()) "
                 "ON CONFLICT (name) DO NOTHING"
             ).format(table),
-            lock=sql.SQL("SELECT position FROM {} WHERE name = %s FOR UPDATE").format(table),
-            save=sql.SQL("UPDATE {} SET position = %s, updated_at = now() WHERE name = %s").format(
+            lock=sql.SQL("SELECT position, store_id FROM {} WHERE name = %s FOR UPDATE").format(
                 table
             ),
+            save=sql.SQL(
+                "UPDATE {} SET position = %s, store_id = %s, updated_at = now() WHERE name = %s"
+            ).format(table),
             read_all=sql.SQL("SELECT name, position FROM {}").format(table),
+            read_stores=sql.SQL("SELECT name, store_id FROM {} WHERE store_id IS NOT NULL").format(
+                table
+            ),
+            exists=sql.SQL("SELECT to_regclass({}) IS NOT NULL").format(
+                sql.Literal(f'"{schema}".{CHECKPOINTS_TABLE}')
+            ),
             search_path=sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)),
         )
 

@@ -11,9 +11,9 @@ every machine.
 Example::
 
     conn = connect_writer(place)
-    checkpoint, is_new = lock_checkpoint(conn, place, "shop-catalog")
+    checkpoint, is_new, store_id = lock_checkpoint(conn, place, "shop-catalog")
     ...
-    save_checkpoint(conn, place, "shop-catalog", 42)
+    save_checkpoint(conn, place, "shop-catalog", 42, store_id)
 """
 
 from __future__ import annotations
@@ -82,11 +82,14 @@ def _prepare_schema(conn: SyncConn, place: PgPlace) -> None:
         if cur.fetchone() is None:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(place.schema)))
         conn.execute(place.statements.create)
+        if conn.execute(place.statements.has_store_id).fetchone() is None:
+            conn.execute(place.statements.add_store_id)  # a model made by an earlier version
 
 
-def lock_checkpoint(conn: SyncConn, place: PgPlace, name: str) -> tuple[int, bool]:
+def lock_checkpoint(conn: SyncConn, place: PgPlace, name: str) -> tuple[int, bool, str | None]:
     """BEGIN, insert ``name``'s checkpoint row if missing and lock it, in one
-    round trip; returns (the checkpoint, True if the row is new)."""
+    round trip; returns (the checkpoint, True if the row is new, the store id
+    recorded with it)."""
     st = place.statements
     try:
         with conn.pipeline():
@@ -105,14 +108,16 @@ def lock_checkpoint(conn: SyncConn, place: PgPlace, name: str) -> tuple[int, boo
         raise place.unavailable(e) from e
     if row is None:  # pragma: no cover - the row was inserted or locked above
         raise StoreUnavailableError(f"the checkpoint row of {name!r} vanished")
-    return int(row[0]), inserted.rowcount == 1
+    return int(row[0]), inserted.rowcount == 1, row[1]
 
 
-def save_checkpoint(conn: SyncConn, place: PgPlace, name: str, position: int) -> None:
-    """Write ``name``'s new position and COMMIT, in one round trip."""
+def save_checkpoint(
+    conn: SyncConn, place: PgPlace, name: str, position: int, store_id: str | None = None
+) -> None:
+    """Write ``name``'s new position (and store id) and COMMIT, in one round trip."""
     try:
         with conn.pipeline():
-            conn.execute(place.statements.save, (position, name))
+            conn.execute(place.statements.save, (position, store_id, name))
             conn.execute("COMMIT")
     except psycopg.Error as e:
         raise place.unavailable(e) from e

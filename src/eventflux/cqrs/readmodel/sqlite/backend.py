@@ -58,11 +58,11 @@ __all__ = ["DEFAULT_BUSY_TIMEOUT", "SQLiteReadModelBackend"]
 
 DEFAULT_BUSY_TIMEOUT: Final = 30.0
 _SETTINGS: Final = ("busy_timeout", "durability")
-_READ_CHECKPOINT: Final = f"SELECT position FROM main.{CHECKPOINTS_TABLE} WHERE name = ?"
+_READ_CHECKPOINT: Final = f"SELECT position, store_id FROM main.{CHECKPOINTS_TABLE} WHERE name = ?"
 _SAVE_CHECKPOINT: Final = (
-    f"INSERT INTO main.{CHECKPOINTS_TABLE} (name, position, updated_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
-    "updated_at = excluded.updated_at"
+    f"INSERT INTO main.{CHECKPOINTS_TABLE} (name, position, updated_at, store_id) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
+    "updated_at = excluded.updated_at, store_id = excluded.store_id"
 )
 _IDLE_SNAPSHOTS: Final = 4  # reader connections kept for the next snapshots
 
@@ -149,7 +149,9 @@ class SQLiteReadModelBackend(ReadModelBackend):
             row = conn.execute(_READ_CHECKPOINT, (name,)).fetchone()
         except sqlite3.Error as e:
             raise self.file.unavailable(e) from e
-        return UnitOfWork(SQLiteTransaction(conn), 0 if row is None else row[0], row is None)
+        if row is None:
+            return UnitOfWork(SQLiteTransaction(conn), 0, True)
+        return UnitOfWork(SQLiteTransaction(conn), row[0], False, store_id=row[1])
 
     @property
     def commits_at_once(self) -> bool:
@@ -174,7 +176,7 @@ class SQLiteReadModelBackend(ReadModelBackend):
     def commit(self, uow: UnitOfWork, name: str) -> None:
         conn = self._writer_conn()
         try:
-            conn.execute(_SAVE_CHECKPOINT, (name, uow.checkpoint, time.time()))
+            conn.execute(_SAVE_CHECKPOINT, (name, uow.checkpoint, time.time(), uow.store_id))
             conn.execute("COMMIT")
         except sqlite3.Error as e:
             raise self.file.unavailable(e) from e
@@ -280,6 +282,24 @@ class SQLiteReadModelBackend(ReadModelBackend):
                 return {}
             raise
 
+    async def store_ids(self) -> dict[str, str]:
+        if self._never_built():
+            return {}
+        try:
+            cursor = self._reader_conn().execute(
+                f"SELECT name, store_id FROM {CHECKPOINTS_TABLE} WHERE store_id IS NOT NULL"
+            )
+            return dict(cursor.fetchall())
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e) or "no such column" in str(e):
+                return {}
+            raise
+
+    async def exists(self) -> bool:
+        """Whether the file exists and holds the checkpoints table (looked at
+        read-only: looking never creates it)."""
+        return self._writer is not None or _holds_checkpoints(self.file.path)
+
     async def close(self) -> None:
         conns = [c for c in (self._writer, self._reader) if c is not None]
         conns += self._idle + list(self._lent)
@@ -287,3 +307,24 @@ class SQLiteReadModelBackend(ReadModelBackend):
         self._idle, self._lent, self._attached = [], set(), False
         for conn in conns:
             conn.close()
+
+
+def _holds_checkpoints(path: str) -> bool:
+    """Whether the SQLite file at ``path`` exists and has the checkpoints table,
+    opened read-only (a missing file is not created)."""
+    file = Path(path)
+    if not file.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (CHECKPOINTS_TABLE,)
+        ).fetchall()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return bool(found)

@@ -33,7 +33,8 @@ __all__ = [
 
 CHECKPOINTS_DDL: Final = (
     f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} "
-    "(name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at REAL NOT NULL)"
+    "(name TEXT PRIMARY KEY, position INTEGER NOT NULL, updated_at REAL NOT NULL, "
+    "store_id TEXT)"
 )
 DURABILITIES: Final = ("normal", "full")
 
@@ -87,11 +88,24 @@ def open_writer(file: SQLiteFile) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={file.durability.upper()}")
         conn.execute(CHECKPOINTS_DDL)
+        _add_store_id(conn)
         conn.execute("PRAGMA busy_timeout=0")  # lock waits: begin_immediate's own loop
     except sqlite3.Error as e:
         conn.close()
         raise file.unavailable(e) from e
     return conn
+
+
+def _add_store_id(conn: sqlite3.Connection) -> None:
+    """Give a checkpoints table made by an earlier version its ``store_id`` column
+    (the event store each checkpoint belongs to; unknown for the old rows)."""
+    columns = {row[1] for row in conn.execute(f"PRAGMA table_info({CHECKPOINTS_TABLE})")}
+    if "store_id" not in columns:
+        try:
+            conn.execute(f"ALTER TABLE {CHECKPOINTS_TABLE} ADD COLUMN store_id TEXT")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):  # another process added it just now
+                raise
 
 
 def open_reader(file: SQLiteFile) -> sqlite3.Connection:
