@@ -48,7 +48,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import re
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar
@@ -56,6 +58,7 @@ from typing import Any, ClassVar, Final, TypeVar
 from ..es.event_classes import defining_namespace
 from ..events import RecordedEvent
 from ..exceptions import ProjectionError
+from ..observability.logs import get_logger
 from ..store import EventStore
 from .handlers import HandlerEntry, handles, own_handlers
 from .readmodel import ReadModel, Transaction, UnitOfWork
@@ -67,6 +70,8 @@ R = TypeVar("R")
 Progress = Callable[[int, int], None]
 #: Extra catch-up passes of a rebuild before its swap (each one shrinks the backlog).
 _CATCH_UP_PASSES: Final = 5
+_std = logging.getLogger("eventflux.projections")
+_log = get_logger("eventflux.projections")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,12 +226,39 @@ class Projection:
     async def _apply_batch(
         self, model: ReadModel, store_id: str, events: Sequence[RecordedEvent]
     ) -> int:
+        logging_on = _std.isEnabledFor(logging.DEBUG)
+        started = time.perf_counter() if logging_on else 0.0
         applied, position = await self._in_unit_of_work(
             model, store_id, lambda uow: self._apply(uow, events)
         )
         if model is self.model:
             self._advance(position)
+        if logging_on:
+            self._log_batch(model, events, applied, position, time.perf_counter() - started)
         return applied
+
+    def _log_batch(
+        self,
+        model: ReadModel,
+        events: Sequence[RecordedEvent],
+        applied: int,
+        checkpoint: int,
+        seconds: float,
+    ) -> None:
+        """The ``projection batch`` line (DEBUG): one per committed batch."""
+        correlations = {e.metadata.get("correlation_id") for e in events} - {None}
+        _log.debug(
+            "projection batch",
+            projection=self.name,
+            rebuild=model is not self.model,
+            events=len(events),
+            applied=applied,
+            first_position=events[0].position if events else None,
+            last_position=events[-1].position if events else None,
+            checkpoint=checkpoint,
+            correlation_ids=sorted(map(str, correlations))[:20],
+            duration_ms=round(seconds * 1000, 3),
+        )
 
     def _advance(self, position: int) -> None:
         if position > self._position:

@@ -42,6 +42,7 @@ from .encoding import (
     encode_slice,
     prepare,
 )
+from .observe import log_append, logging_appends
 from .types import ANY, ExpectedVersion, Snapshot, StreamLimits
 from .validation import (
     DEFAULT_MAX_EVENT_BYTES,
@@ -155,15 +156,7 @@ class EventStore:
         """
         self._check_open()
         (batch,) = await self._encode([(stream, events, expected_version)])
-        if tracing.enabled():
-            with self._span(f"append {batch.stream}", batch.stream, len(batch.events)):
-                (result,) = await self._backend.append([batch])
-        else:
-            (result,) = await self._backend.append([batch])
-        self._changes.notify()
-        counted = metrics.current()
-        if counted is not None and not result.retried:
-            counted.appended(len(batch.events))
+        (result,) = await self._write([batch], f"append {batch.stream}")
         return result
 
     async def append_many(
@@ -193,13 +186,24 @@ class EventStore:
                 )
             specs.append((stream, spec[0], spec[1]))
         parts = await self._encode(specs)
+        results = await self._write(parts, "append_many")
+        return {p.stream: r for p, r in zip(parts, results, strict=True)}
+
+    async def _write(self, parts: list[AppendBatch], span_name: str) -> list[AppendResult]:
+        """Append the encoded ``parts`` in one transaction, with what observability
+        asks of an append: a span (tracing on), the log line (DEBUG on), the counter
+        of events written (metrics on)."""
+        logging_on = logging_appends()
+        started = time.perf_counter() if logging_on else 0.0
         if tracing.enabled():
             events = sum(len(p.events) for p in parts)
-            with self._span("append_many", ",".join(p.stream for p in parts), events):
+            with self._span(span_name, ",".join(p.stream for p in parts), events):
                 results = await self._backend.append(parts)
         else:
             results = await self._backend.append(parts)
         self._changes.notify()
+        if logging_on:
+            log_append(parts, results, time.perf_counter() - started)
         counted = metrics.current()
         if counted is not None:
             written = sum(
@@ -207,7 +211,7 @@ class EventStore:
             )
             if written:
                 counted.appended(written)
-        return {p.stream: r for p, r in zip(parts, results, strict=True)}
+        return results
 
     async def _encode(self, specs: list[tuple[object, object, object]]) -> list[AppendBatch]:
         """Check and encode the parts ``(stream, events, expected_version)`` of one
