@@ -555,9 +555,8 @@ class App:
                     t.cancel()
                 if state.tasks:
                     await asyncio.gather(*state.tasks, return_exceptions=True)
-                if shared_bus:  # drain this App's members; the bus stays open
-                    for handler in state.handlers:
-                        await bus.unsubscribe(handler)
+                if shared_bus:  # drain this App's members together; the bus stays open
+                    await asyncio.gather(*(bus.unsubscribe(h) for h in state.handlers))
                 self._running = None
 
     async def _start_projections(self, state: _Running, stack: AsyncExitStack) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from ..store import EventStore
 __all__ = ["ProjectionHandle", "RebuildJob", "ServedApp", "ServedApps", "app_folder"]
 
 log = logging.getLogger("eventflux.server")
+_SLOW_STOP = 2.0  # seconds: an App that takes longer to stop is named in the log
 
 
 def _module_folder(module: ModuleType) -> Path | None:
@@ -246,7 +248,7 @@ class ServedApps:
                         f"{spec.name!r}; serve them from different servers"
                     )
                 self.projections[spec.name] = ProjectionHandle(served.app, spec)
-        self._workers: AsyncExitStack | None = None
+        self._workers: list[tuple[str, AsyncExitStack]] = []
 
     @classmethod
     def of(cls, apps: Iterable[App | ServedApp]) -> ServedApps:
@@ -292,15 +294,18 @@ class ServedApps:
         """Run every App's subscribers, relays, projections and tasks on ``store``
         and ``bus`` (what ``eventflux worker`` runs), until :meth:`stop_workers`;
         then run the seeds (a seed that fails is logged, and the server goes on)."""
-        stack = AsyncExitStack()
+        started: list[tuple[str, AsyncExitStack]] = []
         try:
             for served in self.apps:
+                stack = AsyncExitStack()
                 await stack.enter_async_context(served.app.running(store=store, bus=bus))
+                started.append((served.name, stack))
             await bus.ready()
         except BaseException:
-            await stack.aclose()
+            for _, stack in reversed(started):
+                await stack.aclose()
             raise
-        self._workers = stack
+        self._workers = started
         for served in self.apps:
             if served.seed is not None:
                 try:
@@ -309,10 +314,17 @@ class ServedApps:
                     log.warning("app %r: its seed failed: %s: %s", served.name, type(e).__name__, e)
 
     async def stop_workers(self) -> None:
-        """Stop the Apps: running handlers finish, then relays and tasks stop."""
-        stack, self._workers = self._workers, None
-        if stack is not None:
+        """Stop the Apps, the last started first: running handlers finish, then
+        relays and tasks stop. An App slow to stop is named in the log."""
+        stacks, self._workers = self._workers, []
+        for name, stack in reversed(stacks):
+            began = time.monotonic()
             await stack.aclose()
+            took = time.monotonic() - began
+            if took > _SLOW_STOP:
+                log.warning(
+                    "app %r took %.1f s to stop (its handlers, relays and tasks)", name, took
+                )
 
     async def close(self) -> None:
         """Stop rebuilds, the workers, and close the read models opened here."""
