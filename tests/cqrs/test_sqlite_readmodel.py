@@ -82,10 +82,10 @@ async def test_full_durability_and_database_failures(tmp_path: Path) -> None:
         SQLiteReadModelBackend(tmp_path / "x.db", busy_timeout=0)
     (tmp_path / "dir.db").mkdir()
     broken = open_read_model(f"sqlite:///{tmp_path}/dir.db")
-    with pytest.raises(StoreUnavailableError, match="failed"):
+    with pytest.raises(StoreUnavailableError, match="cannot open the read model file"):
         async with broken.unit_of_work("p"):
             pass
-    with pytest.raises(StoreUnavailableError, match="failed"):
+    with pytest.raises(StoreUnavailableError, match="cannot open the read model file"):
         await broken.run_unit_of_work("p", lambda uow: None)
 
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ....exceptions import StoreBusyError, StoreUnavailableError
+from ...._internal.sqlite import ErrorKind, SQLiteErrors, classify, translate_error
+from ....exceptions import (
+    EventfluxError,
+    StoreBusyError,
+    StoreClosedError,
+    StoreUnavailableError,
+)
 from ..backend import CHECKPOINTS_TABLE
 
 __all__ = [
@@ -39,6 +45,17 @@ CHECKPOINTS_DDL: Final = (
 DURABILITIES: Final = ("normal", "full")
 
 
+#: How the SQLite read model names SQLite trouble (the shared translation's table).
+ERRORS: Final = SQLiteErrors(
+    noun="read model",
+    busy=StoreBusyError,
+    unavailable=StoreUnavailableError,
+    not_a_database=StoreUnavailableError,
+    other=StoreUnavailableError,
+    closed=StoreClosedError,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SQLiteFile:
     """Where a SQLite read model lives and how its connections are opened.
@@ -54,9 +71,11 @@ class SQLiteFile:
     durability: str
     scratch: bool = False
 
-    def unavailable(self, error: sqlite3.Error) -> StoreUnavailableError:
-        """The error raised when the file cannot be used."""
-        return StoreUnavailableError(f"the read model {self.path} failed: {error}")
+    def unavailable(self, error: sqlite3.Error) -> EventfluxError:
+        """The error raised when the file cannot be used: the one translation of
+        SQLite errors every port shares (disk full, cannot open, not a database,
+        I/O error... each named as such)."""
+        return translate_error(error, self.path, self.busy_timeout, ERRORS)
 
     def busy(self) -> StoreBusyError:
         """The error raised when another writer held the lock too long."""
@@ -121,7 +140,7 @@ def open_reader(file: SQLiteFile) -> sqlite3.Connection:
 
 
 def _locked(error: sqlite3.OperationalError) -> bool:
-    return "locked" in str(error) or "busy" in str(error)
+    return classify(error) is ErrorKind.BUSY
 
 
 def try_begin_immediate(conn: sqlite3.Connection, file: SQLiteFile) -> bool:
