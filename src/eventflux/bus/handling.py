@@ -129,6 +129,20 @@ def _failed(sub: Subscription, d: Delivery, e: BaseException) -> Outcome:
     )  # fmt: skip
 
 
+async def _call(sub: Subscription, msg: Message, timed_out: Callable[[], bool]) -> None:
+    """Run the handler on ``msg``; the runtime's handler timeout (a cancellation
+    while ``timed_out()``) becomes ``HandlerTimeoutError``."""
+    try:
+        result = sub.handler(msg)
+        if result is not None:
+            await result
+    except asyncio.CancelledError:
+        if not timed_out():
+            raise
+        _uncancel()
+        raise _timeout_error(sub) from None
+
+
 async def run_handler(
     sub: Subscription, d: Delivery, handle: MemberHandle, timed_out: Callable[[], bool]
 ) -> Outcome:
@@ -170,26 +184,10 @@ async def run_handler(
             else _NO_SPAN
         ):
             if breaker is None:
-                try:
-                    result = sub.handler(msg)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    if not timed_out():
-                        raise
-                    _uncancel()
-                    raise _timeout_error(sub) from None
+                await _call(sub, msg, timed_out)
             else:
                 async with breaker:
-                    try:
-                        result = sub.handler(msg)
-                        if result is not None:
-                            await result
-                    except asyncio.CancelledError:
-                        if not timed_out():
-                            raise
-                        _uncancel()
-                        raise _timeout_error(sub) from None
+                    await _call(sub, msg, timed_out)
         if inbox is not None:
             await inbox.record(sub.group, msg.msg_id)
     except AlreadyHandled:

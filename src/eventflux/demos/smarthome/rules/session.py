@@ -324,29 +324,13 @@ class EngineSession:
                     "due": due.isoformat(),
                     "trigger": result.info,
                 }
-                event_id = batch.add(
-                    run.stream,
-                    TIMER_SET,
-                    data,
-                    correlation_id=run.correlation_id,
-                    causation_id=run.cause,
-                    run=run,
-                    skip_if=lambda: run.finished,
-                )
+                event_id = _add_step(batch, run, TIMER_SET, data)
                 self.timers.add(Timer(run.stream, name, due, "waitfor", data, event_id))
         elif result.fires:
             self.end_wait(batch, wait, {"timed_out": False, "trigger": result.info})
         elif result.holds is False and key in self.timers:
             self.timers.remove(key)
-            batch.add(
-                run.stream,
-                TIMER_CANCELLED,
-                {"timer": name, "path": wait.path},
-                correlation_id=run.correlation_id,
-                causation_id=run.cause,
-                run=run,
-                skip_if=lambda: run.finished,
-            )
+            _add_step(batch, run, TIMER_CANCELLED, {"timer": name, "path": wait.path})
 
     def end_wait(self, batch: Batch, wait: WaitListener, result: dict[str, Any]) -> None:
         """A wait ends (matched or timed out): recorded, then the run goes on."""
@@ -357,15 +341,7 @@ class EngineSession:
             if timer.data.get("path") == path:
                 self.timers.remove(timer.key)
         data = {"path": path, **result, "at": self.clock.now().isoformat()}
-        batch.add(
-            run.stream,
-            WAIT_ENDED,
-            data,
-            correlation_id=run.correlation_id,
-            causation_id=run.cause,
-            run=run,
-            skip_if=lambda: run.finished,
-        )
+        _add_step(batch, run, WAIT_ENDED, data)
         batch.effects.append(lambda: _resolve(run, path, data))
 
     def start_wait(
@@ -610,15 +586,7 @@ class EngineSession:
         path = str(timer.data.get("path"))
         if timer.purpose == "delay":
             data = {**fired_data, "path": path, "step": timer.data.get("step", "delay")}
-            batch.add(
-                run.stream,
-                TIMER_FIRED,
-                data,
-                correlation_id=run.correlation_id,
-                causation_id=run.cause,
-                run=run,
-                skip_if=lambda: run.finished,
-            )
+            _add_step(batch, run, TIMER_FIRED, data)
             batch.effects.append(lambda: _resolve(run, path, data))
             return
         wait = self.waits.get((run.stream, path))
@@ -627,15 +595,7 @@ class EngineSession:
         if timer.purpose == "wait":
             self.end_wait(batch, wait, {"timed_out": True})
         elif timer.purpose == "waitfor":
-            batch.add(
-                run.stream,
-                TIMER_FIRED,
-                {**fired_data, "path": path},
-                correlation_id=run.correlation_id,
-                causation_id=run.cause,
-                run=run,
-                skip_if=lambda: run.finished,
-            )
+            _add_step(batch, run, TIMER_FIRED, {**fired_data, "path": path})
             self.end_wait(batch, wait, {"timed_out": False, "trigger": timer.data.get("trigger")})
 
     async def _fire_time(
@@ -728,6 +688,20 @@ class EngineSession:
             data["input"] = reading.position
         event = NewEvent(f"home.{what}", data, metadata(str(event_id), None), event_id)
         await append_retrying(self.store, {device_stream(entity.entity_id): ([event], ANY)})
+
+
+def _add_step(batch: Batch, run: RunHandle, event_type: str, data: dict[str, Any]) -> str:
+    """Record a step of ``run`` (a timer, a wait's end) on its stream in ``batch``,
+    unless the run has finished by the time the batch commits; returns the id."""
+    return batch.add(
+        run.stream,
+        event_type,
+        data,
+        correlation_id=run.correlation_id,
+        causation_id=run.cause,
+        run=run,
+        skip_if=lambda: run.finished,
+    )
 
 
 def _resolve(run: RunHandle, path: str, data: Any) -> None:
