@@ -47,6 +47,10 @@ Where a builtin exception fits, the eventflux error derives from it too, so
     │   ├── AggregateNotFoundError (LookupError)   no such aggregate (at that time/version)
     │   ├── MissingApplyMethodError (TypeError)    an event class has no @apply method
     │   └── DomainError                        a command broke a business rule
+    ├── SagaError                              a saga could not do what was asked
+    │   ├── SagaNotFoundError (LookupError)    no instance of that saga with that key
+    │   ├── DeadlineNotFoundError (LookupError)    no pending deadline by that name
+    │   └── SagaKeyError (ValueError)          a key function gave no usable key
     └── CqrsError
         ├── NoHandlerError (LookupError)       no handler for the dispatched type
         ├── ValidationError (ValueError)       the validation middleware refused it
@@ -69,12 +73,12 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "AppNotRunningError",
     "AggregateError",
     "AggregateNotFoundError",
-    "BusBusyError",
+    "AppNotRunningError",
     "AppendTooLargeError",
     "ArgumentTypeError",
+    "BusBusyError",
     "BusClosedError",
     "BusError",
     "BusUnavailableError",
@@ -84,6 +88,7 @@ __all__ = [
     "ConfigurationError",
     "CqrsError",
     "DeadLetterNotFoundError",
+    "DeadlineNotFoundError",
     "DeserializationError",
     "DomainError",
     "DuplicateEventError",
@@ -107,6 +112,9 @@ __all__ = [
     "ProjectionError",
     "ReadModelError",
     "ReadModelNotFoundError",
+    "SagaError",
+    "SagaKeyError",
+    "SagaNotFoundError",
     "SerializationError",
     "StoreBusyError",
     "StoreClosedError",
@@ -423,3 +431,37 @@ class ProjectionError(CqrsError):
 
 class UnknownProjectionError(CqrsError, LookupError):
     """No projection is registered under that name."""
+
+
+# -- sagas --------------------------------------------------------------------------------
+class SagaError(EventfluxError):
+    """A saga could not do what was asked."""
+
+
+class SagaNotFoundError(SagaError, LookupError):
+    """There is no instance of the saga with that key."""
+
+    def __init__(self, saga: str, key: str) -> None:
+        self.saga = saga
+        self.key = key
+        super().__init__(
+            f"saga {saga!r} has no instance with key {key!r}; "
+            "list them with: eventflux sagas list --name " + saga
+        )
+
+
+class DeadlineNotFoundError(SagaError, LookupError):
+    """The instance has no pending deadline by that name."""
+
+    def __init__(self, saga: str, key: str, deadline: str) -> None:
+        self.saga = saga
+        self.key = key
+        self.deadline = deadline
+        super().__init__(
+            f"saga {saga!r} instance {key!r} has no pending deadline {deadline!r}; "
+            f"list them with: eventflux sagas deadlines --name {saga}"
+        )
+
+
+class SagaKeyError(SagaError, ValueError):
+    """A ``key=`` function raised or returned something that is not a str."""
