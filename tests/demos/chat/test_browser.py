@@ -5,7 +5,6 @@ presence shows both, and a reloaded page has its history intact."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,12 +15,7 @@ import pytest_asyncio
 from playwright.async_api import expect
 from tests.demos.chat._serve import ChatProcess
 from tests.demos.chat.test_servers import servers
-from tests.server.test_browser import ARGS, CHROMIUM
-
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason="needs Debian's Chromium (apt-get install chromium; scripts/test does it as root)",
-)
+from tests.server.test_browser import ARGS, CHROMIUM, require_chromium
 
 
 @pytest.fixture
@@ -32,8 +26,9 @@ def two(tmp_path: Path) -> Iterator[list[ChatProcess]]:
 
 @pytest_asyncio.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright  # imported here: skipped without Chromium
+    from playwright.async_api import async_playwright
 
+    require_chromium()  # a missing browser fails with how to install it, never skips
     with tempfile.TemporaryDirectory() as profile:
         async with async_playwright() as p:
             context = await p.chromium.launch_persistent_context(

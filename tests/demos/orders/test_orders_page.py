@@ -9,7 +9,6 @@ the four services' workers running in the server."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from tests.server.conftest import running
+from tests.server.test_browser import ARGS, CHROMIUM, require_chromium
 
 from eventflux import open_bus, open_store
 from eventflux.cli.serve_apps import demo_targets
@@ -27,17 +27,6 @@ from eventflux.sagas import ManualClock
 from eventflux.server.served import ServedApp
 
 from ._helpers import Shop, eventually, order_ids, smooth
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest_asyncio.fixture
@@ -117,15 +106,11 @@ async def test_the_json_routes(site: tuple[str, Shop]) -> None:
         assert (await client.get("/demos")).status_code == 200
 
 
-needs_chromium = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK), reason="needs Debian's Chromium (apt-get install chromium)"
-)
-
-
 @pytest_asyncio.fixture
 async def browser_page() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
+    require_chromium()  # a missing browser fails with how to install it, never skips
     with tempfile.TemporaryDirectory() as profile:
         async with async_playwright() as p:
             context = await p.chromium.launch_persistent_context(
@@ -142,7 +127,6 @@ async def browser_page() -> AsyncIterator[Any]:
                 await context.close()
 
 
-@needs_chromium
 @pytest.mark.asyncio
 async def test_placing_an_order_and_watching_it_complete(
     site: tuple[str, Shop], browser_page: Any
@@ -177,7 +161,6 @@ async def test_placing_an_order_and_watching_it_complete(
     assert page.errors == []
 
 
-@needs_chromium
 @pytest.mark.asyncio
 async def test_an_outage_opens_the_breaker_and_it_recovers(
     site: tuple[str, Shop], browser_page: Any
