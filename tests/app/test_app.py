@@ -4,6 +4,8 @@ metadata every hop carries without user code."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -324,6 +326,41 @@ async def test_background_tasks_run_while_the_app_runs_and_stop_with_it() -> Non
     async with app.running():
         await eventually(lambda: len(ticks) >= 3)
     assert cancelled.is_set()
+
+
+@pytest.mark.asyncio
+async def test_a_background_task_that_raises_is_logged_and_runs_again(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventflux.app.app as app_module
+
+    monkeypatch.setattr(app_module, "TASK_RESTART_FIRST", 0.01)
+    app = memory_app()
+    runs: list[int] = []
+    done = asyncio.Event()
+
+    @app.task
+    async def flaky(ctx: Context) -> None:
+        runs.append(len(runs))
+        if len(runs) < 3:
+            raise RuntimeError(f"run {len(runs)} failed")
+        done.set()  # the third run returns: the task is done, not run again
+
+    caplog.set_level(logging.ERROR, logger="eventflux.app")
+    async with app.running():
+        await asyncio.wait_for(done.wait(), 5)
+        await asyncio.sleep(0.1)
+    assert runs == [0, 1, 2]
+    failed = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if r.name == "eventflux.app" and "task failed" in r.getMessage()
+    ]
+    assert [(x["task"], x["error"], x["restart_in"]) for x in failed] == [
+        ("flaky", "RuntimeError: run 1 failed", 0.01),
+        ("flaky", "RuntimeError: run 2 failed", 0.02),
+    ]
+    assert all(x["level"] == "error" and x["app"] == "bank" for x in failed)
 
 
 @pytest.mark.asyncio

@@ -70,6 +70,10 @@ H = TypeVar("H", bound=Callable[..., Any])
 SagaClass = TypeVar("SagaClass", bound=type[Saga])
 #: ``async def task(ctx)``: a background task of an App
 Task = Callable[[Context], Coroutine[Any, Any, Any]]
+#: seconds before a background task that raised runs again; doubles per failure
+TASK_RESTART_FIRST = 0.1
+#: the longest pause before a failed background task runs again
+TASK_RESTART_MAX = 30.0
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -376,7 +380,8 @@ class App:
 
     def task(self, fn: Task) -> Task:
         """Run ``async def fn(ctx)`` in the background while the App runs (a
-        simulator, a poller); it is cancelled when the App stops."""
+        simulator, a poller); it is cancelled when the App stops. One that
+        raises is logged and run again after a pause (0.1 s, doubling to 30 s)."""
         if not callable(fn):
             raise TypeError(f"a task must be an async function, not {fn!r}")
         self._tasks.append(fn)
@@ -540,10 +545,9 @@ class App:
                     state.relays.append(outbox)
                 await self.sagas.start(store, bus)
                 for fn in self._tasks:
-                    ctx = self.context({})
                     state.tasks.append(
                         asyncio.get_running_loop().create_task(
-                            fn(ctx), name=f"eventflux-app-{self.name}-{fn.__name__}"
+                            self._run_task(fn), name=f"eventflux-app-{self.name}-{fn.__name__}"
                         )
                     )
                 yield self
@@ -577,6 +581,30 @@ class App:
             )
             state.runners[spec.name] = runner
             state.tasks.append(runner)
+
+    async def _run_task(self, fn: Task) -> None:
+        """Run a background task; one that raises is logged and started again
+        after a pause that doubles up to :data:`TASK_RESTART_MAX` seconds (and
+        falls back to the first pause once a run lasted a minute)."""
+        pause = TASK_RESTART_FIRST
+        while True:
+            began = time.monotonic()
+            try:
+                await fn(self.context({}))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if time.monotonic() - began >= 60.0:
+                    pause = TASK_RESTART_FIRST
+                self.log.error(
+                    "task failed",
+                    task=getattr(fn, "__name__", repr(fn)),
+                    error=f"{type(e).__name__}: {e}",
+                    restart_in=round(pause, 3),
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, TASK_RESTART_MAX)
 
     async def _run_projection(self, projection: Projection, store: EventStore) -> None:
         try:
