@@ -3,13 +3,17 @@ rebuilds the stale one and runs its batch again, so nothing is lost or doubled."
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from eventflux import App
+from eventflux import App, open_store
 from eventflux.demos.trading import FundAccount, GetBook, SubmitOrder, make_app
+from eventflux.demos.trading.exchange import Exchange
 from eventflux.demos.trading.halts import HaltMonitor, ManualClock
+from eventflux.demos.trading.state import ExchangeState, Listing
 from eventflux.resilience import CircuitState
 
 
@@ -69,3 +73,56 @@ async def test_two_exchanges_on_one_store_resolve_their_conflicts(tmp_path: Path
         types = [e.type async for e in store.read("trading-book-ACME")]
         assert types.count("trading.OrderAccepted") == 2
         assert types.count("trading.BookOpened") == 1
+
+
+class _BothReadFirst:
+    """A store whose first two ``append_many`` calls wait for each other: both
+    exchanges have read the empty store before either opens the books."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._arrived = 0
+        self._both = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def append_many(self, batch: Any) -> Any:
+        if self._arrived < 2:
+            self._arrived += 1
+            if self._arrived == 2:
+                self._both.set()
+            await asyncio.wait_for(self._both.wait(), 5)
+        return await self._store.append_many(batch)
+
+
+@pytest.mark.asyncio
+async def test_two_exchanges_starting_together_open_each_book_once(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/events.db")
+    try:
+        racing = _BothReadFirst(store)
+        listings = {"ACME": Listing(100_00), "INIT": Listing(50_00)}
+        a = Exchange(racing, lambda: ExchangeState(listings))  # type: ignore[arg-type]
+        b = Exchange(racing, lambda: ExchangeState(listings))  # type: ignore[arg-type]
+        runners = [asyncio.create_task(a.run()), asyncio.create_task(b.run())]
+        try:
+            # the loser's opening append conflicts: it reads the books the winner opened
+            await asyncio.wait_for(asyncio.gather(a.loaded.wait(), b.loaded.wait()), 10)
+            assert racing._arrived == 2
+            for symbol in listings:
+                types = [e.type async for e in store.read(f"trading-book-{symbol}")]
+                assert types == ["trading.BookOpened"]
+            # b was never told of ann's deposit: it reads it before its next batch
+            await a.call(lambda s: (None, s.fund("ann", 1_000_00, {})), {})
+            ack = await b.call(lambda s: s.submit("ann", "ACME", "buy", 1, 100_00), {})
+            assert (ack.order_id, ack.status) == ("ACME-1", "open")
+            ack = await a.call(lambda s: s.submit("ann", "ACME", "buy", 1, 100_00), {})
+            assert (ack.order_id, ack.status) == ("ACME-2", "open")
+            await b.call(lambda s: (None, []), {})  # b's next batch reads a's order
+            assert b.versions == a.versions
+        finally:
+            for r in runners:
+                r.cancel()
+            await asyncio.gather(*runners, return_exceptions=True)
+    finally:
+        await store.close()

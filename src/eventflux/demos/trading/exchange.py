@@ -59,6 +59,8 @@ class Exchange:
         self.batch_size = batch_size
         self.tick = tick
         self.versions: dict[str, int] = {}
+        #: the global position up to which every ``trading-`` event is folded
+        self.position = 0
         self.batches = 0
         self.loaded = asyncio.Event()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -96,16 +98,33 @@ class Exchange:
                     future.set_exception(closed)
 
     async def _load(self) -> None:
-        state = self.make_state()
-        versions: dict[str, int] = {}
-        async for e in self.store.read_all(stream_prefix="trading-"):
-            versions[e.stream] = e.version
-            state.replay(e.stream, e.data, e.recorded_at)
-        state.touched.clear()
-        self.state, self.versions = state, versions
-        opened = state.open_books()
-        if opened:
-            await self._append(self._group(opened, {}))
+        for attempt in range(3):
+            self.state, self.versions, self.position = self.make_state(), {}, 0
+            await self._catch_up()
+            state = self.state
+            opened = state.open_books()
+            if not opened:
+                return
+            try:
+                await self._append(self._group(opened, {}))
+                return
+            except ConcurrencyError:
+                # another exchange on this store opened the books first: read them
+                if attempt == 2:
+                    raise
+
+    async def _catch_up(self) -> None:
+        """Fold the ``trading-`` events stored since the last look: those another
+        exchange on this store wrote (an order must not be refused for an
+        account or a book state this one has not seen yet). Its own events are
+        skipped by their versions."""
+        state, versions = self.state, self.versions
+        async for e in self.store.read_all(after=self.position, stream_prefix="trading-"):
+            self.position = e.position
+            if e.version > versions.get(e.stream, 0):
+                versions[e.stream] = e.version
+                state.replay(e.stream, e.data, e.recorded_at)
+        state.touched.clear()  # their writer published those books' quotes
 
     def _group(
         self, emitted: list[tuple[str, Any]], metadata: Mapping[str, Any]
@@ -127,9 +146,16 @@ class Exchange:
         results = await self.store.append_many(batch)
         for stream, result in results.items():
             self.versions[stream] = result.last_version
+        # nobody else wrote since the last look when the batch's positions
+        # follow it: skip reading the batch back on the next catch-up
+        count = sum(len(events) for events in grouped.values())
+        last = max(result.position for result in results.values())
+        if last - count == self.position:
+            self.position = last
 
     async def _process(self, batch: list[_Item]) -> None:
         for attempt in range(3):
+            await self._catch_up()
             answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
             # halts whose cooldown ended resume first: this batch's orders may trade
             grouped = self._group(self.state.resume_due(), {})
