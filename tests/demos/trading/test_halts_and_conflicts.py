@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from eventflux import App, open_store
+from eventflux import App, AppNotRunningError, StoreUnavailableError, open_store
 from eventflux.demos.trading import FundAccount, GetBook, SubmitOrder, make_app
 from eventflux.demos.trading.exchange import Exchange
 from eventflux.demos.trading.halts import HaltMonitor, ManualClock
@@ -124,5 +124,45 @@ async def test_two_exchanges_starting_together_open_each_book_once(tmp_path: Pat
             for r in runners:
                 r.cancel()
             await asyncio.gather(*runners, return_exceptions=True)
+    finally:
+        await store.close()
+
+
+class _FailsFirstRead:
+    """A store whose first ``read_all`` fails, as a store that is down at start."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def read_all(self, **kwargs: Any) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise StoreUnavailableError("the store is down")
+        return self._store.read_all(**kwargs)
+
+
+@pytest.mark.asyncio
+async def test_an_exchange_that_failed_serves_again_when_run_again(tmp_path: Path) -> None:
+    store = await open_store(f"sqlite:///{tmp_path}/events.db")
+    try:
+        flaky = _FailsFirstRead(store)
+        ex = Exchange(flaky, lambda: ExchangeState({"ACME": Listing(100_00)}))  # type: ignore[arg-type]
+        with pytest.raises(StoreUnavailableError):
+            await ex.run()
+        with pytest.raises(AppNotRunningError, match="restarts after an error"):
+            await ex.call(lambda s: (None, s.fund("ann", 1_000_00, {})), {})
+        runner = asyncio.create_task(ex.run())  # what the App does with a failed task
+        try:
+            await asyncio.wait_for(ex.loaded.wait(), 10)
+            await ex.call(lambda s: (None, s.fund("ann", 1_000_00, {})), {})
+            ack = await ex.call(lambda s: s.submit("ann", "ACME", "buy", 1, 100_00), {})
+            assert (ack.order_id, ack.status) == ("ACME-1", "open")
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
     finally:
         await store.close()

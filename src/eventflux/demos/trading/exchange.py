@@ -69,13 +69,19 @@ class Exchange:
     async def call(self, request: Request, metadata: Mapping[str, Any]) -> Any:
         """Run ``request`` in the next batch; its result once its events are stored."""
         if self._closed:
-            raise AppNotRunningError("the exchange stopped: start its App again")
+            raise AppNotRunningError(
+                "the exchange is not running: its App stopped, or it restarts after an error"
+            )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((request, metadata, future))
         return await future
 
     async def run(self) -> None:
-        """Load the state from the store, then serve batches until cancelled."""
+        """Load the state from the store, then serve batches until cancelled.
+        After an error it may run again (the App restarts a failed task): it
+        then reloads the state before it serves."""
+        self._closed = False
+        self.loaded.clear()
         try:
             await self._load()
             self.loaded.set()
