@@ -2,5 +2,6 @@
 
 Nothing here is public API: ``urls`` (URL and option parsing, the one SQLite
 path rule, backend lookup), ``ids`` (event, message and command ids with one
-fork hook) and ``sentinels``.
+fork hook), ``sentinels`` and ``retrying`` (waiting out a store or bus
+outage).
 """

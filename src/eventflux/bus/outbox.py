@@ -34,6 +34,7 @@ from typing import Any, Self
 
 import msgspec
 
+from .._internal.retrying import while_unavailable
 from ..events import CAUSATION_ID, CORRELATION_ID, RecordedEvent
 from ..store import EventStore
 from .facade import MessageBus
@@ -189,8 +190,18 @@ class OutboxRelay:
 
     async def _load(self) -> int:
         if self.position is None:
-            self.position = await self.checkpoint.load()
+            self.position = await while_unavailable(
+                self.checkpoint.load, self._retrying("loading"), give_up=self._stop.is_set
+            )
         return self.position
+
+    def _retrying(self, what: str) -> Callable[[Exception, float], None]:
+        def warn(e: Exception, pause: float) -> None:
+            log.warning(
+                "outbox %r: %s the checkpoint failed, retry in %.2gs: %s", self.name, what, pause, e
+            )
+
+        return warn
 
     async def _publish(self, batch: list[RecordedEvent]) -> None:
         messages = [self._message(e) for e in batch]
@@ -208,8 +219,16 @@ class OutboxRelay:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.position = batch[-1].position
-        await self.checkpoint.save(self.position)
+        await self._save(self.position)
         self.published += len(batch)
+
+    async def _save(self, position: int) -> None:
+        """Save the checkpoint, waiting out a bus outage (unless stopping)."""
+        await while_unavailable(
+            lambda: self.checkpoint.save(position),
+            self._retrying("saving"),
+            give_up=self._stop.is_set,
+        )
 
     async def run_once(self) -> int:
         """Publish every event stored after the checkpoint; return how many."""

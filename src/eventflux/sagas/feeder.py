@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
 
+from .._internal.retrying import while_unavailable
 from ..bus import MessageBus, OutgoingMessage
 from ..bus.outbox import BusCheckpoint
 from ..events import RecordedEvent
@@ -139,9 +141,13 @@ class Feeder:
             return False
         if not self.types:
             return True
-        async for _ in self.store.read_all(after=self.position, types=self.types, limit=1):
+
+        async def stored_after() -> bool:
+            async for _ in self.store.read_all(after=self.position, types=self.types, limit=1):
+                return True
             return False
-        return True
+
+        return not await while_unavailable(stored_after, self._retrying("reading the store"))
 
     async def idle(self) -> bool:
         """True if every routed event stored is relayed, every saga event is in
@@ -183,7 +189,7 @@ class Feeder:
                 await self._publish(out)
                 self.position = batch[-1].position
                 self.relayed += len(batch)
-                await self.checkpoint.save(self.position)
+                await self._save(self.position)
                 continue
             due = self.index.next_due()
             now = self.clock.now()
@@ -217,6 +223,23 @@ class Feeder:
         for t in self._tasks:  # a follower that stopped: its error ends the feeder
             if t.done() and t is not asyncio.current_task() and not t.cancelled():
                 t.result()
+
+    async def _save(self, position: int) -> None:
+        """Save the checkpoint, waiting out a bus outage: the feeder must not
+        stop for one (nothing would feed the saga until the App restarted)."""
+        await while_unavailable(
+            lambda: self.checkpoint.save(position), self._retrying("saving the checkpoint")
+        )
+
+    def _retrying(self, what: str) -> Callable[[Exception, float], None]:
+        def warn(error: Exception, pause: float) -> None:
+            self.log.warning(
+                f"saga feeder: {what} failed, retrying",
+                error=f"{type(error).__name__}: {error}",
+                retry_in=pause,
+            )
+
+        return warn
 
     async def _publish(self, out: list[OutgoingMessage]) -> None:
         delay = 0.05
