@@ -3,8 +3,12 @@ model (beside the store by default), read by its query handlers."""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +18,10 @@ from eventflux import (
     Context,
     NewEvent,
     ProjectionError,
+    StoreUnavailableError,
     UnknownProjectionError,
+    open_bus,
+    open_store,
 )
 from eventflux.cqrs import Projection, Transaction, handles
 from eventflux.events import RecordedEvent
@@ -124,3 +131,44 @@ async def test_settle_reports_a_projection_that_stopped() -> None:
         await app.dispatch(Deposit("a", 5))
         with pytest.raises(ProjectionError, match="cannot"):
             await app.settle()
+
+
+@pytest.mark.asyncio
+async def test_a_projection_waits_out_an_outage_of_its_store(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventflux.app.app as app_module
+
+    monkeypatch.setattr(app_module, "TASK_RESTART_FIRST", 0.01)
+    store = await open_store("memory://")
+    real = store.subscribe
+    failures: list[int] = []
+
+    def subscribe(**kwargs: Any) -> AsyncIterator[RecordedEvent]:
+        if len(failures) < 2:  # a database restarting: the first two runs fail
+            failures.append(kwargs.get("after", 0))
+            raise StoreUnavailableError("the database could not be reached")
+        return real(**kwargs)
+
+    monkeypatch.setattr(store, "subscribe", subscribe)
+    caplog.set_level(logging.WARNING, logger="eventflux.app")
+    app = bank(store="memory://", bus="memory://")  # its read model in a temporary folder
+    try:
+        async with app.running(store=store, bus=await open_bus("memory://")):
+            await app.dispatch(Deposit("a", 5))
+            await app.settle()
+            assert await app.ask(Balance("a")) == 5
+            assert not app._running.runners["balances"].done()  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    assert len(failures) == 2
+    waits = [
+        json.loads(r.getMessage())
+        for r in caplog.records
+        if "projection waits out an outage" in r.getMessage()
+    ]
+    assert [(w["projection"], w["level"], w["restart_in"]) for w in waits] == [
+        ("balances", "warning", 0.01),
+        ("balances", "warning", 0.02),
+    ]
+    assert not [r for r in caplog.records if "projection stopped" in r.getMessage()]

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 from .._internal.defaults import bus_url, store_url
 from .._internal.ids import new_id
+from .._internal.retrying import UNAVAILABLE
 from ..bus import Message, MessageBus, open_bus
 from ..bus.outbox import OutboxRelay
 from ..bus.subjects import validate_subject
@@ -583,32 +584,23 @@ class App:
             state.tasks.append(runner)
 
     async def _run_task(self, fn: Task) -> None:
-        """Run a background task; one that raises is logged and started again
-        after a pause that doubles up to :data:`TASK_RESTART_MAX` seconds (and
-        falls back to the first pause once a run lasted a minute)."""
-        pause = TASK_RESTART_FIRST
-        while True:
-            began = time.monotonic()
-            try:
-                await fn(self.context({}))
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                if time.monotonic() - began >= 60.0:
-                    pause = TASK_RESTART_FIRST
-                self.log.error(
-                    "task failed",
-                    task=getattr(fn, "__name__", repr(fn)),
-                    error=f"{type(e).__name__}: {e}",
-                    restart_in=round(pause, 3),
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, TASK_RESTART_MAX)
+        """Run a background task; one that raises is logged and started again."""
+        name = getattr(fn, "__name__", repr(fn))
+        await self._supervise(
+            lambda: fn(self.context({})), Exception, "error", "task failed", task=name
+        )
 
     async def _run_projection(self, projection: Projection, store: EventStore) -> None:
+        """Run a projection; an outage of the store or the read model is waited
+        out, any other error (a handler's, a wrong store) stops it."""
         try:
-            await projection.run(store)
+            await self._supervise(
+                lambda: projection.run(store),
+                UNAVAILABLE,
+                "warning",
+                "projection waits out an outage",
+                projection=projection.name,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as e:
@@ -616,6 +608,35 @@ class App:
                 "projection stopped", projection=projection.name, error=f"{type(e).__name__}: {e}"
             )
             raise
+
+    async def _supervise(
+        self,
+        run: Callable[[], Coroutine[Any, Any, Any]],
+        retry: type[Exception] | tuple[type[Exception], ...],
+        level: str,
+        event: str,
+        **fields: Any,
+    ) -> None:
+        """``await run()`` until it returns; a ``retry`` error is logged and
+        ``run`` starts again (logged at ``level``) after a pause that doubles from
+        :data:`TASK_RESTART_FIRST` to :data:`TASK_RESTART_MAX` seconds (back
+        to the first once a run lasted a minute). Other errors propagate."""
+        pause = TASK_RESTART_FIRST
+        while True:
+            began = time.monotonic()
+            try:
+                await run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except retry as e:
+                if time.monotonic() - began >= 60.0:
+                    pause = TASK_RESTART_FIRST
+                getattr(self.log, level)(
+                    event, **fields, error=f"{type(e).__name__}: {e}", restart_in=round(pause, 3)
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, TASK_RESTART_MAX)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set (or the task is cancelled): what ``eventflux
