@@ -32,7 +32,7 @@ from eventflux import (
     StreamDeletedError,
     open_store,
 )
-from eventflux.store.sqlite import SQLiteStoreBackend
+from eventflux.store.sqlite import SQLiteStoreBackend, writes
 
 CHILD = Path(__file__).with_name("_append_child.py")
 
@@ -311,6 +311,73 @@ async def test_group_commit_gives_each_caller_its_own_outcome(tmp_path: Path) ->
         events = await collect(store.read_all())
         assert len(events) == 1 + 2 + 20 + 1
         assert [e.position for e in events] == sorted({e.position for e in events})
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_appends_of_one_group_run_together_and_each_gets_its_own_positions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends that queue up while the writer waits share one INSERT (padded
+    to a power of two rows, 64 at most per statement): every caller gets the
+    versions and the position of its own last event, as the log stores them."""
+    joint: list[int] = []
+    real = writes.AppendJob.run_together.__func__  # type: ignore[attr-defined]
+
+    def run_together(cls: Any, conn: Any, jobs: list[Any], now_us: int) -> list[Any]:
+        joint.append(len(jobs))
+        return real(cls, conn, jobs, now_us)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(writes.AppendJob, "run_together", classmethod(run_together))
+    path = tmp_path / "joint.db"
+    store = await open_store(f"sqlite:///{path}?busy_timeout=30")
+    try:
+        await store.append("old-0", [ev()])  # streams that have a row already
+        await store.append("old-1", [ev(), ev()])
+        writer = sqlite_backend(store).writer
+        assert writer is not None
+        tx_before, submitted_before = writer.transactions, writer.submitted
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("BEGIN IMMEDIATE")  # the requests queue up meanwhile
+        sizes = [1, 3, 64, 65, 7, 1, 130, 2, 5, 1]
+        calls: list[tuple[dict[str, int], Any]] = []
+        for i, n in enumerate(sizes):
+            calls.append(({f"s-{i}": n}, store.append(f"s-{i}", [ev(k=k) for k in range(n)])))
+        calls.append(({"old-0": 2}, store.append("old-0", [ev(), ev()], 1)))
+        calls.append(({"old-1": 1}, store.append("old-1", [ev()])))
+        calls.append(
+            (
+                {"m-a": 2, "m-b": 3},
+                store.append_many(
+                    {"m-a": ([ev(), ev()], NO_STREAM), "m-b": ([ev(), ev(), ev()], NO_STREAM)}
+                ),
+            )
+        )
+        tasks = [asyncio.ensure_future(coro) for _, coro in calls]
+        await _wait_until(lambda: writer.submitted - submitted_before == len(calls))
+        raw.execute("ROLLBACK")
+        raw.close()
+        outcomes = await asyncio.gather(*tasks)
+        assert writer.transactions - tx_before <= 2  # one blocked request, then the rest
+        assert max(joint) >= len(calls) - 1  # all (but the blocked one) went together
+
+        log = await collect(store.read_all())
+        by_position = {e.position: e for e in log}
+        assert sorted(by_position) == [e.position for e in log]  # unique, in order
+        versions_before = {"old-0": 1, "old-1": 2}
+        for (counts, _), outcome in zip(calls, outcomes, strict=True):
+            results = outcome if isinstance(outcome, dict) else {next(iter(counts)): outcome}
+            for stream, n in counts.items():
+                result = results[stream]
+                first = versions_before.get(stream, 0) + 1
+                assert (result.first_version, result.last_version) == (first, first + n - 1)
+                last = by_position[result.position]  # the caller's own last event
+                assert (last.stream, last.version) == (stream, first + n - 1)
+                mine = [e for e in log if e.stream == stream and e.version >= first]
+                assert [e.version for e in mine] == list(range(first, first + n))
+                assert mine[-1].position == result.position
+        assert len(log) == 3 + sum(n for counts, _ in calls for n in counts.values())
     finally:
         await store.close()
 

@@ -6,6 +6,12 @@ one subscription waits, a watcher task checks the file's change counter
 (``PRAGMA data_version``) every :data:`WATCH_INTERVAL` seconds and wakes the
 subscriptions when it moves. A store without waiting subscriptions does not
 check; the watcher stops after :data:`WATCH_LINGER` idle checks.
+
+A check skips the file while the store's own appends keep coming (the store
+counts them with :meth:`CommitWatcher.appended`): each of those wakes the
+subscriptions, which then read the log, other connections' commits included.
+On the event loop, a SQLite call hands the GIL over and waits to get it back
+from the store's other threads; a busy store makes no such calls.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class CommitWatcher:
         self._wake: Callable[[], None] | None = None
         self._waiting = 0
         self._closed = False
+        self._appends = 0  # the store's own appends so far
 
     @property
     def running(self) -> bool:
@@ -60,6 +67,10 @@ class CommitWatcher:
     def leave(self) -> None:
         """A subscription's wait ended."""
         self._waiting -= 1
+
+    def appended(self) -> None:
+        """The store appended (and woke its subscriptions itself)."""
+        self._appends += 1
 
     async def close(self) -> None:
         """Stop watching and close the watcher's connection."""
@@ -99,12 +110,19 @@ class CommitWatcher:
             # a commit between a subscription's last read and this first check is
             # not seen by the counter: let every subscription read once more
             self._notify()
+            appends = self._appends
             while not self._closed:
                 await asyncio.sleep(WATCH_INTERVAL)
-                now = self._data_version()
-                if now is None or now != last:
-                    last = now
-                    self._notify()
+                if self._appends != appends:
+                    # the subscriptions were woken since the last check and read the
+                    # log then; ``last`` stays as it was, so the next check that
+                    # reads the counter sees it moved and wakes them once more
+                    appends = self._appends
+                else:
+                    now = self._data_version()
+                    if now is None or now != last:
+                        last = now
+                        self._notify()
                 idle = 0 if self._waiting else idle + 1
                 if idle >= WATCH_LINGER:
                     break
