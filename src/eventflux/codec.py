@@ -91,6 +91,35 @@ def _default(obj: Any) -> Any:
 
 def _check_no_uuid(value: Any, path: str) -> None:
     """Refuse UUID objects, which orjson would write as text (read back as str)."""
+    if _holds_uuid(value):
+        _find_uuid(value, path)
+
+
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _holds_uuid(value: Any) -> bool:
+    """Whether ``value`` holds a UUID object anywhere: a walk that builds no paths,
+    since text that looks like a UUID (correlation ids...) is common and fine."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return False
+    if kind is dict:
+        for v in value.values():  # noqa: SIM110 - no generator on the hot path
+            if type(v) not in _PLAIN and _holds_uuid(v):
+                return True
+        return False
+    if isinstance(value, UUID):
+        return True
+    if isinstance(value, Mapping):
+        return any(_holds_uuid(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_uuid(v) for v in value)
+    return False
+
+
+def _find_uuid(value: Any, path: str) -> None:
+    """Raise for the first UUID object in ``value``, naming where it is."""
     if isinstance(value, UUID):
         raise SerializationError(
             f"{path} is a UUID, which is not JSON: it would be read back as a str. "
@@ -98,10 +127,10 @@ def _check_no_uuid(value: Any, path: str) -> None:
         )
     if isinstance(value, Mapping):
         for k, v in value.items():
-            _check_no_uuid(v, f"{path}.{k}")
+            _find_uuid(v, f"{path}.{k}")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            _check_no_uuid(v, f"{path}[{i}]")
+            _find_uuid(v, f"{path}[{i}]")
 
 
 def _check_finite(value: Any, path: str = "$") -> None:

@@ -30,6 +30,7 @@ a context whose correlation id is its ``correlation_id`` header (else its
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import tempfile
@@ -62,7 +63,7 @@ from ..exceptions import AppNotRunningError, ConfigurationError, UnknownProjecti
 from ..observability.logs import get_logger
 from ..sagas import Saga, SagaRef, Sagas, SagaView
 from ..store import EventStore, open_store
-from .context import Context
+from .context import BoundOnUse, Context
 from .handlers import HandlerTable, Middleware, accepts_context, call_handler
 
 __all__ = ["App", "Page", "ProjectionSpec", "RelaySpec", "SubscriptionSpec"]
@@ -183,6 +184,7 @@ class App:
         self._relays: list[RelaySpec] = []
         self._running: _Running | None = None
         self.log = get_logger("eventflux.app", app=name)
+        self._stdlog = logging.getLogger("eventflux.app")  # where self.log writes
         #: The App's sagas: registration, their runtime, instances and deadlines.
         self.sagas = Sagas(self)
 
@@ -431,7 +433,7 @@ class App:
     def context(self, metadata: Mapping[str, Any], message: Message | None = None) -> Context:
         """A handler context for ``metadata`` (used by the App's runtimes)."""
         ids = {k: metadata[k] for k in (CORRELATION_ID, CAUSATION_ID) if k in metadata}
-        return Context(self, metadata, self.log.bind(**ids), message)
+        return Context(self, metadata, BoundOnUse(self.log, ids), message)
 
     async def dispatch(
         self,
@@ -462,6 +464,8 @@ class App:
             try:
                 result = await self._commands.call(command, ctx)
             except BaseException as e:
+                if not self._stdlog.isEnabledFor(logging.INFO):
+                    raise
                 ctx.logger.info(
                     "command",
                     command=type(command).__name__,
@@ -471,6 +475,8 @@ class App:
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
                 raise
+        if not self._stdlog.isEnabledFor(logging.INFO):
+            return result
         ctx.logger.info(
             "command",
             command=type(command).__name__,

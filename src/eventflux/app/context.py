@@ -23,7 +23,7 @@ from ..bus import Message, MessageBus
 from ..cqrs import ReadModel
 from ..store import EventStore
 
-__all__ = ["AppLike", "Context"]
+__all__ = ["AppLike", "BoundOnUse", "Context"]
 
 
 class AppLike(Protocol):
@@ -43,6 +43,27 @@ class AppLike(Protocol):
     async def dispatch(self, command: object, metadata: Mapping[str, Any] | None = None) -> Any: ...
 
     async def ask(self, query: object, metadata: Mapping[str, Any] | None = None) -> Any: ...
+
+
+class BoundOnUse:
+    """A structlog logger bound to ``fields`` when first used: most handler
+    contexts never log, and binding copies the logger's context each time."""
+
+    __slots__ = ("_base", "_bound", "_fields")
+
+    def __init__(self, base: Any, fields: Mapping[str, Any]) -> None:
+        self._base = base
+        self._fields = fields
+        self._bound: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        bound = self._bound
+        if bound is None:
+            bound = self._bound = self._base.bind(**self._fields)
+        return getattr(bound, name)
+
+    def __repr__(self) -> str:
+        return f"<logger bound on use to {dict(self._fields)!r}>"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
+from types import CoroutineType
 from typing import Any
 
 from ..exceptions import HandlerAlreadyRegisteredError, NoHandlerError
@@ -45,7 +46,7 @@ def accepts_context(fn: Callable[..., Any]) -> bool:
 async def call_handler(fn: Callable[..., Any], with_ctx: bool, message: Any, ctx: Context) -> Any:
     """Call a plain or async handler with ``(message, ctx)`` or ``(message)``."""
     result = fn(message, ctx) if with_ctx else fn(message)
-    if inspect.isawaitable(result):
+    if type(result) is CoroutineType or inspect.isawaitable(result):
         result = await result
     return result
 
