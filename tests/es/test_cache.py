@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from tests.es._es_domain import Account, Overdrawn
 
-from eventflux import EventStore, StoreUnavailableError
+from eventflux import AggregateNotFoundError, EventStore, StoreUnavailableError
 from eventflux.es import Repository
 from eventflux.es.cache import AggregateCache
 
@@ -144,3 +144,75 @@ def test_the_cache_is_bounded_and_private() -> None:
     with pytest.raises(ValueError, match="cache_size"):
         AggregateCache(-1)
     assert len(AggregateCache[Account](0)) == 0
+
+
+def _move(amount: int) -> Any:
+    """A command for update_all: move ``amount`` from the first account to the second."""
+
+    def move(pair: list[Account]) -> int:
+        source, target = pair
+        source.withdraw(amount)
+        target.deposit(amount)
+        return source.balance
+
+    return move
+
+
+@pytest.mark.asyncio
+async def test_update_all_decides_on_the_cached_copies_without_reading(store: EventStore) -> None:
+    counting = CountingStore(store)
+    accounts = Repository(counting, Account, cache_size=10)  # type: ignore[arg-type]
+    ada = Account.open("1", "Ada")
+    ada.deposit(50)
+    await accounts.save(ada)
+    await accounts.save(Account.open("2", "Bob"))
+    reads = counting.reads
+    for _ in range(5):
+        await accounts.update_all(["1", "2"], _move(10))
+    assert counting.reads == reads  # no reads at all
+    stored = Repository(store, Account)
+    assert [(await stored.get(i)).balance for i in ("1", "2")] == [0, 50]
+    with pytest.raises(Overdrawn):  # refused on the copies, then on the stored state
+        await accounts.update_all(["1", "2"], _move(1))
+    assert [(await stored.get(i)).balance for i in ("1", "2")] == [0, 50]
+
+
+@pytest.mark.asyncio
+async def test_update_all_with_a_stale_copy_runs_again_on_the_stored_state(
+    store: EventStore,
+) -> None:
+    accounts = Repository(store, Account, cache_size=10)
+    other = Repository(store, Account)  # another process, say
+    await accounts.save(Account.open("1", "Ada"))
+    await accounts.save(Account.open("2", "Bob"))
+    loaded = await other.get("1")
+    loaded.deposit(100)
+    await other.save(loaded)  # the cached "1" is stale now (balance 0)
+    calls: list[int] = []
+
+    def move(pair: list[Account]) -> None:
+        calls.append(pair[0].balance)
+        _move(30)(pair)
+
+    await accounts.update_all(["1", "2"], move, retries=0)  # refused on the stale copy
+    assert calls == [0, 100]
+    loaded = await other.get("2")
+    loaded.deposit(1)
+    await other.save(loaded)  # "2" is stale: the save of the copies conflicts
+    calls.clear()
+    await accounts.update_all(["1", "2"], move, retries=0)
+    assert calls == [70, 70]
+    assert [(await other.get(i)).balance for i in ("1", "2")] == [40, 61]
+
+
+@pytest.mark.asyncio
+async def test_update_all_saves_all_or_nothing_and_refuses_bad_ids(store: EventStore) -> None:
+    accounts = Repository(store, Account, cache_size=10)
+    await accounts.save(Account.open("1", "Ada"))
+    with pytest.raises(AggregateNotFoundError):
+        await accounts.update_all(["1", "nobody"], _move(0))
+    with pytest.raises(ValueError, match="must differ"):
+        await accounts.update_all(["1", "1"], _move(0))
+    with pytest.raises(ValueError, match="at least one"):
+        await accounts.update_all([], _move(0))
+    assert (await accounts.get("1")).version == 1  # nothing was written

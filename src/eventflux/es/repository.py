@@ -119,9 +119,12 @@ class Repository(Generic[A]):
         stream = self.stream_name(aggregate_id)
         if as_of is None and version is None:
             cached = self._cache.take(aggregate_id)
-            if cached is not None and await self._catch_up(cached):
-                self._cache.put(cached)
-                return cached
+            if cached is not None:
+                cached_version = cached.version
+                if await self._catch_up(cached):
+                    if cached.version != cached_version:  # else the entry is still right
+                        self._cache.put(cached)
+                    return cached
         aggregate: A | None = None
         snap = await self._usable_snapshot(stream, version)
         if snap is not None:
@@ -365,6 +368,65 @@ class Repository(Generic[A]):
                     return result
                 except ConcurrencyError:  # stale: nothing was written
                     self._cache.drop(aggregate_id)
+        return await retry_on_conflict(attempt, retries=retries)
+
+    async def update_all(
+        self,
+        aggregate_ids: Sequence[str],
+        command: Callable[[list[A]], R | Awaitable[R]],
+        *,
+        retries: int = 3,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> R:
+        """:meth:`update` for a command that changes several aggregates at once:
+        load them, run ``command(aggregates)`` (in the order of
+        ``aggregate_ids``), save them in one transaction (:meth:`save_all`: all
+        or none); on a concurrency conflict reload and run it again, up to
+        ``retries`` more times.
+
+        With a cache holding every one of them, the first try runs on the
+        cached copies without reading, as :meth:`update` does. Example::
+
+            def move(pair: list[Account]) -> None:
+                source, target = pair
+                source.send(target.id, 30)
+                target.receive(source.id, 30)
+
+            await accounts.update_all(["alice", "bob"], move)
+        """
+        ids = list(aggregate_ids)
+        if not ids:
+            raise ValueError("update_all needs at least one aggregate id")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"aggregate ids must differ, got {ids!r}")
+
+        async def decide(aggregates: list[A]) -> R:
+            result = command(aggregates)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        async def attempt() -> R:
+            aggregates = [await self.get(i) for i in ids]
+            result = await decide(aggregates)
+            await self.save_all(aggregates, metadata=metadata)
+            return result
+
+        cached = [self._cache.take(i) for i in ids]
+        hits = [a for a in cached if a is not None]
+        if len(hits) == len(ids):  # optimistic: decide on the cached copies, no read
+            try:
+                result = await decide(hits)
+            except Exception:  # refused, perhaps on stale state: decide on the stored one
+                for i in ids:
+                    self._cache.drop(i)
+            else:
+                try:
+                    await self.save_all(hits, metadata=metadata)
+                    return result
+                except ConcurrencyError:  # stale: nothing was written
+                    for i in ids:
+                        self._cache.drop(i)
         return await retry_on_conflict(attempt, retries=retries)
 
 

@@ -28,7 +28,7 @@ from ...cqrs import (
     logging_middleware,
     validation_middleware,
 )
-from ...es import Repository, retry_on_conflict
+from ...es import Repository
 from ...events import RecordedEvent, uuid7
 from ...store import EventStore
 from .domain import (
@@ -234,15 +234,16 @@ def make_app(
         """Debit one account and credit the other in one transaction: both or neither."""
         transfer_id = str(uuid7())
         repo = accounts(ctx)
-
-        async def attempt() -> None:
+        if command.from_account == command.to_account:  # the account itself refuses
             source = await repo.get(command.from_account)
-            target = await repo.get(command.to_account)
+            source.send(transfer_id, command.to_account, command.amount)
+
+        def move(pair: list[Account]) -> None:
+            source, target = pair
             source.send(transfer_id, target.id, command.amount)
             target.receive(transfer_id, source.id, command.amount)
-            await repo.save_all([source, target])
 
-        await retry_on_conflict(attempt, retries=3)
+        await repo.update_all([command.from_account, command.to_account], move, retries=3)
         return transfer_id
 
     @app.query(GetBalance)
