@@ -32,6 +32,7 @@ from eventflux import (
     StreamDeletedError,
     open_store,
 )
+from eventflux._internal.sqlite import SQLiteWriter
 from eventflux.store.sqlite import SQLiteStoreBackend, writes
 
 CHILD = Path(__file__).with_name("_append_child.py")
@@ -378,6 +379,56 @@ async def test_appends_of_one_group_run_together_and_each_gets_its_own_positions
                 assert [e.version for e in mine] == list(range(first, first + n))
                 assert mine[-1].position == result.position
         assert len(log) == 3 + sum(n for counts, _ in calls for n in counts.values())
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_a_conflicting_append_of_a_group_is_refused_without_running_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The joint path answers conflicts and deleted streams itself (when none of
+    the refused appends' ids is stored), as the careful path would."""
+    alone: list[Any] = []
+    real_run_one = SQLiteWriter._run_one
+
+    def run_one(self: SQLiteWriter, conn: Any, job: Any, now_us: int) -> Any:
+        alone.append(job)
+        return real_run_one(self, conn, job, now_us)
+
+    monkeypatch.setattr(SQLiteWriter, "_run_one", run_one)
+    path = tmp_path / "refused.db"
+    store = await open_store(f"sqlite:///{path}?busy_timeout=30")
+    try:
+        await store.append("taken", [ev(), ev()])
+        await store.delete_stream("gone", hard=True)
+        writer = sqlite_backend(store).writer
+        assert writer is not None
+        submitted_before = writer.submitted
+        raw = sqlite3.connect(path, isolation_level=None)
+        raw.execute("BEGIN IMMEDIATE")
+        calls: list[Any] = [store.append(f"ok-{i}", [ev()], NO_STREAM) for i in range(4)]
+        calls += [store.append("taken", [ev()], 1), store.append("taken", [ev()], NO_STREAM)]
+        calls.append(store.append("gone", [ev()]))
+        calls.append(store.append_many({"ok-x": ([ev()], NO_STREAM), "taken": ([ev()], 5)}))
+        tasks = [asyncio.ensure_future(c) for c in calls]
+        await _wait_until(lambda: writer.submitted - submitted_before == len(calls))
+        alone.clear()
+        raw.execute("ROLLBACK")
+        raw.close()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        assert len(alone) <= 1  # at most the request the writer took first, alone
+        assert all(isinstance(o, AppendResult) for o in outcomes[:4])
+        conflicts = [o for o in outcomes[4:6] + outcomes[7:] if isinstance(o, ConcurrencyError)]
+        assert [(c.stream, c.expected, c.actual) for c in conflicts] == [
+            ("taken", 1, 2),
+            ("taken", 0, 2),
+            ("taken", 5, 2),
+        ]
+        assert isinstance(outcomes[6], StreamDeletedError)
+        assert await store.stream_version("taken") == 2
+        assert await store.stream_version("ok-x") == 0  # all of append_many, or none
+        assert len(await collect(store.read_all())) == 2 + 4
     finally:
         await store.close()
 

@@ -20,7 +20,6 @@ reused event id makes them all run alone.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
@@ -70,6 +69,13 @@ _INSERT_PADDED: Final = {
     for n in _CHUNKS
 }
 _PAD_ROW: Final = (None,) * 8
+# Ids are looked up by a list padded to a power of two (the last id repeated),
+# so a connection caches at most nine of these statements.
+_LOOKUP_MAX: Final = 256
+_ANY_STORED: Final = {
+    n: "SELECT 1 FROM eventflux_events WHERE id IN (" + ", ".join("?" * n) + ") LIMIT 1"
+    for n in (2**k for k in range(9))
+}
 _SELECT_STREAMS_JSON: Final = (
     "SELECT json_group_array(json_array(name, version, hard_deleted, hidden_before, "
     "max_count, max_age_us, last_recorded_at)) FROM eventflux_streams "
@@ -211,34 +217,46 @@ class AppendJob(JointJob):
     @classmethod
     def run_together(cls, conn: sqlite3.Connection, jobs: list[Any], now_us: int) -> list[Any]:
         """Append every job whose streams are free of trouble, with one lookup,
-        one INSERT and one upsert (each in chunks); :data:`ALONE` for the others.
-        A reused id raises ``IntegrityError``: then every job runs alone."""
+        one INSERT and one upsert; :data:`ALONE` for the others, or the error the
+        careful path would give (a deleted stream, a version that does not match
+        when none of the job's ids is stored). A reused id raises
+        ``IntegrityError``: then every job runs alone."""
         appends: list[AppendJob] = jobs
-        writers = Counter(b.stream for job in appends for b in job.batches)
-        rows = _stream_rows(conn, list(writers))
+        rows = _stream_rows(conn, list({b.stream for job in appends for b in job.batches}))
         results: list[Any] = [ALONE] * len(appends)
         values: list[Any] = []
         versions: list[Any] = []
         count = 0  # rows in values
+        claimed: set[str] = set()  # streams a job of the joint INSERT writes
         ends: list[tuple[int, list[tuple[int, int, int]]]] = []  # job, (first, last, its row)
+        refused: list[tuple[int, ConcurrencyError]] = []  # if none of their ids is stored
         for k, job in enumerate(appends):
             starts: list[tuple[int, int]] = []
+            outcome: Any = None  # None: the job goes in the joint INSERT
             for b in job.batches:
                 version, hard, _hidden, max_count, max_age, last_at = rows.get(
                     b.stream, _NO_STREAM_ROW
                 )
-                if (
-                    writers[b.stream] > 1
-                    or hard
-                    or max_count is not None
-                    or max_age is not None
-                    or not version_matches(b.expected_version, version)
-                ):
-                    break  # the careful path, alone, says what this append gets
-                starts.append((version, last_at))
+                if hard:
+                    outcome = StreamDeletedError(b.stream)
+                elif b.stream in claimed or max_count is not None or max_age is not None:
+                    outcome = ALONE  # another job writes it first; limits prune
+                elif not version_matches(b.expected_version, version):
+                    outcome = ConcurrencyError(b.stream, b.expected_version, version)
+                else:
+                    starts.append((version, last_at))
+                    continue
+                break
+            if isinstance(outcome, ConcurrencyError):
+                refused.append((k, outcome))
+            elif outcome is not None:
+                results[k] = outcome
+            elif len({b.stream for b in job.batches}) != len(job.batches):
+                pass  # one stream twice in one job: the careful path says what it gets
             else:
                 marks: list[tuple[int, int, int]] = []
                 for b, (version, last_at) in zip(job.batches, starts, strict=True):
+                    claimed.add(b.stream)
                     at = now_us if now_us > last_at else last_at
                     _add_rows(values, b, version, at)
                     count += len(b.events)
@@ -246,15 +264,32 @@ class AppendJob(JointJob):
                     versions.append((b.stream, last, at))
                     marks.append((version + 1, last, count))
                 ends.append((k, marks))
-        if not values:
-            return results
-        # One writer inserts the rows in order, so their positions are consecutive
-        # (AUTOINCREMENT: each row gets the largest position so far plus one).
-        before = _insert_padded(conn, values) - count
-        conn.execute(_UPSERT_VERSIONS_JSON, (_json(versions),))
-        for k, marks in ends:
-            results[k] = [AppendResult(first, last, before + row) for first, last, row in marks]
+        if refused:
+            # A refused job may be a retry of a stored append (which gets its
+            # original result): when any of their ids is stored, they run alone.
+            ids = [e.id.bytes for k, _ in refused for b in appends[k].batches for e in b.events]
+            if not _any_stored(conn, ids):
+                for k, error in refused:
+                    results[k] = error
+        if values:
+            # One writer inserts the rows in order, so their positions are consecutive
+            # (AUTOINCREMENT: each row gets the largest position so far plus one).
+            before = _insert_padded(conn, values) - count
+            conn.execute(_UPSERT_VERSIONS_JSON, (_json(versions),))
+            for k, marks in ends:
+                results[k] = [AppendResult(first, last, before + row) for first, last, row in marks]
         return results
+
+
+def _any_stored(conn: sqlite3.Connection, ids: list[bytes]) -> bool:
+    """Whether any of the event ``ids`` is stored (one statement per 256 ids)."""
+    for i in range(0, len(ids), _LOOKUP_MAX):
+        chunk = ids[i : i + _LOOKUP_MAX]
+        size = 1 << (len(chunk) - 1).bit_length()
+        chunk += [chunk[-1]] * (size - len(chunk))
+        if conn.execute(_ANY_STORED[size], chunk).fetchall():
+            return True
+    return False
 
 
 def _prune(conn: sqlite3.Connection, stream: str, now_us: int) -> None:
