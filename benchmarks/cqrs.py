@@ -18,7 +18,8 @@ projection's total equals the total of its aggregates.
   ``bank-accounts`` projection live and writes a SQLite read model with
   ``durability=full``, its checkpoint in the same transaction.
   Run by one client, and by 32 concurrent clients (asyncio tasks, commands
-  split by account), as a server would see them.
+  split by account), as a server would see them, on uvloop's event loop when
+  it is installed (as ``eventflux serve`` runs).
 - eventsourcing (``benchmarks/_cqrs_eventsourcing.py``): the same scenario as
   an ``Application``, projected by a ``ProcessApplication`` in a ``System``
   (``SingleThreadedRunner``; one client, and 8 client threads), and by the
@@ -107,6 +108,16 @@ async def run_eventflux(folder: Path, commands: list[Command], clients: int) -> 
     return Outcome(elapsed, refused, conflicts, projected, stored)
 
 
+def _run(coro: Any) -> Any:
+    """Run ``coro`` on the event loop ``eventflux serve`` uses (uvloop if installed)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 # -- the run -----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -116,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("eventflux").setLevel(logging.ERROR)  # no per-conflict warnings
     commands = workload(accounts, count)
     contenders: dict[str, Callable[[Path], Outcome]] = {
-        "eventflux, 1 client": lambda f: asyncio.run(run_eventflux(f, commands, 1)),
-        f"eventflux, {CLIENTS} clients": lambda f: asyncio.run(run_eventflux(f, commands, CLIENTS)),
+        "eventflux, 1 client": lambda f: _run(run_eventflux(f, commands, 1)),
+        f"eventflux, {CLIENTS} clients": lambda f: _run(run_eventflux(f, commands, CLIENTS)),
         "eventsourcing, 1 client": lambda f: run_eventsourcing(f, commands, 1),
         f"eventsourcing, {THREADS} threads": lambda f: run_eventsourcing(f, commands, THREADS),
         "eventsourcing + view, 1 client": lambda f: run_eventsourcing_view(f, commands, 1),
