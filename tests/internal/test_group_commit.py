@@ -159,6 +159,46 @@ async def test_thread_writer_skips_callers_that_gave_up_and_survives_a_failing_c
 
 
 @pytest.mark.asyncio
+async def test_after_a_large_group_the_writer_gathers_the_next_one_a_moment() -> None:
+    """A transaction that would serve fewer than half the callers of the last
+    one (of 8 or more) waits up to ``gather`` seconds for them; one that is
+    large enough, or follows a small one, starts at once."""
+    commit = ThreadCommit(hold_first=True)
+    writer: ThreadGroupWriter[int, int] = ThreadGroupWriter(
+        "test-writer", commit, limits=GroupLimits(100), closed=_closed, gather=0.3
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        first = writer.submit(0)
+        await asyncio.to_thread(commit.entered.wait, 10)
+        large = [writer.submit(n) for n in range(1, 11)]  # queued while the first runs
+        commit.release.set()
+        await asyncio.gather(first, *large)
+        assert commit.groups[1] == list(range(1, 11))
+
+        # a lone request after the large group: the writer waits, and takes the
+        # callers that come meanwhile in the same transaction
+        started = loop.time()
+        lone = writer.submit(11)
+        await asyncio.sleep(0.05)
+        late = [writer.submit(n) for n in range(12, 21)]
+        await asyncio.gather(lone, *late)
+        assert commit.groups[2] == list(range(11, 21))
+        assert loop.time() - started < 0.3  # half the last group came: no more waiting
+
+        # nobody else comes: it waits the whole moment once, then goes
+        started = loop.time()
+        assert await writer.submit(21) == 210  # the last group: 10, this one 1
+        waited = loop.time() - started
+        assert 0.25 <= waited < 5
+        started = loop.time()
+        assert await writer.submit(22) == 220  # the last group was small: no wait
+        assert loop.time() - started < 0.25
+    finally:
+        await asyncio.to_thread(writer.stop)
+
+
+@pytest.mark.asyncio
 async def test_thread_writer_ticks_while_idle() -> None:
     ticks = threading.Semaphore(0)
     writer: ThreadGroupWriter[int, int] = ThreadGroupWriter(

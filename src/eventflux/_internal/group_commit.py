@@ -23,7 +23,11 @@ Two drivers share that design, one per kind of driver API:
   Outcomes reach each caller's loop with one ``call_soon_threadsafe`` per loop
   and group. An optional *tick* runs on the thread between transactions, at
   least every ``tick_every`` seconds (e.g. watching the file for other
-  processes' commits, housekeeping).
+  processes' commits, housekeeping). With ``gather``, a group that would serve
+  fewer than half the callers of the last one (of at least
+  :data:`GATHER_AFTER`) waits up to that many seconds for more: the callers
+  the last transaction answered are about to submit again, and their event
+  loop, busy with those answers, holds the GIL the writer needs.
 - :class:`TaskGroupWriter`: an asyncio task with an async connection
   (PostgreSQL); it starts on the first submission.
 
@@ -64,6 +68,10 @@ __all__ = [
 ]
 
 log = logging.getLogger("eventflux")
+
+#: A transaction serving at least this many requests lets the writer gather
+#: the next group a moment (see ThreadGroupWriter's ``gather``).
+GATHER_AFTER: Final = 8
 
 P = TypeVar("P")  # what a request carries to the commit function
 R = TypeVar("R")  # what its caller gets back
@@ -162,9 +170,11 @@ class ThreadGroupWriter(Generic[P, R]):
         finish: Callable[[], None] | None = None,
         tick: Callable[[], None] | None = None,
         tick_every: float | None = None,
+        gather: float = 0.0,
     ) -> None:
         if (tick is None) != (tick_every is None):
             raise ValueError("tick and tick_every go together")
+        self._gather = gather
         self._commit = commit
         self._limits = limits
         self._closed = closed
@@ -216,6 +226,9 @@ class ThreadGroupWriter(Generic[P, R]):
         every = self._tick_every
         carried: list[Request[P, R]] = []  # deferred, or over the size limit
         stopping = False
+        gather = self._gather
+        last = 0  # requests of the last transaction
+        deadline: float | None = None  # of the wait for more requests
         while True:
             group, carried = carried, []
             if not group:
@@ -234,7 +247,21 @@ class ThreadGroupWriter(Generic[P, R]):
                 try:
                     item = q.get_nowait()
                 except queue.Empty:
-                    break
+                    # The last transaction served many callers and this one would
+                    # serve fewer than half as many: the others are likely about to
+                    # submit (their event loop is busy with the last results), so
+                    # wait for them a moment, at most ``gather`` seconds in all.
+                    if not gather or carried or last < GATHER_AFTER or 2 * len(group) >= last:
+                        break
+                    now = time.monotonic()
+                    if deadline is None:
+                        deadline = now + gather
+                    if now >= deadline:
+                        break
+                    try:
+                        item = q.get(timeout=deadline - now)
+                    except queue.Empty:
+                        break
                 if item is None:
                     stopping = True
                     break
@@ -244,6 +271,8 @@ class ThreadGroupWriter(Generic[P, R]):
                         carried.append(item)
                         break
                 group.append(item)
+            deadline = None
+            last = len(group)
             carried = self._run_group(group) + carried
             if every is not None:
                 self._tick_if_due()

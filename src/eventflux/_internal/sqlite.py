@@ -55,6 +55,7 @@ __all__ = [
     "JointJob",
     "RetryCarefully",
     "SQLiteErrors",
+    "STORE_GATHER",
     "SQLiteWriter",
     "acquire_writer",
     "application_id",
@@ -72,6 +73,13 @@ log = logging.getLogger("eventflux")
 
 #: Most jobs one transaction of a writer runs.
 MAX_GROUP: Final = 512
+
+#: How long the event store's writer may wait for more appends after a large
+#: group (see ThreadGroupWriter): with 32 concurrent bank clients, 1 ms made
+#: the groups larger and the commands about 15% faster (2,310 -> 2,660
+#: commands/s). The bus's writer does not wait: its fetches are on the path of
+#: every delivery, and consuming ran about 10% slower with it.
+STORE_GATHER: Final = 0.001
 
 #: A writer's job: ``job(conn, now_us, careful)``, run inside the group's transaction;
 #: ``now_us`` is the transaction's time in microseconds since the epoch.
@@ -255,7 +263,9 @@ class SQLiteWriter:
     ``NORMAL`` or ``OFF``). On the writer thread, ``on_commit(conn)`` runs
     after each transaction that committed (e.g. waking readers), and
     ``tick(conn)`` between transactions, at least every ``tick_every`` seconds
-    (e.g. checking :func:`data_version`, housekeeping). Use
+    (e.g. checking :func:`data_version`, housekeeping). ``gather`` is the
+    longest a group may wait for more jobs after a large one (see
+    :class:`~eventflux._internal.group_commit.ThreadGroupWriter`). Use
     :func:`acquire_writer` to share one writer (without hooks) per file in a
     process.
     """
@@ -271,12 +281,13 @@ class SQLiteWriter:
         on_commit: Callable[[sqlite3.Connection], None] | None = None,
         tick: Callable[[sqlite3.Connection], None] | None = None,
         tick_every: float | None = None,
+        gather: float = 0.0,
     ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.errors = errors
         #: What :func:`acquire_writer` shares this writer by.
-        self.key = (os.path.realpath(path), synchronous, busy_timeout, errors)
+        self.key = (os.path.realpath(path), synchronous, busy_timeout, errors, gather)
         self.refs = 0
         try:
             self._conn = connect(path, busy_timeout)
@@ -294,6 +305,7 @@ class SQLiteWriter:
             finish=conn.close,
             tick=None if tick is None else (lambda: tick(conn)),
             tick_every=tick_every,
+            gather=gather,
         )
 
     def submit(self, job: Callable[[sqlite3.Connection, int, bool], T]) -> asyncio.Future[T]:
@@ -425,7 +437,7 @@ class SQLiteWriter:
         return value
 
 
-_registry: dict[tuple[str, str, float, SQLiteErrors], SQLiteWriter] = {}
+_registry: dict[tuple[str, str, float, SQLiteErrors, float], SQLiteWriter] = {}
 _registry_lock = threading.Lock()
 
 
@@ -439,16 +451,25 @@ os.register_at_fork(after_in_child=_after_fork)
 
 
 def acquire_writer(
-    path: str, *, synchronous: str, busy_timeout: float, errors: SQLiteErrors
+    path: str,
+    *,
+    synchronous: str,
+    busy_timeout: float,
+    errors: SQLiteErrors,
+    gather: float = 0.0,
 ) -> SQLiteWriter:
     """The process's writer for ``path`` with these settings (started on first
     use, reference-counted: pair every call with :func:`release_writer`)."""
-    key = (os.path.realpath(path), synchronous, busy_timeout, errors)
+    key = (os.path.realpath(path), synchronous, busy_timeout, errors, gather)
     with _registry_lock:
         writer = _registry.get(key)
         if writer is None:
             writer = _registry[key] = SQLiteWriter(
-                path, synchronous=synchronous, busy_timeout=busy_timeout, errors=errors
+                path,
+                synchronous=synchronous,
+                busy_timeout=busy_timeout,
+                errors=errors,
+                gather=gather,
             )
         writer.refs += 1
         return writer

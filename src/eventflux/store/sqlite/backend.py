@@ -39,6 +39,7 @@ from typing import Any, Final, Self, TypeVar
 from urllib.parse import SplitResult
 
 from ..._internal.sqlite import (
+    STORE_GATHER,
     SQLiteWriter,
     acquire_writer,
     connect,
@@ -133,6 +134,7 @@ class SQLiteStoreBackend(StoreBackend):
             synchronous=_SYNCHRONOUS[self.durability],
             busy_timeout=self.busy_timeout,
             errors=ERRORS,
+            gather=STORE_GATHER,
         )
         self._readers = ThreadPoolExecutor(
             self._reader_count, thread_name_prefix="eventflux-sqlite-reader"
