@@ -344,31 +344,10 @@ class Repository(Generic[A]):
             await accounts.update("42", lambda a: a.withdraw(30), retries=3)
         """
 
-        async def decide(aggregate: A) -> R:
-            result = command(aggregate)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+        async def run(aggregates: list[A]) -> R:
+            return await _awaited(command(aggregates[0]))
 
-        async def attempt() -> R:
-            aggregate = await self.get(aggregate_id)
-            result = await decide(aggregate)
-            await self.save(aggregate, metadata=metadata)
-            return result
-
-        cached = self._cache.take(aggregate_id)
-        if cached is not None:  # optimistic: decide on the cached copy, no read at all
-            try:
-                result = await decide(cached)
-            except Exception:  # refused, perhaps on stale state: decide on the stored one
-                self._cache.drop(aggregate_id)
-            else:
-                try:
-                    await self.save(cached, metadata=metadata)
-                    return result
-                except ConcurrencyError:  # stale: nothing was written
-                    self._cache.drop(aggregate_id)
-        return await retry_on_conflict(attempt, retries=retries)
+        return await self._update([aggregate_id], run, retries, metadata)
 
     async def update_all(
         self,
@@ -400,34 +379,59 @@ class Repository(Generic[A]):
         if len(set(ids)) != len(ids):
             raise ValueError(f"aggregate ids must differ, got {ids!r}")
 
-        async def decide(aggregates: list[A]) -> R:
-            result = command(aggregates)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+        async def run(aggregates: list[A]) -> R:
+            return await _awaited(command(aggregates))
+
+        return await self._update(ids, run, retries, metadata)
+
+    async def _update(
+        self,
+        ids: list[str],
+        run: Callable[[list[A]], Awaitable[R]],
+        retries: int,
+        metadata: Mapping[str, Any] | None,
+    ) -> R:
+        """Run ``run`` on the aggregates ``ids`` and save them, first on cached
+        copies when all are cached (no read at all), then on the stored state
+        with retries on conflict."""
+
+        async def save(aggregates: list[A]) -> None:
+            if len(aggregates) == 1:
+                await self.save(aggregates[0], metadata=metadata)
+            else:
+                await self.save_all(aggregates, metadata=metadata)
 
         async def attempt() -> R:
             aggregates = [await self.get(i) for i in ids]
-            result = await decide(aggregates)
-            await self.save_all(aggregates, metadata=metadata)
+            result = await run(aggregates)
+            await save(aggregates)
             return result
 
         cached = [self._cache.take(i) for i in ids]
-        hits = [a for a in cached if a is not None]
-        if len(hits) == len(ids):  # optimistic: decide on the cached copies, no read
+        copies = [a for a in cached if a is not None]
+        if len(copies) == len(ids):  # optimistic: decide on the cached copies
             try:
-                result = await decide(hits)
+                result = await run(copies)
             except Exception:  # refused, perhaps on stale state: decide on the stored one
-                for i in ids:
-                    self._cache.drop(i)
+                self._forget(ids)
             else:
                 try:
-                    await self.save_all(hits, metadata=metadata)
+                    await save(copies)
                     return result
                 except ConcurrencyError:  # stale: nothing was written
-                    for i in ids:
-                        self._cache.drop(i)
+                    self._forget(ids)
         return await retry_on_conflict(attempt, retries=retries)
+
+    def _forget(self, ids: list[str]) -> None:
+        for i in ids:
+            self._cache.drop(i)
+
+
+async def _awaited(value: R | Awaitable[R]) -> R:
+    """``value``, awaited if it is awaitable (a command may be sync or async)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 async def save_together(
