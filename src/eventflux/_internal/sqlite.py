@@ -20,10 +20,10 @@ translation, and the group-commit writer of a database file.
   A job may raise :class:`RetryCarefully` from its fast first attempt
   (``careful=False``): its savepoint is rolled back and it runs again with
   ``careful=True``. A :class:`JointJob` may run together with the other jobs
-  of its class in the group, in one savepoint and a few statements (the
-  store's appends: one round of statements per group instead of six per
-  append). :func:`acquire_writer` / :func:`release_writer` share one writer
-  among the users of a file in a process.
+  of its class in the group, in a few statements (the store's appends: one
+  round of statements per group instead of six per append).
+  :func:`acquire_writer` / :func:`release_writer` share one writer among the
+  users of a file in a process.
 
 Example::
 
@@ -76,9 +76,9 @@ MAX_GROUP: Final = 512
 
 #: How long the event store's writer may wait for more appends after a large
 #: group (see ThreadGroupWriter): with 32 concurrent bank clients, 1 ms made
-#: the groups larger and the commands about 15% faster (2,310 -> 2,660
-#: commands/s). The bus's writer does not wait: its fetches are on the path of
-#: every delivery, and consuming ran about 10% slower with it.
+#: the groups larger and the commands about 11% faster (8 alternating runs:
+#: 2,197 -> 2,433 commands/s). The bus's writer does not wait: its fetches are
+#: on the path of every delivery, and consuming ran about 10% slower with it.
 STORE_GATHER: Final = 0.001
 
 #: A writer's job: ``job(conn, now_us, careful)``, run inside the group's transaction;

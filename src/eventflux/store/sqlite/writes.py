@@ -11,10 +11,12 @@ duplicate or a conflict.
 
 The appends of one group run together first (:class:`AppendJob`): one lookup
 of every stream, one multi-row INSERT of every event and one upsert of every
-version for the whole group. An append that this joint path cannot finish
-simply (a version that does not match, a deleted or limited stream, a stream
-that another append of the group also writes) runs alone afterwards, and a
-reused event id makes them all run alone.
+version for the whole group. The joint path also answers an append refused
+for a deleted stream, or for a version that does not match when none of the
+refused appends' ids is stored. An append it cannot finish simply (a stream
+with limits to prune, a stream that an earlier append of the group writes, a
+refused append that may be a retry) runs alone afterwards, and a reused event
+id makes them all run alone.
 """
 
 from __future__ import annotations
