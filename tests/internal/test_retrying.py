@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from eventflux import BusUnavailableError, StoreClosedError, StoreUnavailableError
+from eventflux import (
+    BusUnavailableError,
+    SerializationError,
+    StoreClosedError,
+    StoreUnavailableError,
+)
 from eventflux._internal.retrying import while_unavailable
 
 
@@ -39,3 +44,27 @@ async def test_other_errors_and_errors_while_giving_up_propagate() -> None:
     with pytest.raises(BusUnavailableError):
         await while_unavailable(down, lambda e, p: told.append(p), give_up=lambda: True)
     assert told == []
+
+
+@pytest.mark.asyncio
+async def test_the_errors_to_retry_and_those_never_to_retry_can_be_named() -> None:
+    errors: list[Exception] = [ConnectionError("reset"), RuntimeError("odd")]
+    told: list[str] = []
+
+    async def op() -> str:
+        if errors:
+            raise errors.pop(0)
+        return "done"
+
+    async def bad_input() -> None:
+        raise SerializationError("not JSON")  # an EventfluxError and a TypeError
+
+    result = await while_unavailable(
+        op, lambda e, p: told.append(str(e)), first=0.001, retry=(Exception,)
+    )
+    assert (result, told) == ("done", ["reset", "odd"])
+    with pytest.raises(SerializationError):
+        await while_unavailable(
+            bad_input, lambda e, p: told.append(str(e)), retry=(Exception,), never=(TypeError,)
+        )
+    assert told == ["reset", "odd"]  # never retried

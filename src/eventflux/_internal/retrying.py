@@ -29,17 +29,20 @@ async def while_unavailable(
     first: float = 0.05,
     most: float = 5.0,
     give_up: Callable[[], bool] = lambda: False,
+    retry: tuple[type[Exception], ...] = UNAVAILABLE,
+    never: tuple[type[Exception], ...] = (),
 ) -> T:
-    """``await op()`` until it does not raise an unavailable error, pausing
-    ``first`` seconds, doubling up to ``most``; ``on_retry(error, pause)`` is
-    told of each retry. Other errors, and one raised while ``give_up()`` is
-    true (a stop in progress), propagate."""
+    """``await op()`` until it does not raise one of ``retry`` (by default an
+    unavailable store or bus), pausing ``first`` seconds, doubling up to
+    ``most``; ``on_retry(error, pause)`` is told of each retry. Other errors,
+    those of ``never`` (bad input, say: retrying cannot help), and one raised
+    while ``give_up()`` is true (a stop in progress) propagate."""
     pause = first
     while True:
         try:
             return await op()
-        except UNAVAILABLE as e:
-            if give_up():
+        except retry as e:
+            if isinstance(e, never) or give_up():
                 raise
             on_retry(e, pause)
             await asyncio.sleep(pause)

@@ -205,19 +205,17 @@ class OutboxRelay:
 
     async def _publish(self, batch: list[RecordedEvent]) -> None:
         messages = [self._message(e) for e in batch]
-        delay = 0.05
-        while True:
-            try:
-                await self.bus.publish_many(messages)
-                break
-            except (TypeError, ValueError):
-                raise  # bad data or subject: retrying cannot help
-            except Exception as e:
-                if self._stop.is_set():
-                    raise
-                log.warning("outbox %r: publishing failed, retry in %.2gs: %s", self.name, delay, e)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        def warn(e: Exception, pause: float) -> None:
+            log.warning("outbox %r: publishing failed, retry in %.2gs: %s", self.name, pause, e)
+
+        await while_unavailable(
+            lambda: self.bus.publish_many(messages),
+            warn,
+            retry=(Exception,),
+            never=(TypeError, ValueError),  # bad data or subject: retrying cannot help
+            give_up=self._stop.is_set,
+        )
         self.position = batch[-1].position
         await self._save(self.position)
         self.published += len(batch)

@@ -242,14 +242,9 @@ class Feeder:
         return warn
 
     async def _publish(self, out: list[OutgoingMessage]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await self.bus.publish_many(out)
-                return
-            except (TypeError, ValueError):
-                raise
-            except EventfluxError as e:
-                self.log.warning("saga feeder: publishing failed, retrying", error=str(e))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await while_unavailable(
+            lambda: self.bus.publish_many(out),
+            self._retrying("publishing"),
+            retry=(EventfluxError,),
+            never=(TypeError, ValueError),  # bad data or subject: retrying cannot help
+        )
