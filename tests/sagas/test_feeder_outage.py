@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.sagas._backends import InMemory, OnSQLite
 
 from eventflux import BusUnavailableError, NewEvent, RecordedEvent, StoreUnavailableError
 from eventflux.bus import Message, MessageBus, open_bus
 from eventflux.bus.outbox import OutboxRelay
-from eventflux.store import EventStore, open_store
+from eventflux.store import open_store
 from eventflux.testing.bus_contract import eventually
 from eventflux.testing.saga_contract._base import Fulfilment, SagaContractBase
 
@@ -93,26 +94,12 @@ class _Outage(SagaContractBase):
             assert not any(t.done() for t in feeder.tasks)
 
 
-class TestOutageInMemory(_Outage):
-    durable = False
-
-    async def open_backends(
-        self, tmp_path: Path, *, reopen: bool = False
-    ) -> tuple[EventStore, MessageBus]:
-        if reopen:
-            return self._backends
-        self._backends = (await open_store("memory://"), await open_bus("memory://"))
-        return self._backends
+class TestOutageInMemory(InMemory, _Outage):
+    pass
 
 
-class TestOutageOnSQLite(_Outage):
-    async def open_backends(
-        self, tmp_path: Path, *, reopen: bool = False
-    ) -> tuple[EventStore, MessageBus]:
-        return (
-            await open_store(f"sqlite:///{tmp_path}/events.db"),
-            await open_bus(f"sqlite:///{tmp_path}/bus.db"),
-        )
+class TestOutageOnSQLite(OnSQLite, _Outage):
+    pass
 
 
 @pytest.mark.asyncio
