@@ -71,6 +71,9 @@ _INSERT_PADDED: Final = {
     for n in _CHUNKS
 }
 _PAD_ROW: Final = (None,) * 8
+# The most events the joint path takes in one group (its lists of column
+# values stay small); the appends beyond run alone.
+_JOINT_MAX_ROWS: Final = 4096
 # Ids are looked up by a list padded to a power of two (the last id repeated),
 # so a connection caches at most nine of these statements.
 _LOOKUP_MAX: Final = 256
@@ -255,6 +258,8 @@ class AppendJob(JointJob):
                 results[k] = outcome
             elif len({b.stream for b in job.batches}) != len(job.batches):
                 pass  # one stream twice in one job: the careful path says what it gets
+            elif count and count + sum(len(b.events) for b in job.batches) > _JOINT_MAX_ROWS:
+                pass  # the joint INSERT is full: this one runs alone, as appends did
             else:
                 marks: list[tuple[int, int, int]] = []
                 for b, (version, last_at) in zip(job.batches, starts, strict=True):
