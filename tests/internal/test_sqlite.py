@@ -13,16 +13,18 @@ import pytest
 
 from eventflux._internal.sqlite import (
     ErrorKind,
-    RetryCarefully,
     SQLiteErrors,
-    SQLiteWriter,
-    acquire_writer,
     classify,
     connect,
     data_version,
-    release_writer,
     translate_error,
     use_wal,
+)
+from eventflux._internal.sqlite_writer import (
+    RetryCarefully,
+    SQLiteWriter,
+    acquire_writer,
+    release_writer,
 )
 from eventflux.exceptions import (
     BusClosedError,

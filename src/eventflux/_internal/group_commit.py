@@ -33,7 +33,7 @@ Two drivers share that design, one per kind of driver API:
 
 The commit function owns everything database-specific: the transaction,
 isolation of each request inside it (a SAVEPOINT per request on SQLite, see
-:mod:`eventflux._internal.sqlite`; planning each request against the locked
+:mod:`eventflux._internal.sqlite_writer`; planning each request against the locked
 state on PostgreSQL), retries, and translating driver errors.
 
 Example::

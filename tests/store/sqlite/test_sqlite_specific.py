@@ -32,7 +32,7 @@ from eventflux import (
     StreamDeletedError,
     open_store,
 )
-from eventflux._internal.sqlite import SQLiteWriter
+from eventflux._internal.sqlite_writer import SQLiteWriter
 from eventflux.store.sqlite import SQLiteStoreBackend, writes
 
 CHILD = Path(__file__).with_name("_append_child.py")

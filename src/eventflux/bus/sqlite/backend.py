@@ -4,7 +4,7 @@
 (absolute). Every process that opens the file is a peer: members of one group
 compete for its messages through leases that expire after ``ack_wait``, so the
 work of a crashed process comes back. Writes go through the handle's
-group-commit writer (:class:`eventflux._internal.sqlite.SQLiteWriter`, see
+group-commit writer (:class:`eventflux._internal.sqlite_writer.SQLiteWriter`, see
 :mod:`.context`); members are woken at once by commits of this process and
 within ``poll_interval`` by those of others (``PRAGMA data_version``).
 
@@ -36,7 +36,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import SplitResult
 
-from ..._internal.sqlite import SQLiteWriter, connect, translate_error
+from ..._internal.sqlite import connect, translate_error
+from ..._internal.sqlite_writer import SQLiteWriter
 from ..._internal.urls import float_option, reject_unknown_options, sqlite_path
 from ...events import uuid7
 from ...exceptions import ConfigurationError

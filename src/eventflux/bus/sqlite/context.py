@@ -4,7 +4,7 @@ iteration, and the members' wake-ups.
 
 Every statement of a bus handle runs on its writer, the group-commit writer
 every SQLite file of eventflux uses
-(:class:`eventflux._internal.sqlite.SQLiteWriter`): the operations queued
+(:class:`eventflux._internal.sqlite_writer.SQLiteWriter`): the operations queued
 meanwhile share one transaction, each in its own savepoint. The publishes
 and the acks made in one iteration of the event loop go to the writer as one
 operation (one savepoint, one hop to the writer thread); if such a batch of
@@ -37,7 +37,8 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, Final
 
-from ..._internal.sqlite import SQLiteWriter, data_version
+from ..._internal.sqlite import data_version
+from ..._internal.sqlite_writer import SQLiteWriter
 from ..backend import Envelope
 from .delivery import SQLiteDelivery
 from .ops import Ops

@@ -15,7 +15,7 @@
 
 The file is in WAL mode. All writes of a process go through one writer thread
 that runs the appends queued meanwhile in one transaction (group commit, see
-:mod:`eventflux._internal.sqlite`); reads run on a small pool of reader
+:mod:`eventflux._internal.sqlite_writer`); reads run on a small pool of reader
 connections and never wait for the writer. Several processes may share one
 file; subscriptions notice commits of other connections through a
 :class:`~.watcher.CommitWatcher`.
@@ -38,13 +38,12 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import SplitResult
 
-from ..._internal.sqlite import (
+from ..._internal.sqlite import connect, translate_error
+from ..._internal.sqlite_writer import (
     STORE_GATHER,
     SQLiteWriter,
     acquire_writer,
-    connect,
     release_writer,
-    translate_error,
 )
 from ..._internal.urls import (
     choice_option,

@@ -4,7 +4,7 @@ Each function takes the writer's connection, the transaction's time in
 microseconds since the epoch and a ``careful`` flag. An append first tries the
 fast path: check the stream's version, insert, and let the unique id index
 catch reused ids. When the version does not match or an id is already stored,
-it raises :class:`~eventflux._internal.sqlite.RetryCarefully`; the writer rolls
+it raises :class:`~eventflux._internal.sqlite_writer.RetryCarefully`; the writer rolls
 back its savepoint and runs it again carefully, looking the ids up first to
 tell a retry of a stored batch (which returns the original result) from a
 duplicate or a conflict.
@@ -29,7 +29,7 @@ from uuid import UUID
 
 import orjson
 
-from ..._internal.sqlite import ALONE, JointJob, RetryCarefully
+from ..._internal.sqlite_writer import ALONE, JointJob, RetryCarefully
 from ...events import AppendResult
 from ...exceptions import ConcurrencyError, StreamDeletedError
 from ..backend import AppendBatch, check_idempotent_retry, version_matches
