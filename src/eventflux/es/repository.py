@@ -18,7 +18,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from ..events import AppendResult, NewEvent
 from ..exceptions import (
@@ -33,6 +33,7 @@ from .aggregate import Aggregate
 from .cache import AggregateCache
 from .context import current_metadata
 from .retry import retry_on_conflict
+from .turns import PATIENCE, Turns
 
 __all__ = ["Repository", "save_together"]
 
@@ -58,6 +59,12 @@ class Repository(Generic[A]):
     cached copy without reading at all: a stale copy shows up as a concurrency
     conflict (or a refusal), and the command then runs again on the stored
     state. Aggregates must change only through their events for this to hold.
+
+    :meth:`update` and :meth:`update_all` of one aggregate take turns within
+    the process (:class:`~eventflux.es.turns.Turns`): the second waits for the
+    first, then starts from the version it saved, instead of conflicting and
+    reading. ``patience`` is how long one waits at most (seconds); versions
+    are checked on every save all the same.
     """
 
     def __init__(
@@ -67,6 +74,7 @@ class Repository(Generic[A]):
         *,
         snapshot_every: int | None = None,
         cache_size: int = 0,
+        patience: float = PATIENCE,
     ) -> None:
         if not (isinstance(aggregate_type, type) and issubclass(aggregate_type, Aggregate)):
             raise TypeError(f"{aggregate_type!r} is not an Aggregate subclass")
@@ -88,6 +96,7 @@ class Repository(Generic[A]):
         # snapshot_every most likely has no snapshot, so get() skips asking.
         self._seen: OrderedDict[str, int] = OrderedDict()
         self._cache: AggregateCache[A] = AggregateCache(cache_size)
+        self._turns = Turns(patience)
 
     def _saw(self, stream: str, version: int) -> None:
         if self.snapshot_every is None:
@@ -326,6 +335,26 @@ class Repository(Generic[A]):
             # the events are stored; a missing snapshot only costs replay time
             log.warning("could not snapshot %s at version %d: %s", stream, aggregate.version, e)
 
+    @overload
+    async def update(
+        self,
+        aggregate_id: str,
+        command: Callable[[A], Awaitable[R]],
+        *,
+        retries: int = ...,
+        metadata: Mapping[str, Any] | None = ...,
+    ) -> R: ...
+
+    @overload
+    async def update(
+        self,
+        aggregate_id: str,
+        command: Callable[[A], R],
+        *,
+        retries: int = ...,
+        metadata: Mapping[str, Any] | None = ...,
+    ) -> R: ...
+
     async def update(
         self,
         aggregate_id: str,
@@ -348,6 +377,26 @@ class Repository(Generic[A]):
             return await _awaited(command(aggregates[0]))
 
         return await self._update([aggregate_id], run, retries, metadata)
+
+    @overload
+    async def update_all(
+        self,
+        aggregate_ids: Sequence[str],
+        command: Callable[[list[A]], Awaitable[R]],
+        *,
+        retries: int = ...,
+        metadata: Mapping[str, Any] | None = ...,
+    ) -> R: ...
+
+    @overload
+    async def update_all(
+        self,
+        aggregate_ids: Sequence[str],
+        command: Callable[[list[A]], R],
+        *,
+        retries: int = ...,
+        metadata: Mapping[str, Any] | None = ...,
+    ) -> R: ...
 
     async def update_all(
         self,
@@ -407,20 +456,21 @@ class Repository(Generic[A]):
             await save(aggregates)
             return result
 
-        cached = [self._cache.take(i) for i in ids]
-        copies = [a for a in cached if a is not None]
-        if len(copies) == len(ids):  # optimistic: decide on the cached copies
-            try:
-                result = await run(copies)
-            except Exception:  # refused, perhaps on stale state: decide on the stored one
-                self._forget(ids)
-            else:
+        async with self._turns.take(ids):
+            cached = [self._cache.take(i) for i in ids]
+            copies = [a for a in cached if a is not None]
+            if len(copies) == len(ids):  # optimistic: decide on the cached copies
                 try:
-                    await save(copies)
-                    return result
-                except ConcurrencyError:  # stale: nothing was written
+                    result = await run(copies)
+                except Exception:  # refused, perhaps on stale state: decide on the stored one
                     self._forget(ids)
-        return await retry_on_conflict(attempt, retries=retries)
+                else:
+                    try:
+                        await save(copies)
+                        return result
+                    except ConcurrencyError:  # stale: nothing was written
+                        self._forget(ids)
+            return await retry_on_conflict(attempt, retries=retries)
 
     def _forget(self, ids: list[str]) -> None:
         for i in ids:
