@@ -11,12 +11,15 @@
 - ``max_event_bytes``: size limit of one encoded event (default 1 MiB);
   ``max_append_events`` and ``max_append_bytes``: most events and encoded
   bytes of one append (default 10,000 and 64 MiB);
-- ``readers``: reader connections, each on its own thread (default 4).
+- ``readers``: reader connections, each on its own thread (default 2);
+- ``inline_rows``: rows a read may take on the event loop's own thread
+  (default 64; 0: every read on a reader thread), see :mod:`.inline`.
 
 The file is in WAL mode. All writes of a process go through one writer thread
 that runs the appends queued meanwhile in one transaction (group commit, see
 :mod:`eventflux._internal.sqlite_writer`); reads run on a small pool of reader
-connections and never wait for the writer. Several processes may share one
+connections and never wait for the writer (small ones, most of them, run on
+the event loop's thread: :mod:`.inline`). Several processes may share one
 file; subscriptions notice commits of other connections through a
 :class:`~.watcher.CommitWatcher`.
 
@@ -35,7 +38,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeVar
 from urllib.parse import SplitResult
 
 from ..._internal.sqlite import connect, translate_error
@@ -59,6 +62,7 @@ from ..backend import AppendBatch, LogPage, StoreBackend, StoredSnapshot
 from ..types import StreamLimits
 from . import reads, writes
 from .backup import write_backup
+from .inline import DECLINED, DEFAULT_ROWS, Declined, InlineReads
 from .schema import ERRORS, prepare_file
 from .watcher import CommitWatcher
 
@@ -93,6 +97,7 @@ class SQLiteStoreBackend(StoreBackend):
         durability: str = "full",
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         readers: int = DEFAULT_READERS,
+        inline_rows: int = DEFAULT_ROWS,
     ) -> None:
         if durability not in _SYNCHRONOUS:
             raise ConfigurationError(f"durability must be 'full' or 'normal', not {durability!r}")
@@ -112,6 +117,7 @@ class SQLiteStoreBackend(StoreBackend):
         self._connections_lock = threading.Lock()
         self._closed = False
         self._store_id = ""
+        self._inline = InlineReads(inline_rows, self._inline_connection)
 
     @classmethod
     async def open(cls, url: SplitResult, options: dict[str, str], *, create: bool = True) -> Self:
@@ -121,8 +127,11 @@ class SQLiteStoreBackend(StoreBackend):
         durability = choice_option(options, "durability", "full", ("full", "normal"))
         busy = float_option(options, "busy_timeout", DEFAULT_BUSY_TIMEOUT)
         readers = int_option(options, "readers", DEFAULT_READERS)
+        inline_rows = int_option(options, "inline_rows", DEFAULT_ROWS, minimum=0)
         reject_unknown_options(options, "sqlite")
-        backend = cls(path, durability=durability, busy_timeout=busy, readers=readers)
+        backend = cls(
+            path, durability=durability, busy_timeout=busy, readers=readers, inline_rows=inline_rows
+        )
         await asyncio.to_thread(backend._start, create)
         return backend
 
@@ -177,6 +186,31 @@ class SQLiteStoreBackend(StoreBackend):
             self._local.conn = conn
         return conn
 
+    def _inline_connection(self) -> sqlite3.Connection:
+        """A reader connection for the event loop's thread: it never waits for a lock."""
+        conn = connect(self.path, 0.0)
+        conn.execute("PRAGMA query_only = 1")
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _read_inline(self, fn: Callable[..., T], *args: Any) -> T | Literal[Declined.DECLINED]:
+        """``fn(connection, *args)`` on this thread (:data:`DECLINED`: the file is busy)."""
+        if self._closed:
+            raise StoreClosedError("the event store is closed")
+        try:
+            return self._inline.run(fn, *args)
+        except (sqlite3.Error, OverflowError) as e:
+            raise translate_error(e, self.path, self.busy_timeout, ERRORS) from e
+
+    async def _read_small(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read of a row or two: inline unless paused or busy."""
+        if self._inline.limit(1):
+            result = self._read_inline(fn, *args)
+            if result is not DECLINED:
+                return result
+        return await self._read(fn, *args)
+
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
             return fn(self._reader(), *args)
@@ -228,9 +262,24 @@ class SQLiteStoreBackend(StoreBackend):
         codec: Codec,
     ) -> list[RecordedEvent]:
         as_of_us = None if as_of is None else reads.micros(as_of)
-        return await self._read(
-            self._stream_page, codec, stream, start, backwards, limit, as_of_us, reads.micros(now)
+        now_us = reads.micros(now)
+        args = (codec, stream, start, backwards, limit, as_of_us, now_us)
+        inline = self._inline.limit(limit)
+        if not inline:
+            return await self._read(self._stream_page, *args)
+        events = self._read_inline(self._stream_page, *args[:4], inline, as_of_us, now_us)
+        if events is DECLINED:
+            return await self._read(self._stream_page, *args)
+        if len(events) < inline or inline == limit:
+            return events
+        # a long stream: the rest of the page on a reader thread
+        after = events[-1].version + (-1 if backwards else 1)
+        if after < 1:
+            return events
+        rest = await self._read(
+            self._stream_page, codec, stream, after, backwards, limit - inline, as_of_us, now_us
         )
+        return events + rest
 
     @staticmethod
     def _log_page(
@@ -260,20 +309,33 @@ class SQLiteStoreBackend(StoreBackend):
         """One page of the global log. SQLite serialises writers and positions are
         assigned under the write lock, so the head of the same read transaction
         is a safe mark: no event at or below it can become visible later."""
+        inline = self._inline.limit(limit)
+        if inline:
+            page = self._read_inline(
+                self._log_page, codec, after, inline, types, prefix, correlation_id
+            )
+            if page is not DECLINED:
+                if len(page.events) < inline or inline == limit:
+                    return page
+                # a long page: the rest on a reader thread
+                rest = await self._read(
+                    self._log_page, codec, page.mark, limit - inline, types, prefix, correlation_id
+                )
+                return LogPage(page.events + rest.events, rest.mark)
         return await self._read(self._log_page, codec, after, limit, types, prefix, correlation_id)
 
     async def stream_version(self, stream: str) -> int:
-        v = await self._read(
+        v = await self._read_small(
             reads.scalar, "SELECT version FROM eventflux_streams WHERE name = ?", (stream,)
         )
         return 0 if v is None else int(v)
 
     async def last_position(self) -> int:
-        v = await self._read(reads.scalar, "SELECT max(position) FROM eventflux_events")
+        v = await self._read_small(reads.scalar, "SELECT max(position) FROM eventflux_events")
         return 0 if v is None else int(v)
 
     async def head_position(self) -> int:
-        v = await self._read(
+        v = await self._read_small(
             reads.scalar, "SELECT seq FROM sqlite_sequence WHERE name = 'eventflux_events'"
         )
         return 0 if v is None else int(v)
@@ -302,7 +364,7 @@ class SQLiteStoreBackend(StoreBackend):
                 version, type_name, bytes(data), schema, reads.EPOCH + timedelta(microseconds=at)
             )
 
-        return await self._read(load)
+        return await self._read_small(load)
 
     # -- backups ------------------------------------------------------------------------
     async def backup(self, dest: str) -> int:
