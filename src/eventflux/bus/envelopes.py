@@ -55,12 +55,12 @@ def make_envelope(
     if headers is not None:
         if not isinstance(headers, Mapping):
             raise TypeError(f"headers must be a mapping of str to str, not {headers!r}")
-        checked: dict[str, str] = {}
         for k, v in headers.items():
-            if not isinstance(k, str) or not isinstance(v, str):
+            if (type(k) is not str or type(v) is not str) and not (
+                isinstance(k, str) and isinstance(v, str)
+            ):
                 raise TypeError(f"headers must map str to str, got {k!r}: {v!r}")
-            checked[k] = v
-        hdrs = checked
+        hdrs = dict(headers)
     return Envelope(
         subject,
         raw,

@@ -121,8 +121,15 @@ class BusCheckpoint(Checkpoint):
 def event_subject(prefix: str) -> Callable[[RecordedEvent], str]:
     """Subjects ``f"{prefix}.{event.type}"`` (spaces and wildcards become ``_``)."""
 
+    subjects: dict[str, str] = {}  # by event type
+
     def subject(event: RecordedEvent) -> str:
-        return f"{prefix}.{_UNSAFE.sub('_', event.type)}"
+        found = subjects.get(event.type)
+        if found is None:
+            found = f"{prefix}.{_UNSAFE.sub('_', event.type)}"
+            if len(subjects) < 10_000:
+                subjects[event.type] = found
+        return found
 
     return subject
 
@@ -133,6 +140,10 @@ def stream_key(event: RecordedEvent) -> str | None:
 
 
 def _plain(data: Any) -> Any:
+    if type(data) is dict:
+        return data
+    if hasattr(data, "__dataclass_fields__") or isinstance(data, msgspec.Struct):
+        return msgspec.to_builtins(data)
     if isinstance(data, Mapping):
         return data
     if hasattr(data, "model_dump"):  # pydantic
@@ -173,20 +184,22 @@ class OutboxRelay:
         self._stop = asyncio.Event()
 
     def _message(self, e: RecordedEvent) -> OutgoingMessage:
+        event_id = str(e.id)
+        meta = e.metadata
+        correlation = meta.get(CORRELATION_ID)
         headers = {
             "event_type": e.type,
             "stream": e.stream,
             "version": str(e.version),
             "position": str(e.position),
+            CORRELATION_ID: event_id if correlation is None else str(correlation),
+            CAUSATION_ID: event_id,  # the event caused this message
         }
-        correlation = e.metadata.get(CORRELATION_ID)
-        headers[CORRELATION_ID] = str(e.id) if correlation is None else str(correlation)
-        headers[CAUSATION_ID] = str(e.id)  # the event caused this message
-        actor = e.metadata.get("actor")
+        actor = meta.get("actor")
         if actor is not None:
             headers["actor"] = str(actor)
         key = self.key(e) if self.key is not None else None
-        return OutgoingMessage(self.subject(e), _plain(e.data), str(e.id), key, headers)
+        return OutgoingMessage(self.subject(e), _plain(e.data), event_id, key, headers)
 
     async def _load(self) -> int:
         if self.position is None:
