@@ -14,34 +14,24 @@ Example::
 from __future__ import annotations
 
 import inspect
-import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
 from ..events import AppendResult, NewEvent
-from ..exceptions import (
-    AggregateNotFoundError,
-    ConcurrencyError,
-    DeserializationError,
-    EventfluxError,
-    SerializationError,
-)
-from ..store import EventStore, Snapshot
+from ..exceptions import AggregateNotFoundError, ConcurrencyError, SerializationError
+from ..store import EventStore
 from .aggregate import Aggregate
 from .cache import AggregateCache
 from .context import current_metadata
 from .retry import retry_on_conflict
+from .snapshotting import Snapshots
 from .turns import PATIENCE, Turns
 
 __all__ = ["Repository", "save_together"]
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
-log = logging.getLogger("eventflux.es")
-#: how many stream versions a repository remembers (to skip needless snapshot reads)
-SEEN_STREAMS = 10_000
 
 
 class Repository(Generic[A]):
@@ -92,19 +82,9 @@ class Repository(Generic[A]):
         self.aggregate_type = aggregate_type
         self.snapshot_every = snapshot_every
         self.prefix = aggregate_type.stream_prefix or aggregate_type.__name__.lower()
-        # Stream versions seen lately: a stream last seen shorter than
-        # snapshot_every most likely has no snapshot, so get() skips asking.
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._snapshots = Snapshots(store, aggregate_type, snapshot_every)
         self._cache: AggregateCache[A] = AggregateCache(cache_size)
         self._turns = Turns(patience)
-
-    def _saw(self, stream: str, version: int) -> None:
-        if self.snapshot_every is None:
-            return
-        self._seen[stream] = version
-        self._seen.move_to_end(stream)
-        if len(self._seen) > SEEN_STREAMS:
-            self._seen.popitem(last=False)
 
     def stream_name(self, aggregate_id: str) -> str:
         """The stream holding an aggregate's events: ``f"{prefix}-{id}"``."""
@@ -134,10 +114,7 @@ class Repository(Generic[A]):
                     if cached.version != cached_version:  # else the entry is still right
                         self._cache.put(cached)
                     return cached
-        aggregate: A | None = None
-        snap = await self._usable_snapshot(stream, version)
-        if snap is not None:
-            aggregate = await self._from_snapshot(aggregate_id, snap, as_of, version)
+        aggregate = await self._snapshots.load(aggregate_id, stream, as_of, version)
         if aggregate is None:
             aggregate = self.aggregate_type(aggregate_id)
             async for event in self.store.read(stream, as_of=as_of, limit=version):
@@ -148,7 +125,7 @@ class Repository(Generic[A]):
                 detail = f"it had no events as of {as_of.isoformat()}"
             raise AggregateNotFoundError(self.aggregate_type.__name__, aggregate_id, stream, detail)
         if as_of is None and version is None:
-            self._saw(stream, aggregate.version)
+            self._snapshots.saw(stream, aggregate.version)
             self._cache.put(aggregate)
         if version is not None and aggregate.version < version:
             raise AggregateNotFoundError(
@@ -171,71 +148,9 @@ class Repository(Generic[A]):
             aggregate.replay_event(event.data, event.version)
         return True
 
-    async def _from_snapshot(
-        self, aggregate_id: str, snap: Snapshot, as_of: datetime | None, version: int | None
-    ) -> A | None:
-        """The aggregate from ``snap`` plus the events after it, or None when the
-        snapshot does not fit (restore failed, a gap, or it is later than ``as_of``)."""
-        aggregate = self.aggregate_type(aggregate_id)
-        try:
-            aggregate.restore(snap.data)
-        except Exception:
-            log.warning(
-                "snapshot of %s could not be restored; replaying", snap.stream, exc_info=True
-            )
-            return None
-        aggregate.mark_saved(snap.version)
-        # Read the snapshot's own last event too: the snapshot counts only if that
-        # event is still in the stream (and, with as_of, was recorded by then).
-        covered = False
-        limit = None if version is None else version - snap.version + 1
-        async for event in self.store.read(
-            snap.stream, from_version=snap.version, as_of=as_of, limit=limit
-        ):
-            if not covered:
-                if event.version != snap.version:
-                    return None
-                covered = True
-                continue
-            if event.version != aggregate.version + 1:
-                return None  # events missing after the snapshot: replay from the start
-            aggregate.replay_event(event.data, event.version)
-        return aggregate if covered else None
-
     async def exists(self, aggregate_id: str) -> bool:
         """True if the aggregate's stream holds events."""
         return await self.store.stream_version(self.stream_name(aggregate_id)) > 0
-
-    async def _usable_snapshot(self, stream: str, version: int | None) -> Snapshot | None:
-        state_type = self.aggregate_type.snapshot_type
-        if self.snapshot_every is None or state_type is None:
-            return None
-        seen = self._seen.get(stream)
-        if seen is not None and seen < self.snapshot_every:
-            return None  # it had no snapshot when last seen and has probably none yet
-        try:
-            snap = await self.store.load_snapshot(stream)
-        except DeserializationError as e:
-            log.info("ignoring the unreadable snapshot of %s: %s", stream, e)
-            return None
-        if snap is None or (version is not None and snap.version > version):
-            return None
-        codec = self.store.codec
-        if (
-            codec.class_for(snap.type) is not state_type
-            or snap.schema_version > codec.schema_version(snap.type)
-            or not isinstance(snap.data, state_type)
-        ):
-            log.info(
-                "ignoring the snapshot of %s: type %r schema %d is not %s at schema %d",
-                stream,
-                snap.type,
-                snap.schema_version,
-                state_type.__name__,
-                codec.schema_version(snap.type),
-            )
-            return None
-        return snap
 
     # -- saving -------------------------------------------------------------------
     def _new_events(self, aggregate: A, metadata: Mapping[str, Any] | None) -> list[NewEvent]:
@@ -279,9 +194,9 @@ class Repository(Generic[A]):
             self.stream_name(aggregate.id), events, expected_version=old
         )
         aggregate.mark_saved()
-        self._saw(self.stream_name(aggregate.id), aggregate.version)
+        self._snapshots.saw(self.stream_name(aggregate.id), aggregate.version)
         self._cache.put(aggregate)
-        await self._maybe_snapshot(aggregate, old)
+        await self._snapshots.after_save(self.stream_name(aggregate.id), aggregate, old)
         return result
 
     async def save_all(
@@ -310,9 +225,9 @@ class Repository(Generic[A]):
         for stream, aggregate in owners.items():
             old = aggregate.saved_version
             aggregate.mark_saved()
-            self._saw(stream, aggregate.version)
+            self._snapshots.saw(stream, aggregate.version)
             self._cache.put(aggregate)
-            await self._maybe_snapshot(aggregate, old)
+            await self._snapshots.after_save(stream, aggregate, old)
             out[aggregate.id] = results[stream]
         return out
 
@@ -320,20 +235,9 @@ class Repository(Generic[A]):
         """Mark ``aggregate`` saved and cache it; returns the version it was loaded at."""
         old = aggregate.saved_version
         aggregate.mark_saved()
-        self._saw(self.stream_name(aggregate.id), aggregate.version)
+        self._snapshots.saw(self.stream_name(aggregate.id), aggregate.version)
         self._cache.put(aggregate)
         return old
-
-    async def _maybe_snapshot(self, aggregate: A, old_version: int) -> None:
-        every = self.snapshot_every
-        if every is None or aggregate.version // every == old_version // every:
-            return
-        stream = self.stream_name(aggregate.id)
-        try:
-            await self.store.save_snapshot(stream, aggregate.version, aggregate.snapshot())
-        except (EventfluxError, TypeError, ValueError) as e:
-            # the events are stored; a missing snapshot only costs replay time
-            log.warning("could not snapshot %s at version %d: %s", stream, aggregate.version, e)
 
     @overload
     async def update(
@@ -515,7 +419,7 @@ async def save_together(
     if not batch:
         return {}
     results = await store.append_many(batch)
-    for repo, aggregate, _ in owners:
+    for repo, aggregate, stream in owners:
         old = repo._after_save(aggregate)
-        await repo._maybe_snapshot(aggregate, old)
+        await repo._snapshots.after_save(stream, aggregate, old)
     return {stream: results[stream] for _, _, stream in owners}
