@@ -163,3 +163,27 @@ async def test_a_waiting_update_cancelled_keeps_the_order_of_those_after_it() ->
 def test_patience_must_be_a_number_of_seconds(patience: Any) -> None:
     with pytest.raises(ValueError, match="patience"):
         Turns(patience)
+
+
+def test_turns_on_two_event_loops_do_not_wait_for_each_other() -> None:
+    turns = Turns(patience=30)
+    gate = asyncio.Event()  # bound to the first loop when first awaited
+
+    async def hold() -> None:
+        async with turns.take(["k"]):
+            await gate.wait()
+
+    async def other_loop() -> str:
+        async with turns.take(["k"]):
+            return "ran"
+
+    async def first_loop() -> str:
+        holder = asyncio.create_task(hold())
+        await asyncio.sleep(0)
+        # another thread's loop takes a turn of the same key meanwhile
+        result = await asyncio.wait_for(asyncio.to_thread(asyncio.run, other_loop()), 5)
+        gate.set()
+        await holder
+        return result
+
+    assert asyncio.run(first_loop()) == "ran"

@@ -68,9 +68,11 @@ class Turns:
         if not mine:  # nested in our own turn: waiting would wait for ourselves
             yield
             return
-        ours: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        ours: asyncio.Future[None] = loop.create_future()
         last = self._last
-        before = {f for k in mine if (f := last.get(k)) is not None}
+        # (a turn taken on another event loop is not waited for: versions decide)
+        before = {f for k in mine if (f := last.get(k)) is not None and f.get_loop() is loop}
         for k in mine:
             last[k] = ours
         token = _HELD.set(held | {(number, k) for k in mine})
