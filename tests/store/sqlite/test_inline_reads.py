@@ -97,7 +97,7 @@ def test_a_busy_file_declines_and_other_errors_propagate() -> None:
     conn.close()
 
 
-def test_a_slow_read_sends_the_next_ones_to_the_threads_for_a_while(
+def test_two_slow_reads_in_a_row_send_the_next_ones_to_the_threads_for_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
@@ -111,16 +111,26 @@ def test_a_slow_read_sends_the_next_ones_to_the_threads_for_a_while(
         time.sleep(inline_module.SLOW * 2)
         return 1
 
-    assert reads.run(slow) == 1  # it ran; the next ones go to the threads
+    def fast(_: sqlite3.Connection) -> int:
+        return 2
+
+    assert reads.run(slow) == 1  # once may be a wait for the GIL
+    assert reads.limit(100) == 8
+    assert reads.run(fast) == 2
+    reads.run(slow)
+    assert reads.limit(100) == 8
+    assert reads.run(slow) == 1  # twice in a row: the next ones go to the threads
     assert reads.limit(100) == 0
     now[0] += 0.11
     assert reads.limit(100) == 8
+    reads.run(slow)
     reads.run(slow)  # slow again: a longer pause
     now[0] += 0.11
     assert reads.limit(100) == 0
     now[0] += 0.1
     assert reads.limit(100) == 8
-    reads.run(lambda c: 1)  # fast: the pause is short again
+    reads.run(fast)  # fast: the pause is short again
+    reads.run(slow)
     reads.run(slow)
     now[0] += 0.11
     assert reads.limit(100) == 8

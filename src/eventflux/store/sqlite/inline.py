@@ -11,9 +11,11 @@ stream) are that small, so they run inline:
   reader thread as before;
 - the inline connection never waits for a lock (busy timeout 0): a busy file
   sends the read to a reader thread, which waits as configured;
-- a read that held the loop longer than :data:`SLOW` (a cold disk, large
-  events) sends the reads of the next while (0.1 s, doubling up to 30 s while
-  they stay slow) to the reader threads.
+- two reads in a row that held the loop longer than :data:`SLOW` (a cold
+  disk, large events) send the reads of the next while (0.1 s, doubling up
+  to 30 s while they stay slow) to the reader threads. One alone does not:
+  an inline read gives the GIL up for each step, and on a busy process one
+  now and then waits milliseconds to get it back, without being slow itself.
 
 ``rows=0`` (the URL option ``inline_rows=0``) runs every read on a reader
 thread.
@@ -43,7 +45,7 @@ T = TypeVar("T")
 
 #: Rows one read may take inline, by default.
 DEFAULT_ROWS: Final = 64
-#: An inline read longer than this (seconds) sends the next reads to the threads.
+#: Two inline reads in a row longer than this (seconds) send the next reads to the threads.
 SLOW: Final = 0.002
 _FIRST_PAUSE: Final = 0.1
 _MAX_PAUSE: Final = 30.0
@@ -68,6 +70,7 @@ class InlineReads:
         self._local = threading.local()
         self._paused_until = 0.0
         self._pause = _FIRST_PAUSE
+        self._slow = False  # the last inline read was slow
         #: Reads run inline, and reads sent to the threads instead (for tests).
         self.inline = 0
         self.declined = 0
@@ -92,10 +95,14 @@ class InlineReads:
                 raise
             self.declined += 1
             return DECLINED
-        if time.perf_counter() - started > SLOW:
+        if time.perf_counter() - started <= SLOW:
+            self._slow = False
+            self._pause = _FIRST_PAUSE
+        elif not self._slow:
+            self._slow = True  # once may be the GIL: twice in a row is the read
+        else:
+            self._slow = False
             self._paused_until = time.monotonic() + self._pause
             self._pause = min(self._pause * 2, _MAX_PAUSE)
-        else:
-            self._pause = _FIRST_PAUSE
         self.inline += 1
         return result
