@@ -7,8 +7,10 @@ order that arrived first. Every change is returned as events
 empty book: replaying the stream of a book yields the identical book.
 
 The book does the matching and applies its own decisions in one pass (that is
-what makes it fast); :meth:`apply` is the second way to the same state, used
-to rebuild a book from its stream. Tests hold both ways to the same result.
+what makes it fast); :meth:`apply` (:mod:`.replay`) is the second way to the
+same state, used to rebuild a book from its stream. Tests hold both ways to
+the same result. The sides, their reading and the resting and removing of an
+order are in :mod:`.sides`; a resting order and a price level in :mod:`.levels`.
 
 What it supports: limit and market orders; time in force GTC, IOC and FOK;
 post-only orders (refused if they would trade); partial fills; cancel by
@@ -32,12 +34,8 @@ Example::
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections import deque
-from collections.abc import Iterator
-from typing import Any, Final
-
-import msgspec
+from bisect import insort
+from typing import Final
 
 from .events import (
     BookOpened,
@@ -46,11 +44,11 @@ from .events import (
     OrderCancelled,
     OrderReduced,
     OrderRejected,
-    QuoteChanged,
     TradeExecuted,
     TradingHalted,
     TradingResumed,
 )
+from .levels import Level, RestingOrder
 from .orders import (
     BUY,
     DECREMENT,
@@ -68,74 +66,17 @@ from .orders import (
     TradingHaltedError,
     UnknownOrderError,
 )
+from .replay import BookReplay, Event
 
 __all__ = ["Level", "OrderBook", "RestingOrder"]
 
-Event = Any  # one of the classes of .events
 _SIDES: Final = frozenset((BUY, SELL))
 _LIMIT_TIF: Final = frozenset((GTC, IOC, FOK))
 _STP: Final = frozenset(STP_MODES)
 
 
-class RestingOrder(msgspec.Struct, gc=False):
-    """An order in the book (or one being matched): its open ``quantity``.
-
-    A mutable ``msgspec.Struct``: about three times cheaper to build than a
-    slotted class, and one is built per order.
-    """
-
-    order_id: str
-    sequence: int
-    account: str
-    side: str
-    price: int | None
-    quantity: int
-    stp: str
-    post_only: bool
-    client_order_id: str
-
-
-class Level:
-    """The orders at one price, oldest first.
-
-    A cancelled order stays in the queue with quantity 0 until matching
-    reaches it (or the queue is compacted): that is what makes a cancel O(1).
-    """
-
-    __slots__ = ("live", "orders", "quantity")
-
-    def __init__(self) -> None:
-        self.orders: deque[RestingOrder] = deque()
-        self.live = 0
-        self.quantity = 0
-
-    def __iter__(self) -> Iterator[RestingOrder]:
-        return (o for o in self.orders if o.quantity)
-
-
-class OrderBook:
+class OrderBook(BookReplay):
     """One symbol's order book; see the module docs."""
-
-    def __init__(
-        self, symbol: str, *, tick_size: int = 1, lot_size: int = 1, max_quantity: int = 10**9
-    ) -> None:
-        for name, value in (("tick_size", tick_size), ("lot_size", lot_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        self.symbol = symbol
-        self.tick_size = tick_size
-        self.lot_size = lot_size
-        self.max_quantity = max_quantity
-        self.bids: dict[int, Level] = {}
-        self.asks: dict[int, Level] = {}
-        # sorted price keys, best last: bids by price, asks by -price
-        self._bid_keys: list[int] = []
-        self._ask_keys: list[int] = []
-        self.orders: dict[str, RestingOrder] = {}
-        self.sequence = 0
-        self.trade_sequence = 0
-        self.halted = False
-        self.last_price: int | None = None
 
     @classmethod
     def opened(cls, event: BookOpened) -> OrderBook:
@@ -143,118 +84,6 @@ class OrderBook:
         book = cls(event.symbol, tick_size=event.tick_size, lot_size=event.lot_size)
         book.last_price = event.reference_price
         return book
-
-    # -- reading -------------------------------------------------------------------
-    def best_bid(self) -> tuple[int, int] | None:
-        """The best bid's (price, quantity), or None."""
-        if not self._bid_keys:
-            return None
-        price = self._bid_keys[-1]
-        return price, self.bids[price].quantity
-
-    def best_ask(self) -> tuple[int, int] | None:
-        """The best ask's (price, quantity), or None."""
-        if not self._ask_keys:
-            return None
-        price = -self._ask_keys[-1]
-        return price, self.asks[price].quantity
-
-    def quote(self) -> QuoteChanged:
-        """The top of the book now, as a ``QuoteChanged`` event."""
-        bid, ask = self.best_bid(), self.best_ask()
-        return QuoteChanged(
-            self.symbol,
-            None if bid is None else bid[0],
-            0 if bid is None else bid[1],
-            None if ask is None else ask[0],
-            0 if ask is None else ask[1],
-            self.last_price,
-        )
-
-    def depth(self, side: str, levels: int = 10) -> list[tuple[int, int, int]]:
-        """The best ``levels`` price levels of ``side``: (price, quantity, orders)."""
-        if side == BUY:
-            prices = list(reversed(self._bid_keys[-levels:]))
-            book = self.bids
-        else:
-            prices = [-k for k in reversed(self._ask_keys[-levels:])]
-            book = self.asks
-        return [(p, book[p].quantity, book[p].live) for p in prices]
-
-    def level_orders(self, side: str) -> Iterator[tuple[int, list[RestingOrder]]]:
-        """Every level of ``side``, best first, with its live orders oldest first."""
-        if side == BUY:
-            for key in reversed(self._bid_keys):
-                yield key, list(self.bids[key])
-        else:
-            for key in reversed(self._ask_keys):
-                yield -key, list(self.asks[-key])
-
-    def snapshot(self) -> dict[str, Any]:
-        """The whole state as plain data (two books are identical when these are equal)."""
-
-        def side(name: str) -> list[Any]:
-            return [
-                (
-                    price,
-                    [
-                        (o.order_id, o.sequence, o.account, o.quantity, o.stp, o.post_only,
-                         o.client_order_id)
-                        for o in orders
-                    ],
-                )
-                for price, orders in self.level_orders(name)
-            ]  # fmt: skip
-
-        return {
-            "symbol": self.symbol,
-            "sequence": self.sequence,
-            "trade_sequence": self.trade_sequence,
-            "halted": self.halted,
-            "last_price": self.last_price,
-            "bids": side(BUY),
-            "asks": side(SELL),
-        }
-
-    def check(self) -> None:
-        """Assert the book's own invariants (tests): levels agree with their
-        orders, the id index with the levels, and the book is not crossed."""
-        seen: set[str] = set()
-        for name, book, keys in (
-            (BUY, self.bids, self._bid_keys),
-            (SELL, self.asks, self._ask_keys),
-        ):
-            prices = sorted(book)
-            assert sorted(abs(k) for k in keys) == prices, (name, keys, prices)
-            for price, level in book.items():
-                live = list(level)
-                assert live, f"empty level {price}"
-                assert level.live == len(live), (price, level.live, len(live))
-                assert level.quantity == sum(o.quantity for o in live), price
-                for o in live:
-                    assert o.side == name, o
-                    assert o.price == price, o
-                    assert self.orders.get(o.order_id) is o, o
-                    seen.add(o.order_id)
-        assert seen == set(self.orders), "the id index and the levels disagree"
-        bid, ask = self.best_bid(), self.best_ask()
-        assert bid is None or ask is None or bid[0] < ask[0], f"crossed book {bid} / {ask}"
-
-    # -- estimating --------------------------------------------------------------------
-    def cost_to_fill(self, side: str, quantity: int, limit: int | None = None) -> tuple[int, int]:
-        """What taking ``quantity`` on ``side`` would cost now: (price units, shares
-        available up to ``limit``); the risk check of market orders uses it."""
-        cost = filled = 0
-        for price, orders in self.level_orders(SELL if side == BUY else BUY):
-            if limit is not None and (price > limit if side == BUY else price < limit):
-                break
-            for o in orders:
-                take = min(o.quantity, quantity - filled)
-                cost += take * price
-                filled += take
-                if filled == quantity:
-                    return cost, filled
-        return cost, filled
 
     # -- orders ------------------------------------------------------------------------
     def refusal(
@@ -572,135 +401,3 @@ class OrderBook:
         self.trade_sequence = trade
         if last is not None:
             self.last_price = last
-
-    def _rest(self, order: RestingOrder) -> None:
-        """Put ``order`` at the back of its price level."""
-        price = order.price
-        assert price is not None
-        if order.side == BUY:
-            levels, keys, key = self.bids, self._bid_keys, price
-        else:
-            levels, keys, key = self.asks, self._ask_keys, -price
-        level = levels.get(price)
-        if level is None:
-            level = levels[price] = Level()
-            if not keys or key > keys[-1]:
-                keys.append(key)
-            else:
-                insort(keys, key)
-        level.orders.append(order)
-        level.live += 1
-        level.quantity += order.quantity
-        self.orders[order.order_id] = order
-
-    def _remove(self, order: RestingOrder) -> int:
-        """Take ``order`` out of the book in O(1) and return its open quantity
-        (its queue entry stays behind, dead: its quantity is now 0)."""
-        price = order.price
-        assert price is not None
-        if order.side == BUY:
-            levels, keys, key = self.bids, self._bid_keys, price
-        else:
-            levels, keys, key = self.asks, self._ask_keys, -price
-        quantity = order.quantity
-        order.quantity = 0
-        level = levels[price]
-        level.live -= 1
-        level.quantity -= quantity
-        del self.orders[order.order_id]
-        if not level.live:
-            del levels[price]
-            if keys[-1] == key:
-                keys.pop()
-            else:
-                del keys[bisect_left(keys, key)]
-        elif len(level.orders) > 2 * level.live + 32:  # many dead entries: compact
-            level.orders = deque(o for o in level.orders if o.quantity)
-        return quantity
-
-    # -- replaying ----------------------------------------------------------------------
-    def apply(self, event: Event) -> None:
-        """Apply one event of this book's stream (rebuilding from the stream)."""
-        handler = _APPLY.get(type(event))
-        if handler is None:
-            raise TypeError(f"an order book does not apply {type(event).__name__}")
-        handler(self, event)
-
-    def _apply_opened(self, e: BookOpened) -> None:
-        self.tick_size, self.lot_size = e.tick_size, e.lot_size
-        if self.last_price is None:
-            self.last_price = e.reference_price
-
-    def _apply_accepted(self, e: OrderAccepted) -> None:
-        self.sequence = e.sequence
-        if e.kind == LIMIT and e.tif == GTC:
-            # it joins its level now; the fills that follow take its quantity
-            self._rest(
-                RestingOrder(
-                    e.order_id, e.sequence, e.account, e.side, e.price, e.quantity, e.stp,
-                    e.post_only, e.client_order_id,
-                )
-            )  # fmt: skip
-
-    def _take(self, order_id: str, quantity: int) -> None:
-        order = self.orders.get(order_id)
-        if order is None:
-            return  # an immediate-or-cancel order: it never rested
-        if quantity >= order.quantity:
-            self._remove(order)
-            return
-        level = (self.bids if order.side == BUY else self.asks)[order.price]  # type: ignore[index]
-        level.quantity -= quantity
-        order.quantity -= quantity
-
-    def _apply_trade(self, e: TradeExecuted) -> None:
-        self._take(e.maker_order_id, e.quantity)
-        self._take(e.taker_order_id, e.quantity)
-        self.trade_sequence = e.trade_id
-        self.last_price = e.price
-
-    def _apply_cancelled(self, e: OrderCancelled) -> None:
-        order = self.orders.get(e.order_id)
-        if order is not None:
-            self._remove(order)
-
-    def _apply_reduced(self, e: OrderReduced) -> None:
-        self._take(e.order_id, e.quantity)
-
-    def _apply_amended(self, e: OrderAmended) -> None:
-        order = self.orders[e.order_id]
-        if e.priority_kept:
-            level = (self.bids if order.side == BUY else self.asks)[e.price]
-            level.quantity -= order.quantity - e.quantity
-            order.quantity = e.quantity
-            return
-        self._remove(order)
-        self._rest(
-            RestingOrder(
-                order.order_id, order.sequence, order.account, order.side, e.price, e.quantity,
-                order.stp, order.post_only, order.client_order_id,
-            )
-        )  # fmt: skip
-
-    def _apply_nothing(self, e: Any) -> None:
-        pass
-
-    def _apply_halted(self, e: TradingHalted) -> None:
-        self.halted = True
-
-    def _apply_resumed(self, e: TradingResumed) -> None:
-        self.halted = False
-
-
-_APPLY: dict[type[Any], Any] = {
-    BookOpened: OrderBook._apply_opened,
-    OrderAccepted: OrderBook._apply_accepted,
-    OrderRejected: OrderBook._apply_nothing,
-    TradeExecuted: OrderBook._apply_trade,
-    OrderCancelled: OrderBook._apply_cancelled,
-    OrderReduced: OrderBook._apply_reduced,
-    OrderAmended: OrderBook._apply_amended,
-    QuoteChanged: OrderBook._apply_nothing,
-    TradingHalted: OrderBook._apply_halted,
-    TradingResumed: OrderBook._apply_resumed,
-}
