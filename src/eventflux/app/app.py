@@ -33,109 +33,47 @@ import asyncio
 import logging
 import os
 import re
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .._internal.defaults import bus_url, store_url
 from .._internal.ids import new_id
-from .._internal.retrying import UNAVAILABLE
-from ..bus import Message, MessageBus, open_bus
-from ..bus.outbox import OutboxRelay
+from ..bus import Message, MessageBus
 from ..bus.subjects import validate_subject
 from ..codec import Codec
 from ..context import (
-    ACTOR,
     CAUSATION_ID,
     COMMAND,
     COMMAND_CAUSATION_ID,
     CORRELATION_ID,
     current_metadata,
     metadata_context,
-    replace_metadata,
 )
 from ..cqrs import Projection, ReadModel, open_read_model, read_model_url
 from ..events import RecordedEvent
 from ..exceptions import AppNotRunningError, ConfigurationError, UnknownProjectionError
 from ..observability.logs import get_logger
 from ..sagas import Saga, SagaRef, Sagas, SagaView
-from ..store import EventStore, open_store
+from ..store import EventStore
 from .context import BoundOnUse, Context
-from .handlers import HandlerTable, Middleware, accepts_context, call_handler
+from .handlers import HandlerTable, Middleware
+from .running import Running
+from .specs import Page, ProjectionSpec, RelaySpec, SubscriptionSpec, Task
 
 __all__ = ["App", "Page", "ProjectionSpec", "RelaySpec", "SubscriptionSpec"]
 
 H = TypeVar("H", bound=Callable[..., Any])
 SagaClass = TypeVar("SagaClass", bound=type[Saga])
-#: ``async def task(ctx)``: a background task of an App
-Task = Callable[[Context], Coroutine[Any, Any, Any]]
 #: seconds before a background task that raised runs again; doubles per failure
+#: (both are read when the App starts: ``running()`` hands them to its tasks)
 TASK_RESTART_FIRST = 0.1
 #: the longest pause before a failed background task runs again
 TASK_RESTART_MAX = 30.0
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionSpec:
-    """A handler registered with ``@app.subscribe`` (subscribed when the App runs)."""
-
-    subject: str
-    group: str
-    handler: Callable[..., Any]
-    options: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RelaySpec:
-    """``app.relay(stream_prefix=P, subject=S)``: events of streams starting with
-    ``P`` are published to ``S`` (``{type}`` and ``{stream}`` replaced)."""
-
-    stream_prefix: str
-    subject: str
-
-    @property
-    def name(self) -> str:
-        return "relay-" + re.sub(r"[^A-Za-z0-9_-]+", "_", f"{self.stream_prefix}-{self.subject}")
-
-    def subject_of(self, event: RecordedEvent) -> str:
-        stream = re.sub(r"[\s*>.]+", "_", event.stream)
-        return self.subject.replace("{type}", event.type).replace("{stream}", stream)
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectionSpec:
-    """``app.projection(cls)``: a projection the App keeps up to date while it runs."""
-
-    cls: type[Projection]
-
-    @property
-    def name(self) -> str:
-        return self.cls.name
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A web page the server mounts for the App (``app.page(path, template)``)."""
-
-    path: str
-    template: str
-    context: Callable[..., Any] | None = None
-
-
-@dataclass
-class _Running:
-    store: EventStore
-    bus: MessageBus
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    handlers: list[Callable[..., Any]] = field(default_factory=list)
-    relays: list[OutboxRelay] = field(default_factory=list)
-    read_model: ReadModel | None = None
-    projections: dict[str, Projection] = field(default_factory=dict)
-    runners: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+#: the state of a running App, by the name it had before it moved to running.py
+_Running = Running
 
 
 class App:
@@ -182,7 +120,7 @@ class App:
         self._tasks: list[Task] = []
         self._pages: list[Page] = []
         self._relays: list[RelaySpec] = []
-        self._running: _Running | None = None
+        self._running: Running | None = None
         self.log = get_logger("eventflux.app", app=name)
         self._stdlog = logging.getLogger("eventflux.app")  # where self.log writes
         #: The App's sagas: registration, their runtime, instances and deadlines.
@@ -239,21 +177,9 @@ class App:
     async def settle(self) -> None:
         """Wait until every projection of the App holds every event stored now
         (tests and scripts: read your own writes; bound it with ``asyncio.timeout``)."""
-        state = self._state()
-        head = await state.store.last_position()
-        for name, projection in state.projections.items():
-            runner = state.runners[name]
-            waiting = asyncio.ensure_future(projection.wait_for(head))
-            try:
-                await asyncio.wait({waiting, runner}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                if not waiting.done():
-                    waiting.cancel()
-            if not waiting.done() or waiting.cancelled():
-                runner.result()  # the projection stopped: its error
-                raise ConfigurationError(f"projection {name!r} stopped")
+        await self._state().settle()
 
-    def _state(self) -> _Running:
+    def _state(self) -> Running:
         if self._running is None:
             raise AppNotRunningError(
                 f"App {self.name!r} is not running; use 'async with app.running():'"
@@ -318,7 +244,7 @@ class App:
             name = re.sub(r"[^A-Za-z0-9_-]+", "-", name)
             self._subscriptions.append(SubscriptionSpec(subject, name, fn, dict(options)))
             if self._running is not None:  # registered at run time: subscribe now
-                self._subscribe(self._running.bus, self._subscriptions[-1])
+                self._running.subscribe(self, self._subscriptions[-1])
             return fn
 
         return register
@@ -493,26 +419,6 @@ class App:
             return await self._queries.call(query, self.context(ambient))
 
     # -- running ---------------------------------------------------------------------------
-    def _subscribe(self, bus: MessageBus, spec: SubscriptionSpec) -> None:
-        with_ctx = accepts_context(spec.handler)
-
-        async def deliver(msg: Message) -> None:
-            headers = msg.headers
-            meta: dict[str, Any] = {
-                CORRELATION_ID: headers.get(CORRELATION_ID) or msg.msg_id,
-                CAUSATION_ID: msg.msg_id,
-            }
-            actor = headers.get(ACTOR)
-            if actor:
-                meta[ACTOR] = actor
-            with replace_metadata(meta) as ambient:
-                await call_handler(spec.handler, with_ctx, msg, self.context(ambient, msg))
-
-        deliver.__qualname__ = getattr(spec.handler, "__qualname__", "deliver")
-        bus.subscribe(spec.subject, deliver, group=spec.group, **spec.options)
-        if self._running is not None:
-            self._running.handlers.append(deliver)
-
     @asynccontextmanager
     async def running(
         self, *, store: EventStore | None = None, bus: MessageBus | None = None
@@ -526,123 +432,23 @@ class App:
         if self._running is not None:
             raise ConfigurationError(f"App {self.name!r} is already running")
         async with AsyncExitStack() as stack:
-            if store is None:
-                store = await open_store(self.store_url, codec=self.codec)
-                stack.push_async_callback(store.close)
-            shared_bus = bus is not None
-            if bus is None:
-                bus = await open_bus(self.bus_url)
-                stack.push_async_callback(bus.close)
-            state = _Running(store, bus)
+            state = await Running.open(self, stack, store=store, bus=bus)
             self._running = state
             try:
-                if self._projections:
-                    await self._start_projections(state, stack)
-                for spec in self._subscriptions:
-                    self._subscribe(bus, spec)
-                for relay in self._relays:
-                    outbox = OutboxRelay(
-                        store,
-                        bus,
-                        subject=relay.subject_of,
-                        name=f"{self.name}-{relay.name}",
-                        stream_prefix=relay.stream_prefix or None,
-                    )
-                    outbox.start()
-                    state.relays.append(outbox)
-                await self.sagas.start(store, bus)
-                for fn in self._tasks:
-                    state.tasks.append(
-                        asyncio.get_running_loop().create_task(
-                            self._run_task(fn), name=f"eventflux-app-{self.name}-{fn.__name__}"
-                        )
-                    )
+                await state.start(
+                    self,
+                    stack,
+                    projections=self._projections,
+                    read_model=self._read_model_url,
+                    subscriptions=self._subscriptions,
+                    relays=self._relays,
+                    tasks=self._tasks,
+                    restart=(TASK_RESTART_FIRST, TASK_RESTART_MAX),
+                )
                 yield self
             finally:
-                await self.sagas.stop()
-                for outbox in state.relays:
-                    await outbox.stop()
-                for t in state.tasks:
-                    t.cancel()
-                if state.tasks:
-                    await asyncio.gather(*state.tasks, return_exceptions=True)
-                if shared_bus:  # drain this App's members together; the bus stays open
-                    await asyncio.gather(*(bus.unsubscribe(h) for h in state.handlers))
+                await state.stop(self)
                 self._running = None
-
-    async def _start_projections(self, state: _Running, stack: AsyncExitStack) -> None:
-        url = self._read_model_url or os.environ.get("EVENTFLUX_READ_MODEL")
-        if url is None and self.store_url.startswith("memory:"):
-            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="eventflux-"))
-            url = f"sqlite:///{folder}/{self.name}-read.db"
-        model = open_read_model(url or self.read_model_url)
-        stack.push_async_callback(model.close)
-        state.read_model = model
-        loop = asyncio.get_running_loop()
-        for spec in self._projections:
-            projection = spec.cls(model)
-            state.projections[spec.name] = projection
-            runner = loop.create_task(
-                self._run_projection(projection, state.store),
-                name=f"eventflux-app-{self.name}-projection-{spec.name}",
-            )
-            state.runners[spec.name] = runner
-            state.tasks.append(runner)
-
-    async def _run_task(self, fn: Task) -> None:
-        """Run a background task; one that raises is logged and started again."""
-        name = getattr(fn, "__name__", repr(fn))
-        await self._supervise(
-            lambda: fn(self.context({})), Exception, "error", "task failed", task=name
-        )
-
-    async def _run_projection(self, projection: Projection, store: EventStore) -> None:
-        """Run a projection; an outage of the store or the read model is waited
-        out, any other error (a handler's, a wrong store) stops it."""
-        try:
-            await self._supervise(
-                lambda: projection.run(store),
-                UNAVAILABLE,
-                "warning",
-                "projection waits out an outage",
-                projection=projection.name,
-            )
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            self.log.error(
-                "projection stopped", projection=projection.name, error=f"{type(e).__name__}: {e}"
-            )
-            raise
-
-    async def _supervise(
-        self,
-        run: Callable[[], Coroutine[Any, Any, Any]],
-        retry: type[Exception] | tuple[type[Exception], ...],
-        level: str,
-        event: str,
-        **fields: Any,
-    ) -> None:
-        """``await run()`` until it returns; a ``retry`` error is logged and
-        ``run`` starts again (logged at ``level``) after a pause that doubles from
-        :data:`TASK_RESTART_FIRST` to :data:`TASK_RESTART_MAX` seconds (back
-        to the first once a run lasted a minute). Other errors propagate."""
-        pause = TASK_RESTART_FIRST
-        while True:
-            began = time.monotonic()
-            try:
-                await run()
-                return
-            except asyncio.CancelledError:
-                raise
-            except retry as e:
-                if time.monotonic() - began >= 60.0:
-                    pause = TASK_RESTART_FIRST
-                getattr(self.log, level)(
-                    event, **fields, error=f"{type(e).__name__}: {e}", restart_in=round(pause, 3)
-                )
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, TASK_RESTART_MAX)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set (or the task is cancelled): what ``eventflux
