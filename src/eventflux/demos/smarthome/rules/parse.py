@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from .located import YamlSyntaxError, load_yaml
 from .model import Automation, AutomationError
@@ -33,22 +33,6 @@ from .parse_nodes import Node, show
 from .parse_triggers import TriggerReader
 
 __all__ = ["load_automations", "load_automations_file", "load_automations_text"]
-
-_AUTOMATION_KEYS: Final = {
-    "id",
-    "alias",
-    "description",
-    "mode",
-    "max",
-    "max_exceeded",
-    "missed",
-    "triggers",
-    "trigger",
-    "conditions",
-    "condition",
-    "actions",
-    "action",
-}
 
 
 class _Reader(ActionReader, ConditionReader, TriggerReader):
