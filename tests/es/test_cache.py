@@ -5,26 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.es._counting import CountingStore
 from tests.es._es_domain import Account, Overdrawn
 
 from eventflux import AggregateNotFoundError, EventStore, StoreUnavailableError
 from eventflux.es import Repository
 from eventflux.es.cache import AggregateCache
-
-
-class CountingStore:
-    """Counts the stream reads a repository makes (wraps the real store)."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.reads = 0
-        self._store = store
-
-    def read(self, stream: str, **kw: Any) -> Any:
-        self.reads += 1
-        return self._store.read(stream, **kw)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 @pytest.mark.asyncio

@@ -6,44 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.es._counting import CountingStore
 from tests.es._es_domain import Account
 
 from eventflux import ConcurrencyError, EventStore
 from eventflux.es import Repository
 from eventflux.es.turns import Turns
-
-
-class CountingStore:
-    """Counts the stream reads and the refused appends of a repository."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.reads = 0
-        self.appends = 0
-        self.conflicts = 0
-        self._store = store
-
-    def read(self, stream: str, **kw: Any) -> Any:
-        self.reads += 1
-        return self._store.read(stream, **kw)
-
-    async def append(self, *args: Any, **kw: Any) -> Any:
-        self.appends += 1
-        try:
-            return await self._store.append(*args, **kw)
-        except ConcurrencyError:
-            self.conflicts += 1
-            raise
-
-    async def append_many(self, *args: Any, **kw: Any) -> Any:
-        self.appends += 1
-        try:
-            return await self._store.append_many(*args, **kw)
-        except ConcurrencyError:
-            self.conflicts += 1
-            raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 @pytest.mark.asyncio
