@@ -263,23 +263,23 @@ class SQLiteStoreBackend(StoreBackend):
     ) -> list[RecordedEvent]:
         as_of_us = None if as_of is None else reads.micros(as_of)
         now_us = reads.micros(now)
-        args = (codec, stream, start, backwards, limit, as_of_us, now_us)
+
+        def page(first: int | None, n: int) -> tuple[Any, ...]:
+            return (codec, stream, first, backwards, n, as_of_us, now_us)
+
         inline = self._inline.limit(limit)
         if not inline:
-            return await self._read(self._stream_page, *args)
-        events = self._read_inline(self._stream_page, *args[:4], inline, as_of_us, now_us)
+            return await self._read(self._stream_page, *page(start, limit))
+        events = self._read_inline(self._stream_page, *page(start, inline))
         if events is DECLINED:
-            return await self._read(self._stream_page, *args)
+            return await self._read(self._stream_page, *page(start, limit))
         if len(events) < inline or inline == limit:
             return events
         # a long stream: the rest of the page on a reader thread
         after = events[-1].version + (-1 if backwards else 1)
         if after < 1:
             return events
-        rest = await self._read(
-            self._stream_page, codec, stream, after, backwards, limit - inline, as_of_us, now_us
-        )
-        return events + rest
+        return events + await self._read(self._stream_page, *page(after, limit - inline))
 
     @staticmethod
     def _log_page(
