@@ -4,7 +4,6 @@ reads go to the reader threads, with the same results."""
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +65,10 @@ async def test_reads_larger_than_the_inline_rows_read_the_same_as_on_threads(
 
 
 @pytest.mark.asyncio
-async def test_a_live_subscription_reads_the_tail_inline(tmp_path: Path) -> None:
+async def test_a_live_subscription_reads_the_tail_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline_module, "SLOW", 60.0)  # a loaded machine pauses nothing here
     async with await open_store(f"sqlite:///{tmp_path}/e.db") as store:
         inline = backend(store)._inline
         seen: list[int] = []
@@ -100,15 +102,16 @@ def test_a_busy_file_declines_and_other_errors_propagate() -> None:
 def test_two_slow_reads_in_a_row_send_the_next_ones_to_the_threads_for_a_while(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(inline_module.time, "monotonic", lambda: now[0])
+    now = [1000.0]  # the module's clocks, moved by hand: no real waiting
+    monkeypatch.setattr(inline_module, "monotonic", lambda: now[0])
+    monkeypatch.setattr(inline_module, "perf_counter", lambda: now[0])
     conn = sqlite3.connect(":memory:")
     reads = InlineReads(8, lambda: conn)
     assert reads.limit(100) == 8
     assert reads.limit(3) == 3
 
     def slow(_: sqlite3.Connection) -> int:
-        time.sleep(inline_module.SLOW * 2)
+        now[0] += inline_module.SLOW * 2
         return 1
 
     def fast(_: sqlite3.Connection) -> int:

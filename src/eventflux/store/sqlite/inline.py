@@ -33,8 +33,8 @@ from __future__ import annotations
 import enum
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
+from time import monotonic, perf_counter
 from typing import Any, Final, Literal, TypeVar
 
 from ..._internal.sqlite import ErrorKind, classify
@@ -77,7 +77,7 @@ class InlineReads:
 
     def limit(self, wanted: int) -> int:
         """How many of ``wanted`` rows to read inline now (0: none)."""
-        if not self.rows or time.monotonic() < self._paused_until:
+        if not self.rows or monotonic() < self._paused_until:
             return 0
         return min(wanted, self.rows)
 
@@ -87,7 +87,7 @@ class InlineReads:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             result = fn(conn, *args)
         except sqlite3.OperationalError as e:
@@ -95,14 +95,14 @@ class InlineReads:
                 raise
             self.declined += 1
             return DECLINED
-        if time.perf_counter() - started <= SLOW:
+        if perf_counter() - started <= SLOW:
             self._slow = False
             self._pause = _FIRST_PAUSE
         elif not self._slow:
             self._slow = True  # once may be the GIL: twice in a row is the read
         else:
             self._slow = False
-            self._paused_until = time.monotonic() + self._pause
+            self._paused_until = monotonic() + self._pause
             self._pause = min(self._pause * 2, _MAX_PAUSE)
         self.inline += 1
         return result
