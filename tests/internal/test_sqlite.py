@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from eventflux._internal.sqlite import (
     classify,
     connect,
     data_version,
+    switch_to_wal,
     translate_error,
     use_wal,
 )
@@ -102,13 +104,63 @@ def test_read_only_file_is_unusable(tmp_path: Path) -> None:
 def test_wal_and_the_change_counter(tmp_path: Path) -> None:
     path = str(tmp_path / "wal.db")
     a, b = connect(path, 1.0), connect(path, 1.0)
-    use_wal(a, path, ERRORS)
+    use_wal(a, path, ERRORS, 1.0)
     assert a.execute("PRAGMA journal_mode").fetchall() == [("wal",)]
     before = data_version(a)
     b.execute("CREATE TABLE t (x)")
     assert data_version(a) != before  # another connection committed
     a.close()
     b.close()
+
+
+def _switch_at_once(path: str, connections: int) -> list[BaseException]:
+    """Switch ``path`` to WAL from ``connections`` threads released together;
+    what they raised."""
+    conns = [connect(path, 5.0) for _ in range(connections)]
+    start = threading.Barrier(connections)
+    failures: list[BaseException] = []
+
+    def switch(conn: sqlite3.Connection) -> None:
+        start.wait()
+        try:
+            conn.execute("SELECT name FROM sqlite_master").fetchall()
+            use_wal(conn, path, ERRORS, 5.0)
+        except BaseException as e:
+            failures.append(e)
+
+    threads = [threading.Thread(target=switch, args=(c,)) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for conn in conns:
+        conn.close()
+    return failures
+
+
+def test_connections_switching_one_new_file_to_wal_at_once_all_succeed(tmp_path: Path) -> None:
+    # SQLite refuses one of two simultaneous switches at once ("database is
+    # locked", no busy wait): without the retry about 7% of these rounds fail
+    for round_ in range(100):
+        failures = _switch_at_once(str(tmp_path / f"race{round_}.db"), 4)
+        assert failures == [], f"round {round_}: {failures!r}"
+
+
+def test_switching_to_wal_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = str(tmp_path / "held.db")
+    holder = connect(path, 0.0)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    conn = connect(path, 0.2)
+    started = time.monotonic()
+    error = _error_of(lambda: switch_to_wal(conn, 0.2))
+    waited = time.monotonic() - started
+    holder.execute("ROLLBACK")
+    assert classify(error) is ErrorKind.BUSY
+    assert 0.15 < waited < 3.0
+    assert switch_to_wal(conn, 0.2) == "wal"  # free again: switched
+    conn.close()
+    holder.close()
 
 
 @pytest.mark.asyncio
@@ -162,7 +214,7 @@ async def test_writer_hooks_run_on_its_thread_and_cannot_break_it(
 ) -> None:
     path = str(tmp_path / "hooks.db")
     watcher = connect(path, 1.0)
-    use_wal(watcher, path, ERRORS)
+    use_wal(watcher, path, ERRORS, 1.0)
     commits: list[int] = []
     versions: list[int] = []
     ticked = threading.Semaphore(0)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import sqlite3
+import time
 from dataclasses import dataclass
 
 from ..exceptions import EventfluxError, InvalidArgumentError
@@ -38,6 +39,7 @@ __all__ = [
     "classify",
     "connect",
     "data_version",
+    "switch_to_wal",
     "translate_error",
     "use_wal",
 ]
@@ -153,11 +155,36 @@ def translate_error(
     return errors.other(f"SQLite error on the {noun} {path!r}: {text}")
 
 
-def use_wal(conn: sqlite3.Connection, path: str, errors: SQLiteErrors) -> None:
-    """Switch the file to write-ahead logging (readers never wait for the writer),
-    or raise the port's unavailable error (WAL needs a local file system)."""
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()
-    if not mode or str(mode[0][0]).lower() != "wal":
+def switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> str:
+    """Run ``PRAGMA journal_mode = WAL`` and return the journal mode SQLite
+    answers with (``"wal"`` unless the file system cannot share memory).
+
+    SQLite answers "database is locked" at once, without calling the busy
+    handler, when two connections switch a new file at the same moment (each
+    holds the shared lock the other needs to give up), so the switch is retried
+    here, with short growing pauses, until ``busy_timeout`` seconds have passed;
+    then the last sqlite3 error propagates for the caller to translate.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.001
+    while True:
+        try:
+            rows = conn.execute("PRAGMA journal_mode = WAL").fetchall()
+        except sqlite3.OperationalError as e:
+            if classify(e) is not ErrorKind.BUSY or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        else:
+            return str(rows[0][0]).lower() if rows else ""
+
+
+def use_wal(conn: sqlite3.Connection, path: str, errors: SQLiteErrors, busy_timeout: float) -> None:
+    """Switch the file to write-ahead logging (readers never wait for the writer;
+    :func:`switch_to_wal`), or raise the port's unavailable error (WAL needs a
+    local file system)."""
+    mode = switch_to_wal(conn, busy_timeout)
+    if mode != "wal":
         raise errors.unavailable(
             f"cannot switch {path!r} to write-ahead logging (journal mode is {mode!r}); "
             f"the {errors.noun} needs a local file system"

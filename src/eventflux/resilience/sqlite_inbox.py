@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from .._internal.sqlite import switch_to_wal
 from .._internal.urls import sqlite_path
 from ..exceptions import BusUnavailableError
 from ..signals import AlreadyHandled
@@ -53,7 +54,7 @@ class SQLiteInbox(Inbox):
         self._conn = sqlite3.connect(
             self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(self._conn, busy_timeout)
         self._conn.execute(_SCHEMA.format(table=table))
         self._lock = asyncio.Lock()
         self._last_purge = 0.0

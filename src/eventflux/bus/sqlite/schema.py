@@ -236,7 +236,7 @@ def prepare_file(path: str, busy_timeout: float) -> None:
         found = _foreign(conn)  # reading first: a foreign file must stay untouched
         if found:
             raise _refuse(path, found)
-        use_wal(conn, path, ERRORS)
+        use_wal(conn, path, ERRORS, busy_timeout)
         if _version(conn) != SCHEMA_VERSION:  # a new file, or one to upgrade
             _create(conn, path)
     except sqlite3.Error as e:

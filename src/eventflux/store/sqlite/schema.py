@@ -235,7 +235,7 @@ def prepare_file(path: str, busy_timeout: float, *, create: bool = True) -> str:
         if not create and META_TABLE not in objects:
             raise StoreNotFoundError(f"there is no event store at {path!r} (the file is empty)")
         meta = _check_meta(conn, path) if META_TABLE in objects else {}
-        use_wal(conn, path, ERRORS)
+        use_wal(conn, path, ERRORS, busy_timeout)
         if META_TABLE in objects and not _missing(conn, objects, meta):
             return meta["store_id"]
         return _create_or_upgrade(conn, path)

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ...._internal.sqlite import ErrorKind, SQLiteErrors, classify, translate_error
+from ...._internal.sqlite import (
+    ErrorKind,
+    SQLiteErrors,
+    classify,
+    switch_to_wal,
+    translate_error,
+)
 from ....exceptions import (
     EventfluxError,
     StoreBusyError,
@@ -104,7 +110,7 @@ def open_writer(file: SQLiteFile) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode=MEMORY")
             conn.execute("PRAGMA synchronous=OFF")
         else:
-            conn.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(conn, file.busy_timeout)
             conn.execute(f"PRAGMA synchronous={file.durability.upper()}")
         conn.execute(CHECKPOINTS_DDL)
         _add_store_id(conn)
