@@ -28,11 +28,27 @@ TOTAL = 10_000
 
 
 def _spawn(mode: str, url: str, results: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(MEMBER), mode, url, str(results), str(log)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """A member; what it prints to stderr is appended to ``members.err`` next to
+    ``log`` (see :func:`_wait_ready`)."""
+    with open(log.with_name("members.err"), "ab") as err:
+        return subprocess.Popen(
+            [sys.executable, str(MEMBER), mode, url, str(results), str(log)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
+def _wait_ready(procs: list[subprocess.Popen[bytes]], log: Path, timeout: float) -> None:
+    """Wait until every member wrote "ready"; fail at once, with the members'
+    stderr, if one of them exited instead."""
+    deadline = time.monotonic() + timeout
+    while (log.read_text().count("ready") if log.exists() else 0) < len(procs):
+        exited = [p.returncode for p in procs if p.poll() is not None]
+        if exited or time.monotonic() > deadline:
+            errors = log.with_name("members.err")
+            printed = errors.read_text()[-3000:] if errors.exists() else ""
+            raise AssertionError(f"members did not start (exit codes {exited}):\n{printed}")
+        time.sleep(0.05)
 
 
 def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -123,10 +139,7 @@ def test_poison_messages_are_tried_max_deliver_times_and_dead_lettered(tmp_path:
     ]
     procs = [_spawn("poison", url, tmp_path / "unused.db", log) for _ in range(4)]
     try:
-        deadline = time.monotonic() + 30
-        while log.read_text().count("ready") < 4 if log.exists() else True:
-            assert time.monotonic() < deadline, "members did not start"
-            time.sleep(0.05)
+        _wait_ready(procs, log, 30)
         asyncio.run(_publish(url, messages))
         deadline = time.monotonic() + 60
         while True:
