@@ -189,14 +189,10 @@ class Repository(Generic[A]):
         events = self._new_events(aggregate, metadata)
         if not events:
             return None
-        old = aggregate.saved_version
         result = await self.store.append(
-            self.stream_name(aggregate.id), events, expected_version=old
+            self.stream_name(aggregate.id), events, expected_version=aggregate.saved_version
         )
-        aggregate.mark_saved()
-        self._snapshots.saw(self.stream_name(aggregate.id), aggregate.version)
-        self._cache.put(aggregate)
-        await self._snapshots.after_save(self.stream_name(aggregate.id), aggregate, old)
+        await self._saved(self.stream_name(aggregate.id), aggregate)
         return result
 
     async def save_all(
@@ -223,21 +219,18 @@ class Repository(Generic[A]):
         results = await self.store.append_many(batch)
         out: dict[str, AppendResult] = {}
         for stream, aggregate in owners.items():
-            old = aggregate.saved_version
-            aggregate.mark_saved()
-            self._snapshots.saw(stream, aggregate.version)
-            self._cache.put(aggregate)
-            await self._snapshots.after_save(stream, aggregate, old)
+            await self._saved(stream, aggregate)
             out[aggregate.id] = results[stream]
         return out
 
-    def _after_save(self, aggregate: A) -> int:
-        """Mark ``aggregate`` saved and cache it; returns the version it was loaded at."""
+    async def _saved(self, stream: str, aggregate: A) -> None:
+        """``aggregate``'s pending events are stored in ``stream``: mark it saved,
+        cache it, and take a snapshot if one is due."""
         old = aggregate.saved_version
         aggregate.mark_saved()
-        self._snapshots.saw(self.stream_name(aggregate.id), aggregate.version)
+        self._snapshots.saw(stream, aggregate.version)
         self._cache.put(aggregate)
-        return old
+        await self._snapshots.after_save(stream, aggregate, old)
 
     @overload
     async def update(
@@ -420,6 +413,5 @@ async def save_together(
         return {}
     results = await store.append_many(batch)
     for repo, aggregate, stream in owners:
-        old = repo._after_save(aggregate)
-        await repo._snapshots.after_save(stream, aggregate, old)
+        await repo._saved(stream, aggregate)
     return {stream: results[stream] for _, _, stream in owners}
