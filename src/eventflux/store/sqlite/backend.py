@@ -268,18 +268,15 @@ class SQLiteStoreBackend(StoreBackend):
             return (codec, stream, first, backwards, n, as_of_us, now_us)
 
         inline = self._inline.limit(limit)
-        if not inline:
-            return await self._read(self._stream_page, *page(start, limit))
-        events = self._read_inline(self._stream_page, *page(start, inline))
-        if events is DECLINED:
-            return await self._read(self._stream_page, *page(start, limit))
-        if len(events) < inline or inline == limit:
-            return events
-        # a long stream: the rest of the page on a reader thread
-        after = events[-1].version + (-1 if backwards else 1)
-        if after < 1:
-            return events
-        return events + await self._read(self._stream_page, *page(after, limit - inline))
+        if inline:
+            events = self._read_inline(self._stream_page, *page(start, inline))
+            if events is not DECLINED:
+                after = events[-1].version + (-1 if backwards else 1) if events else 0
+                if len(events) < inline or inline == limit or after < 1:
+                    return events
+                # a long stream: the rest of the page on a reader thread
+                return events + await self._read(self._stream_page, *page(after, limit - inline))
+        return await self._read(self._stream_page, *page(start, limit))
 
     @staticmethod
     def _log_page(
