@@ -56,9 +56,7 @@ def make_envelope(
         if not isinstance(headers, Mapping):
             raise TypeError(f"headers must be a mapping of str to str, not {headers!r}")
         for k, v in headers.items():
-            if (type(k) is not str or type(v) is not str) and not (
-                isinstance(k, str) and isinstance(v, str)
-            ):
+            if not isinstance(k, str) or not isinstance(v, str):
                 raise TypeError(f"headers must map str to str, got {k!r}: {v!r}")
         hdrs = dict(headers)
     return Envelope(
