@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,52 +22,19 @@ import pytest
 
 from eventflux.bus import OutgoingMessage, open_bus
 
+from ._procs import count, stderr_of, stop_all, wait_ready
+
 MEMBER = Path(__file__).with_name("_fault_member.py")
 TOTAL = 10_000
 
 
 def _spawn(mode: str, url: str, results: Path, log: Path) -> subprocess.Popen[bytes]:
-    """A member; what it prints to stderr is appended to ``members.err`` next to
-    ``log`` (see :func:`_wait_ready`)."""
-    with open(log.with_name("members.err"), "ab") as err:
+    with open(stderr_of(log), "ab") as err:  # for a failure's diagnosis (wait_ready)
         return subprocess.Popen(
             [sys.executable, str(MEMBER), mode, url, str(results), str(log)],
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-
-
-def _wait_ready(procs: list[subprocess.Popen[bytes]], log: Path, timeout: float) -> None:
-    """Wait until every member wrote "ready"; fail at once, with the members'
-    stderr, if one of them exited instead."""
-    deadline = time.monotonic() + timeout
-    while (log.read_text().count("ready") if log.exists() else 0) < len(procs):
-        exited = [p.returncode for p in procs if p.poll() is not None]
-        if exited or time.monotonic() > deadline:
-            errors = log.with_name("members.err")
-            printed = errors.read_text()[-3000:] if errors.exists() else ""
-            raise AssertionError(f"members did not start (exit codes {exited}):\n{printed}")
-        time.sleep(0.05)
-
-
-def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def _count(db_path: Path, sql: str) -> int:
-    db = sqlite3.connect(db_path, timeout=10)
-    try:
-        return int(db.execute(sql).fetchone()[0])
-    finally:
-        db.close()
 
 
 async def _publish(url: str, messages: list[OutgoingMessage]) -> list[str]:
@@ -99,7 +65,7 @@ def test_members_killed_and_restarted_lose_nothing_and_repeat_no_effect(tmp_path
     try:
         while time.monotonic() < deadline:
             time.sleep(0.3)
-            done = _count(results, "SELECT count(*) FROM effects")
+            done = count(results, "SELECT count(*) FROM effects")
             if done >= TOTAL:
                 break
             if done > 200:  # members are up and working: kill one, start a new one
@@ -109,7 +75,7 @@ def test_members_killed_and_restarted_lose_nothing_and_repeat_no_effect(tmp_path
                 kills += 1
                 procs[victim] = _spawn("inbox", url, results, log)
     finally:
-        _stop_all(procs)
+        stop_all(procs)
     assert kills >= 20, f"only {kills} kills happened"
     handled = {line for line in log.read_text().split() if line != "ready"}
     assert handled == set(ids)
@@ -123,7 +89,7 @@ def test_members_killed_and_restarted_lose_nothing_and_repeat_no_effect(tmp_path
         assert db.execute("SELECT count(DISTINCT pid) FROM effects").fetchone()[0] > 4
     finally:
         db.close()
-    assert _count(tmp_path / "bus.db", "SELECT count(*) FROM bus_letters") == 0
+    assert count(tmp_path / "bus.db", "SELECT count(*) FROM bus_letters") == 0
 
 
 @pytest.mark.slow
@@ -139,18 +105,18 @@ def test_poison_messages_are_tried_max_deliver_times_and_dead_lettered(tmp_path:
     ]
     procs = [_spawn("poison", url, tmp_path / "unused.db", log) for _ in range(4)]
     try:
-        _wait_ready(procs, log, 30)
+        wait_ready(log, procs, 30)
         asyncio.run(_publish(url, messages))
         deadline = time.monotonic() + 60
         while True:
-            letters = _count(tmp_path / "bus.db", "SELECT count(*) FROM bus_letters")
-            pending = _count(tmp_path / "bus.db", "SELECT count(*) FROM bus_queue")
+            letters = count(tmp_path / "bus.db", "SELECT count(*) FROM bus_letters")
+            pending = count(tmp_path / "bus.db", "SELECT count(*) FROM bus_queue")
             if letters >= len(poison) and pending == 0:
                 break
             assert time.monotonic() < deadline, f"{letters} letters, {pending} pending"
             time.sleep(0.1)
     finally:
-        _stop_all(procs)
+        stop_all(procs)
     attempts: dict[str, list[int]] = {}
     for line in log.read_text().splitlines():
         if line != "ready":

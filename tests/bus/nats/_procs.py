@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from eventflux.bus import OutgoingMessage, open_bus
+
+from .._procs import count, stderr_of, stop_all, wait_ready
+
+__all__ = [
+    "count",
+    "letters",
+    "publish",
+    "results_db",
+    "spawn",
+    "stop_all",
+    "wait_ready",
+]
 
 MEMBER = Path(__file__).with_name("_member.py")
 
@@ -20,37 +30,8 @@ def spawn(mode: str, url: str, log: Path, results: Path | None = None) -> subpro
     args = [sys.executable, str(MEMBER), mode, url, str(log)]
     if results is not None:
         args.append(str(results))
-    with open(log.with_suffix(".stderr"), "ab") as err:  # warnings, for a failure's diagnosis
+    with open(stderr_of(log), "ab") as err:  # for a failure's diagnosis
         return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
-
-
-def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every member (a graceful close), SIGKILL those that linger."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def wait_ready(log: Path, count: int, timeout: float = 60.0) -> None:
-    """Wait until ``count`` members wrote ``ready`` to the log."""
-    deadline = time.monotonic() + timeout
-    while not log.exists() or log.read_text().count("ready") < count:
-        assert time.monotonic() < deadline, "the members did not start"
-        time.sleep(0.05)
-
-
-def count(db_path: Path, sql: str) -> int:
-    db = sqlite3.connect(db_path, timeout=10)
-    try:
-        return int(db.execute(sql).fetchone()[0])
-    finally:
-        db.close()
 
 
 def results_db(path: Path) -> Path:

@@ -76,7 +76,7 @@ def test_losing_a_node_loses_no_acknowledged_message(
     procs = [spawn("plain", url, log) for _ in range(2)]
     killed: list[str] = []
     try:
-        wait_ready(log, 2)
+        wait_ready(log, procs)
         acked = asyncio.run(_publish_through_the_failure(url, nats_cluster, stream, killed))
         assert killed, "no node was killed"
         assert len(acked) == TOTAL

@@ -133,7 +133,7 @@ def test_poison_messages_are_tried_max_deliver_times_and_dead_lettered(
     try:
         publish(url, [], create_group=True)
         procs = [spawn("poison", url, log) for _ in range(4)]
-        wait_ready(log, 4)
+        wait_ready(log, procs)
         publish(url, messages, create_group=False)
         deadline = time.monotonic() + 120
         while True:

@@ -72,7 +72,7 @@ def test_a_killed_and_restarted_server_loses_no_acknowledged_message(
     procs = [spawn("plain", url, log) for _ in range(2)]
     restarts: list[float] = []
     try:
-        wait_ready(log, 2)
+        wait_ready(log, procs)
         acked = asyncio.run(_publish_through_the_crash(url, durable_server, restarts))
         assert restarts, "the server was never killed"
         assert len(acked) == TOTAL
